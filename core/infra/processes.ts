@@ -1,0 +1,119 @@
+/** Local services the project starts itself (FerretDB, nats-server): build, find, spawn, stop. */
+import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, openSync } from "node:fs";
+import { createServer, connect } from "node:net";
+import { homedir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const FERRETDB_VERSION = "v1.24.2";
+
+export function cacheDir(): string {
+  return process.env.DIALMESH_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), ".cache"), "dialmesh");
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, child: ChildProcess, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${what} exited with code ${child.exitCode} before listening`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const sock = connect(port, "127.0.0.1");
+      sock.once("connect", () => (sock.destroy(), resolve(true)));
+      sock.once("error", () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what} did not listen on 127.0.0.1:${port} within ${timeoutMs} ms`);
+}
+
+export interface RunningService {
+  url: string;
+  port: number;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+function stopper(child: ChildProcess): () => Promise<void> {
+  return () =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once("exit", () => resolve());
+      child.kill("SIGTERM");
+      setTimeout(() => child.kill("SIGKILL"), 5000).unref();
+    });
+}
+
+/** The FerretDB binary, built once through the Go module proxy and cached. */
+export function ferretDbBinary(): string {
+  const bin = path.join(cacheDir(), `ferretdb-${FERRETDB_VERSION}`, "ferretdb");
+  if (!existsSync(bin)) {
+    execFileSync("bash", [path.join(ROOT, "scripts/build-ferretdb.sh"), bin], { stdio: ["ignore", "inherit", "inherit"] });
+  }
+  return bin;
+}
+
+/** Starts FerretDB with its SQLite backend, data in `dataDir`. */
+export async function startFerretDb(opts: { dataDir: string; port?: number; logFile?: string }): Promise<RunningService> {
+  const bin = ferretDbBinary();
+  const port = opts.port ?? (await freePort());
+  const dataDir = path.resolve(opts.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  const log = openSync(opts.logFile ?? path.join(dataDir, "ferretdb.log"), "a");
+  const child = spawn(
+    bin,
+    [
+      "--handler=sqlite",
+      `--sqlite-url=file:${dataDir}/`,
+      `--listen-addr=127.0.0.1:${port}`,
+      "--telemetry=disable",
+      `--state-dir=${dataDir}`,
+      "--log-level=error",
+    ],
+    { stdio: ["ignore", log, log] },
+  );
+  await waitForPort(port, child, "FerretDB");
+  return { url: `mongodb://127.0.0.1:${port}`, port, process: child, stop: stopper(child) };
+}
+
+/** The nats-server binary, installed from Debian's packages when missing. */
+export function natsServerBinary(): string {
+  const find = () => {
+    try {
+      return execFileSync("sh", ["-c", "command -v nats-server"], { encoding: "utf8" }).trim();
+    } catch {
+      return "";
+    }
+  };
+  let bin = find();
+  if (!bin) {
+    process.stderr.write("[nats] nats-server missing; installing it with apt-get\n");
+    execFileSync("sh", ["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server"], {
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+    bin = find();
+  }
+  if (!bin) throw new Error("nats-server is not installed and apt-get could not install it");
+  return bin;
+}
+
+export async function startNats(opts: { port?: number } = {}): Promise<RunningService> {
+  const port = opts.port ?? (await freePort());
+  const child = spawn(natsServerBinary(), ["-a", "127.0.0.1", "-p", String(port)], { stdio: "ignore" });
+  await waitForPort(port, child, "nats-server");
+  return { url: `nats://127.0.0.1:${port}`, port, process: child, stop: stopper(child) };
+}

@@ -1,0 +1,237 @@
+/**
+ * The plugin contract: what an integrator implements to carry a channel for a vendor.
+ * A plugin folder holds `plugin.json` (validated against schemas/plugin-manifest.schema.json)
+ * and an entry module whose default export is a {@link PluginFactory}.
+ */
+import type { AttemptStatus, VoiceOutcome } from "../domain/status.ts";
+
+export type Channel = "email" | "sms" | "whatsapp" | "voice" | (string & {});
+
+/** JSON Schema object (draft 2020-12), kept opaque to the SDK. */
+export type JsonSchema = Record<string, unknown>;
+
+export interface PluginManifest {
+  /** Plugin kind, e.g. `email-smtp`; config instances refer to it with `use`. */
+  name: string;
+  version: string;
+  description?: string;
+  channels: Channel[];
+  /** Path of the entry module relative to the plugin folder. */
+  entry: string;
+  capabilities: PluginCapabilities;
+  /** JSON Schema of the instance options. */
+  optionsSchema: JsonSchema;
+  /** Option names whose values are secrets: never logged or returned by the API. */
+  secretOptions?: string[];
+}
+
+export interface PluginCapabilities {
+  /** Emits DELIVERED (DSN, delivery receipts). */
+  deliveryReceipts?: boolean;
+  /** Emits READ. */
+  readReceipts?: boolean;
+  /** Turns customer messages into replies. */
+  replies?: boolean;
+  /** Receives vendor webhooks at POST/GET /webhooks/<instanceId>. */
+  webhooks?: boolean;
+  /**
+   * Sending twice with the same `attemptId` reaches the customer once (the vendor or the
+   * receiver dedupes on it). When false, an attempt whose outcome a crash left unknown is
+   * failed with OUTCOME_UNKNOWN rather than sent again.
+   */
+  idempotentSend?: boolean;
+}
+
+export interface Logger {
+  debug(msg: string, data?: Record<string, unknown>): void;
+  info(msg: string, data?: Record<string, unknown>): void;
+  warn(msg: string, data?: Record<string, unknown>): void;
+  error(msg: string, data?: Record<string, unknown>): void;
+}
+
+export interface Customer {
+  id: string;
+  firstName?: string;
+  lastName?: string;
+  email?: string;
+  /** E.164, normalised by the hub. */
+  phone?: string;
+  timezone?: string;
+  attributes?: Record<string, unknown>;
+}
+
+export interface TemplateContent {
+  name: string;
+  language: string;
+  /** Placeholders already filled from the customer. */
+  parameters?: string[];
+}
+
+export interface MessageContent {
+  subject?: string;
+  text?: string;
+  html?: string;
+  template?: TemplateContent;
+}
+
+export interface SendRequest {
+  /** Unique per attempt; stable across a crash-recovery resend. Use it as the vendor idempotency key. */
+  attemptId: string;
+  activityId: string;
+  conversationId: string;
+  campaignId?: string;
+  channel: Channel;
+  customer: Customer;
+  /** Placeholders already filled. */
+  content: MessageContent;
+  /** When the customer last wrote on this channel (e.g. the WhatsApp 24-hour window). */
+  lastInboundAt?: Date;
+}
+
+export interface SendResult {
+  /** Status the vendor has confirmed so far: usually QUEUED or SENT. */
+  status: AttemptStatus;
+  /** The vendor's message or call id; status callbacks refer to it. */
+  vendorId: string;
+  detail?: string;
+}
+
+/** Typed plugin failure. Throw it from `send`; anything else is treated as retryable. */
+export class PluginError extends Error {
+  readonly code: string;
+  readonly retryable: boolean;
+  readonly status: "FAILED" | "BLOCKED" | "EXPIRED";
+  /** The vendor says the customer opted out: the hub adds the address to the suppression list. */
+  readonly optOut: boolean;
+  readonly retryAfterMs: number | undefined;
+
+  constructor(
+    code: string,
+    message: string,
+    opts: {
+      retryable?: boolean;
+      status?: "FAILED" | "BLOCKED" | "EXPIRED";
+      optOut?: boolean;
+      retryAfterMs?: number;
+      cause?: unknown;
+    } = {},
+  ) {
+    super(message, { cause: opts.cause });
+    this.name = "PluginError";
+    this.code = code;
+    this.retryable = opts.retryable ?? false;
+    this.status = opts.status ?? "FAILED";
+    this.optOut = opts.optOut ?? false;
+    this.retryAfterMs = opts.retryAfterMs;
+  }
+}
+
+/** A request that reached /webhooks/<instanceId>, as received. */
+export interface InboundRequest {
+  method: "GET" | "POST";
+  /** Full public URL (api.publicUrl + path + query), what vendors sign. */
+  url: string;
+  headers: Record<string, string | undefined>;
+  query: Record<string, string>;
+  rawBody: Buffer;
+}
+
+export interface InboundResponse {
+  status: number;
+  body?: string;
+  contentType?: string;
+}
+
+/** Events a plugin reports, in the canonical vocabulary. */
+export type CanonicalEvent =
+  | {
+      kind: "status";
+      vendorId: string;
+      status: AttemptStatus;
+      reasonCode?: string;
+      reason?: string;
+      retryable?: boolean;
+      /** The vendor's raw status or result code. */
+      raw: string;
+      at: Date;
+    }
+  | {
+      kind: "call-result";
+      vendorId: string;
+      outcome: VoiceOutcome;
+      raw: string;
+      at: Date;
+    }
+  | {
+      kind: "reply";
+      channel: Channel;
+      /** E.164 phone or email address of the customer. */
+      from: string;
+      text: string;
+      media?: string[];
+      vendorId: string;
+      at: Date;
+    }
+  | {
+      kind: "opt-out" | "opt-in";
+      channel: Channel;
+      address: string;
+      reason: string;
+      at: Date;
+    };
+
+export interface InboundResult {
+  response: InboundResponse;
+  /** Empty when the request was rejected (bad signature): nothing is recorded. */
+  events: CanonicalEvent[];
+}
+
+export interface PluginHealth {
+  ok: boolean;
+  detail?: string;
+}
+
+export interface ConversationLookup {
+  /** Last inbound message from this address on this channel, if any. */
+  lastInboundAt(channel: Channel, address: string): Promise<Date | undefined>;
+}
+
+export interface RateLimiter {
+  /** Resolves when one more send under `key` is allowed at `perSecond`, across all hub nodes. */
+  acquire(key: string, perSecond: number): Promise<void>;
+}
+
+export interface PluginContext<Options> {
+  /** Instance id from the config (`plugins[].id`); its webhook path is /webhooks/<instanceId>. */
+  instanceId: string;
+  options: Options;
+  logger: Logger;
+  /** api.publicUrl + /webhooks/<instanceId>: give it to the vendor for callbacks. */
+  webhookUrl: string;
+  /** Folder for the plugin's own state (sessions, caches). */
+  dataDir: string;
+  rateLimiter: RateLimiter;
+  conversations: ConversationLookup;
+  /** Reports events the plugin receives on its own (sockets, polling) rather than by webhook. */
+  emit(events: CanonicalEvent[]): Promise<void>;
+}
+
+export interface ChannelPlugin {
+  send(request: SendRequest): Promise<SendResult>;
+  /** Verifies and maps a vendor webhook. Required when `capabilities.webhooks` is set. */
+  handleInbound?(request: InboundRequest): Promise<InboundResult>;
+  health(): Promise<PluginHealth>;
+  /** Plugin-specific read-only endpoints under /api/v1/plugins/<id>/<name> (e.g. `qr`). */
+  views?: Record<string, () => Promise<unknown>>;
+  start?(): Promise<void>;
+  stop?(): Promise<void>;
+}
+
+export type PluginFactory<Options = Record<string, unknown>> = (
+  context: PluginContext<Options>,
+) => ChannelPlugin | Promise<ChannelPlugin>;
+
+/** Typed helper for plugin authors: `export default definePlugin<MyOptions>((ctx) => ...)`. */
+export function definePlugin<Options>(factory: PluginFactory<Options>): PluginFactory<Options> {
+  return factory;
+}
