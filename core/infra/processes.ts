@@ -82,6 +82,7 @@ export async function startFerretDb(opts: { dataDir: string; port?: number; logF
       `--listen-addr=127.0.0.1:${port}`,
       "--telemetry=disable",
       `--state-dir=${dataDir}`,
+      "--debug-addr=-",
       "--log-level=error",
     ],
     { stdio: ["ignore", log, log] },
