@@ -1,0 +1,61 @@
+/** The hub configuration, as described by schemas/hub-config.schema.json. */
+import type { AttemptStatus } from "../domain/status.ts";
+
+export type Role = "admin" | "writer" | "reader";
+
+export interface ApiKeyConfig {
+  id: string;
+  key: string;
+  roles: Role[];
+}
+
+export interface FallbackStep {
+  channel: string;
+  /** ISO-8601 duration after the previous step's dispatch. */
+  after?: string;
+  /** The previous attempt reaching this status makes the step unnecessary. */
+  unless?: AttemptStatus;
+}
+
+export interface FallbackPolicy {
+  steps: FallbackStep[];
+}
+
+export interface PluginInstanceConfig {
+  id: string;
+  use: string;
+  enabled?: boolean;
+  channels?: string[];
+  options?: Record<string, unknown>;
+}
+
+export interface HubConfig {
+  api: {
+    port: number;
+    host?: string;
+    publicUrl: string;
+    keys?: ApiKeyConfig[];
+    maxBatch: number;
+    bodyLimit: string;
+  };
+  store?: { mongoUrl?: string; database?: string };
+  transporter: string | null;
+  nodeId?: string;
+  dataDir: string;
+  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace";
+  scheduler: {
+    pollIntervalMs: number;
+    batchSize: number;
+    concurrency: number;
+    leaseMs: number;
+    maxRetries: number;
+    retryBaseMs: number;
+  };
+  plugins: PluginInstanceConfig[];
+  fallbacks: Record<string, FallbackPolicy>;
+  webhooks: { allowPrivateNetworks: boolean; maxAttempts: number; pollIntervalMs: number };
+  compliance: {
+    honourSuppressionOn?: string[];
+    optOutKeywords?: Record<string, { optOut?: string[]; optIn?: string[] }>;
+  };
+}
