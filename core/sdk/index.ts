@@ -1,2 +1,3 @@
 export * from "./plugin.ts";
 export * from "../domain/status.ts";
+export * from "./secrets.ts";
