@@ -3,6 +3,7 @@
  * A plugin folder holds `plugin.json` (validated against schemas/plugin-manifest.schema.json)
  * and an entry module whose default export is a {@link PluginFactory}.
  */
+import type { mongo } from "mongoose";
 import type { AttemptStatus, VoiceOutcome } from "../domain/status.ts";
 
 export type Channel = "email" | "sms" | "whatsapp" | "voice" | (string & {});
@@ -214,6 +215,13 @@ export interface PluginContext<Options> {
   conversations: ConversationLookup;
   /** Reports events the plugin receives on its own (sockets, polling) rather than by webhook. */
   emit(events: CanonicalEvent[]): Promise<void>;
+  /**
+   * The hub's database (the MongoDB driver's `Db` of the shared mongoose connection), for
+   * plugins that keep state there rather than in `dataDir` so that it follows the plugin to
+   * another node (e.g. whatsapp-web sessions in GridFS). Optional: a hub or test kit without
+   * a database leaves it out, and plugins that need it say so clearly.
+   */
+  db?: mongo.Db;
 }
 
 export interface ChannelPlugin {
