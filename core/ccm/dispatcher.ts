@@ -1,0 +1,261 @@
+/**
+ * Dispatch of claimed activities: asks the planner what to do, checks compliance, routes
+ * to a plugin, sends, and records the attempt. Every write is guarded by the claim's lease
+ * token, so a node that lost its lease changes nothing.
+ *
+ * No double send: an attempt is written as DISPATCHING before the plugin is called. If the
+ * node dies before the outcome is written, the next claimant finds it and either resends
+ * with the same attempt id (plugins whose vendor dedupes on it) or fails it with
+ * OUTCOME_UNKNOWN, leaving the decision to the fallback chain.
+ */
+import { decideNext, type ActivitySnapshot, type Decision, type PlanOptions } from "../domain/activity-plan.ts";
+import { addressField } from "../domain/activity-input.ts";
+import { windowZone } from "../domain/calling-window.ts";
+import { newId } from "../domain/ids.ts";
+import type { AttemptStatus } from "../domain/status.ts";
+import { renderContent } from "../domain/template.ts";
+import type { ActivityStore } from "../store/activities.ts";
+import type { ConversationStore } from "../store/conversations.ts";
+import type { ActivityDoc, AttemptDoc } from "../store/models.ts";
+import type { Logger } from "../sdk/plugin.ts";
+import type { ComplianceCheck, DispatchMetrics, EventPublisher, Routing, SendOutcome } from "./ports.ts";
+
+export interface DispatcherDeps {
+  activities: ActivityStore;
+  conversations: ConversationStore;
+  routing: Routing;
+  compliance: ComplianceCheck;
+  events: EventPublisher;
+  metrics?: DispatchMetrics;
+  logger: Logger;
+  nodeId: string;
+  plan: PlanOptions;
+  now?: () => Date;
+}
+
+export function snapshotOf(activity: ActivityDoc): ActivitySnapshot {
+  return {
+    status: activity.status,
+    dueAt: activity.dueAt,
+    chain: activity.chain,
+    attempts: activity.attempts.map((a) => ({
+      step: a.step,
+      retry: a.retry,
+      status: a.status,
+      dispatchedAt: a.dispatchedAt,
+      ...(a.retryable !== undefined ? { retryable: a.retryable } : {}),
+      ...(a.retryAfterMs !== undefined ? { retryAfterMs: a.retryAfterMs } : {}),
+    })),
+    ...(activity.expiresAt ? { expiresAt: activity.expiresAt } : {}),
+    ...(activity.window ? { window: { window: activity.window, zone: windowZone(activity.window, activity.customer.timezone) } } : {}),
+  };
+}
+
+/** When the scheduler should look again after `decision`; null for never. */
+export function nextRunFor(decision: Decision, now: Date): Date | null {
+  switch (decision.kind) {
+    case "wait":
+      return decision.until;
+    case "dispatch":
+    case "recover":
+    case "expire":
+      return now;
+    case "idle":
+      return null;
+  }
+}
+
+export class Dispatcher {
+  private readonly d: DispatcherDeps;
+  private readonly now: () => Date;
+  constructor(deps: DispatcherDeps) {
+    this.d = deps;
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  /**
+   * Takes one step for a claimed activity and releases the claim with the time it should be
+   * looked at again (now, when a fallback or retry is due at once).
+   */
+  async process(activity: ActivityDoc): Promise<void> {
+    const now = this.now();
+    const decision = decideNext(snapshotOf(activity), now, this.d.plan);
+    switch (decision.kind) {
+      case "dispatch":
+        this.d.metrics?.lateness(activity.channel, Math.max(0, (now.getTime() - (activity.nextRunAt ?? now).getTime()) / 1000));
+        return this.attempt(activity, decision.step, decision.retry);
+      case "recover":
+        return this.recover(activity);
+      case "expire":
+        if (await this.d.activities.release(activity, { status: "EXPIRED", nextRunAt: null }, now)) {
+          await this.announce(activity, "EXPIRED", { reason: "expired before it could be sent" });
+        }
+        return;
+      default:
+        await this.d.activities.release(activity, { nextRunAt: nextRunFor(decision, now) }, now);
+    }
+  }
+
+  /** One attempt at chain step `step`. */
+  private async attempt(activity: ActivityDoc, step: number, retry: number): Promise<void> {
+    const now = this.now();
+    const channel = activity.chain[step]?.channel ?? activity.channel;
+    const field = addressField(channel);
+    const address = activity.customer[field];
+    const base: AttemptDoc = {
+      id: newId("att"),
+      step,
+      retry,
+      channel,
+      status: "DISPATCHING",
+      node: this.d.nodeId,
+      dispatchedAt: now,
+      updatedAt: now,
+      ...(address ? { address } : {}),
+    };
+
+    if (!address) {
+      return this.recordFinal(activity, { ...base, status: "FAILED", reasonCode: "NO_ADDRESS", reason: `customer has no ${field} for channel "${channel}"`, retryable: false });
+    }
+    const blocked = await this.d.compliance.blockReason(channel, address);
+    if (blocked) {
+      return this.recordFinal(activity, { ...base, status: "BLOCKED", reasonCode: "SUPPRESSED", reason: blocked, retryable: false });
+    }
+    const target = this.d.routing.route(channel);
+    if (!target) {
+      return this.recordFinal(activity, {
+        ...base,
+        status: "FAILED",
+        reasonCode: "NO_PLUGIN",
+        reason: `no ready plugin carries channel "${channel}"`,
+        retryable: true,
+      });
+    }
+
+    const attempt: AttemptDoc = { ...base, pluginId: target.pluginId };
+    if (!(await this.d.activities.startAttempt(activity, attempt, now))) return;
+    const started: ActivityDoc = { ...activity, status: "DISPATCHING", attempts: [...activity.attempts, attempt] };
+    await this.send(started, started.attempts.length - 1);
+  }
+
+  /** Calls the plugin for attempt `index` (already recorded as DISPATCHING) and records the outcome. */
+  private async send(activity: ActivityDoc, index: number): Promise<void> {
+    const attempt = activity.attempts[index]!;
+    const t0 = process.hrtime.bigint();
+    let outcome: SendOutcome;
+    try {
+      outcome = await this.d.routing.send(attempt.pluginId!, {
+        attemptId: attempt.id,
+        activityId: activity._id,
+        conversationId: activity.conversationId,
+        channel: attempt.channel,
+        customer: activity.customer,
+        content: renderContent(activity.content, activity.customer),
+        ...(activity.campaignId ? { campaignId: activity.campaignId } : {}),
+        ...(await this.lastInbound(attempt)),
+      });
+    } catch (err) {
+      // The mesh could not reach the plugin: nothing was sent.
+      outcome = { ok: false, error: { code: "PLUGIN_UNREACHABLE", message: (err as Error).message, retryable: true, status: "FAILED", optOut: false } };
+    }
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    this.d.metrics?.pluginCall(attempt.pluginId!, seconds, outcome.ok ? "ok" : "error");
+
+    const update: Partial<AttemptDoc> & { status: AttemptStatus } = outcome.ok
+      ? { status: outcome.result.status, vendorId: outcome.result.vendorId, ...(outcome.result.detail ? { reason: outcome.result.detail } : {}) }
+      : {
+          status: outcome.error.status,
+          reasonCode: outcome.error.code,
+          reason: outcome.error.message,
+          retryable: outcome.error.retryable,
+          ...(outcome.error.retryAfterMs !== undefined ? { retryAfterMs: outcome.error.retryAfterMs } : {}),
+        };
+    if (!outcome.ok && outcome.error.optOut && attempt.address) {
+      await this.d.compliance.suppress(attempt.address, `${outcome.error.code}: ${outcome.error.message}`, `plugin:${attempt.pluginId}`);
+    }
+    const now = this.now();
+    const after: ActivityDoc = { ...activity, status: update.status, attempts: activity.attempts.map((a, i) => (i === index ? { ...a, ...update, updatedAt: now } : a)) };
+    const nextRun = nextRunFor(decideNext(snapshotOf(after), now, this.d.plan), now);
+    if (!(await this.d.activities.finishAttempt(activity, index, update, nextRun, now))) {
+      this.d.logger.warn("lease lost before the outcome was recorded", { activityId: activity._id, attemptId: attempt.id });
+      return;
+    }
+    await this.timeline(after, after.attempts[index]!);
+  }
+
+  /** An attempt left DISPATCHING by a node that died. */
+  private async recover(activity: ActivityDoc): Promise<void> {
+    const index = activity.attempts.length - 1;
+    const attempt = activity.attempts[index]!;
+    const target = this.d.routing.route(attempt.channel);
+    if (target && target.pluginId === attempt.pluginId && target.idempotentSend) {
+      this.d.logger.info("resending an interrupted attempt under its original id", { activityId: activity._id, attemptId: attempt.id });
+      return this.send(activity, index);
+    }
+    const now = this.now();
+    const update = {
+      status: "FAILED" as const,
+      reasonCode: "OUTCOME_UNKNOWN",
+      reason: "the node sending this attempt stopped before recording the vendor's answer; not resent, to avoid a double send",
+      retryable: false,
+    };
+    const after: ActivityDoc = { ...activity, status: "FAILED", attempts: activity.attempts.map((a, i) => (i === index ? { ...a, ...update } : a)) };
+    const nextRun = nextRunFor(decideNext(snapshotOf(after), now, this.d.plan), now);
+    if (await this.d.activities.finishAttempt(activity, index, update, nextRun, now)) await this.timeline(after, after.attempts[index]!);
+  }
+
+  /** Records an attempt that ended before reaching a plugin (no address, blocked, no plugin). */
+  private async recordFinal(activity: ActivityDoc, attempt: AttemptDoc): Promise<void> {
+    const now = this.now();
+    const status = attempt.status as AttemptStatus;
+    const after: ActivityDoc = { ...activity, status, attempts: [...activity.attempts, attempt] };
+    const nextRun = nextRunFor(decideNext(snapshotOf(after), now, this.d.plan), now);
+    if (await this.d.activities.recordAttempt(activity, attempt, nextRun, now)) await this.timeline(after, attempt);
+  }
+
+  private async lastInbound(attempt: AttemptDoc): Promise<{ lastInboundAt?: Date }> {
+    if (attempt.channel === "email" || !attempt.address) return {};
+    const at = await this.d.conversations.lastInboundAt(attempt.channel, attempt.address);
+    return at ? { lastInboundAt: at } : {};
+  }
+
+  private async timeline(activity: ActivityDoc, attempt: AttemptDoc): Promise<void> {
+    const now = this.now();
+    await this.d.conversations.record(
+      {
+        _id: `out:${attempt.id}:${attempt.status}`,
+        conversationId: activity.conversationId,
+        activityId: activity._id,
+        attemptId: attempt.id,
+        type: "OUTBOUND",
+        channel: attempt.channel,
+        status: attempt.status,
+        at: now,
+        ...(attempt.pluginId ? { pluginId: attempt.pluginId } : {}),
+        ...(attempt.vendorId ? { vendorId: attempt.vendorId } : {}),
+        ...(attempt.reasonCode ? { reasonCode: attempt.reasonCode } : {}),
+        ...(attempt.reason ? { reason: attempt.reason } : {}),
+      },
+      now,
+    );
+    await this.announce(activity, attempt.status as AttemptStatus, {
+      attemptId: attempt.id,
+      channel: attempt.channel,
+      ...(attempt.pluginId ? { pluginId: attempt.pluginId } : {}),
+      ...(attempt.vendorId ? { vendorId: attempt.vendorId } : {}),
+      ...(attempt.reasonCode ? { reasonCode: attempt.reasonCode } : {}),
+      ...(attempt.reason ? { reason: attempt.reason } : {}),
+    });
+  }
+
+  private async announce(activity: ActivityDoc, status: string, extra: Record<string, unknown>): Promise<void> {
+    this.d.metrics?.statusChange(activity.channel, status);
+    const attemptPart = typeof extra.attemptId === "string" ? extra.attemptId : "activity";
+    await this.d.events.publish({
+      id: `activity.status:${activity._id}:${attemptPart}:${status}`,
+      name: "activity.status",
+      occurredAt: this.now(),
+      data: { activityId: activity._id, conversationId: activity.conversationId, customerId: activity.customer.id, campaignId: activity.campaignId, status, ...extra },
+    });
+  }
+}

@@ -1,0 +1,42 @@
+/** What the dispatcher and the event ingester need from the rest of the hub. */
+import type { SendRequest, SendResult } from "../sdk/plugin.ts";
+
+export interface RouteTarget {
+  pluginId: string;
+  idempotentSend: boolean;
+}
+
+/** A plugin's refusal, as it crosses the service mesh. */
+export interface SendFailure {
+  code: string;
+  message: string;
+  retryable: boolean;
+  status: "FAILED" | "BLOCKED" | "EXPIRED";
+  optOut: boolean;
+  retryAfterMs?: number;
+}
+
+export type SendOutcome = { ok: true; result: SendResult } | { ok: false; error: SendFailure };
+
+export interface Routing {
+  /** The plugin instance that carries `channel` now, or undefined when none is ready. */
+  route(channel: string): RouteTarget | undefined;
+  send(pluginId: string, request: SendRequest): Promise<SendOutcome>;
+}
+
+export interface ComplianceCheck {
+  /** Undefined when allowed, else the reason the attempt is blocked. */
+  blockReason(channel: string, address: string): Promise<string | undefined>;
+  suppress(address: string, reason: string, source: string): Promise<void>;
+}
+
+export interface EventPublisher {
+  /** Queues a notification for webhook subscribers; `id` makes it idempotent. */
+  publish(event: { id: string; name: string; occurredAt: Date; data: Record<string, unknown> }): Promise<void>;
+}
+
+export interface DispatchMetrics {
+  lateness(channel: string, seconds: number): void;
+  pluginCall(pluginId: string, seconds: number, outcome: "ok" | "error"): void;
+  statusChange(channel: string, status: string): void;
+}

@@ -1,0 +1,153 @@
+/**
+ * Intake of activities: schema validation plus the checks a schema cannot express (known
+ * channel and fallback policy, the address the channel needs, valid zones, time order).
+ * Pure: the caller supplies the channels loaded plugins declare and the configured policies.
+ */
+import { createHash } from "node:crypto";
+import type { FallbackPolicy, FallbackStep } from "../config/types.ts";
+import type { Customer, MessageContent } from "../sdk/plugin.ts";
+import { schemaValidator, validateWith, type ValidationDetail } from "../validation/json-schema.ts";
+import { normalizeEmail, normalizePhone } from "./address.ts";
+import { isValidZone, windowZone, nextWindowOpening, type CallingWindow } from "./calling-window.ts";
+import { resolveChain } from "./fallback.ts";
+
+export interface ActivityInput {
+  customer: Customer;
+  channel: string;
+  content?: MessageContent;
+  dueAt?: string;
+  window?: CallingWindow;
+  fallbackPolicy?: string;
+  campaignId?: string;
+  idempotencyKey?: string;
+  expiresAt?: string;
+}
+
+export interface NormalizedActivity {
+  customer: Customer;
+  channel: string;
+  content: MessageContent;
+  dueAt: Date;
+  window?: CallingWindow;
+  fallbackPolicy?: string;
+  chain: FallbackStep[];
+  campaignId?: string;
+  idempotencyKey?: string;
+  expiresAt?: Date;
+  /** Hash of the request, to tell a replay from a different request under the same key. */
+  requestHash: string;
+}
+
+export interface IntakeContext {
+  /** Channels that loaded plugins carry. */
+  channels: ReadonlySet<string>;
+  fallbacks: Record<string, FallbackPolicy>;
+  now: Date;
+}
+
+const PHONE_CHANNELS = new Set(["sms", "whatsapp", "voice"]);
+
+/** Which customer field a channel sends to. */
+export function addressField(channel: string): "email" | "phone" {
+  return channel === "email" ? "email" : "phone";
+}
+
+function hashOf(value: unknown): string {
+  return createHash("sha256").update(JSON.stringify(value)).digest("hex").slice(0, 32);
+}
+
+/** Validates and normalises one activity; `at` is its JSON pointer prefix ("" or "/activities/3"). */
+export function normalizeActivity(
+  input: unknown,
+  ctx: IntakeContext,
+  at = "",
+): { ok: true; value: NormalizedActivity } | { ok: false; details: ValidationDetail[] } {
+  const schemaDetails = validateWith(schemaValidator("activity.schema.json"), input);
+  if (schemaDetails.length > 0) {
+    return { ok: false, details: schemaDetails.map((d) => ({ path: at + d.path, message: d.message })) };
+  }
+  const a = input as ActivityInput;
+  const details: ValidationDetail[] = [];
+  const fail = (path: string, message: string) => details.push({ path: at + path, message });
+
+  if (!ctx.channels.has(a.channel)) {
+    const known = [...ctx.channels].sort().join(", ") || "none";
+    fail("/channel", `"${a.channel}" is not carried by any loaded plugin (loaded channels: ${known})`);
+  }
+
+  const customer: Customer = { ...a.customer };
+  if (a.customer.email !== undefined) {
+    const email = normalizeEmail(a.customer.email);
+    if (email) customer.email = email;
+    else fail("/customer/email", "must be an email address");
+  }
+  if (a.customer.phone !== undefined) {
+    const phone = normalizePhone(a.customer.phone);
+    if (phone) customer.phone = phone;
+    else fail("/customer/phone", "must be a phone number in international form, e.g. +14155550123");
+  }
+  if (a.customer.timezone !== undefined && !isValidZone(a.customer.timezone)) {
+    fail("/customer/timezone", `"${a.customer.timezone}" is not an IANA time zone (e.g. Europe/Paris)`);
+  }
+
+  let policy: FallbackPolicy | undefined;
+  if (a.fallbackPolicy !== undefined) {
+    policy = ctx.fallbacks[a.fallbackPolicy];
+    if (!policy) {
+      const names = Object.keys(ctx.fallbacks).join(", ") || "none";
+      fail("/fallbackPolicy", `"${a.fallbackPolicy}" is not a configured fallback policy (configured: ${names})`);
+    }
+  } else {
+    policy = ctx.fallbacks.default;
+  }
+  const chain = resolveChain(a.channel, policy);
+  // Only the first channel's address is mandatory; a later step without one fails at its turn.
+  const first = addressField(a.channel);
+  if (!customer[first] && !details.some((d) => d.path === `${at}/customer/${first}`)) {
+    fail(`/customer/${first}`, `is required for channel "${a.channel}"`);
+  }
+
+  const content = a.content ?? {};
+  if (a.channel === "email" && !content.text && !content.html) fail("/content", "needs text or html for channel \"email\"");
+  if (PHONE_CHANNELS.has(a.channel) && a.channel !== "voice" && !content.text && !content.template) {
+    fail("/content", `needs text or a template for channel "${a.channel}"`);
+  }
+
+  if (a.window?.timezone !== undefined && !isValidZone(a.window.timezone)) {
+    fail("/window/timezone", `"${a.window.timezone}" is not an IANA time zone (e.g. America/New_York)`);
+  }
+  if (a.window && a.window.start >= a.window.end) fail("/window", "start must be before end");
+
+  const dueAt = a.dueAt ? new Date(a.dueAt) : ctx.now;
+  const expiresAt = a.expiresAt ? new Date(a.expiresAt) : undefined;
+  if (expiresAt && expiresAt <= dueAt) fail("/expiresAt", "must be after dueAt");
+  if (a.window && details.length === 0) {
+    const zone = windowZone(a.window, customer.timezone);
+    if (!nextWindowOpening(a.window, dueAt, zone)) fail("/window", "never opens");
+  }
+
+  if (details.length > 0) return { ok: false, details };
+  const value: NormalizedActivity = {
+    customer,
+    channel: a.channel,
+    content,
+    dueAt,
+    chain,
+    requestHash: hashOf(a),
+    ...(a.window ? { window: a.window } : {}),
+    ...(a.fallbackPolicy ? { fallbackPolicy: a.fallbackPolicy } : {}),
+    ...(a.campaignId ? { campaignId: a.campaignId } : {}),
+    ...(a.idempotencyKey ? { idempotencyKey: a.idempotencyKey } : {}),
+    ...(expiresAt ? { expiresAt } : {}),
+  };
+  return { ok: true, value };
+}
+
+/** Unwraps `{activities: [...]}` or a single activity into a list with pointer prefixes. */
+export function splitBatch(body: unknown): { items: unknown[]; prefix: (i: number) => string; batch: boolean } {
+  if (body && typeof body === "object" && !Array.isArray(body) && "activities" in body) {
+    const list = (body as { activities: unknown }).activities;
+    return { items: Array.isArray(list) ? list : [], prefix: (i) => `/activities/${i}`, batch: true };
+  }
+  return { items: [body], prefix: () => "", batch: false };
+}

@@ -1,0 +1,267 @@
+/**
+ * Activity persistence: idempotent intake, atomic claims with a lease, attempt records and
+ * monotonic status updates. Every write is one atomic single-document update, guarded so
+ * that a node that lost its lease, or a late callback, changes nothing.
+ */
+import type { NormalizedActivity } from "../domain/activity-input.ts";
+import { addressField } from "../domain/activity-input.ts";
+import { normalizeAddress } from "../domain/address.ts";
+import { newId, stableId } from "../domain/ids.ts";
+import { canAdvance, isSuccess, ATTEMPT_STATUSES, type AttemptStatus } from "../domain/status.ts";
+import type { ActivityDoc, AttemptDoc, Models } from "./models.ts";
+
+export interface AcceptedActivity {
+  id: string;
+  status: string;
+  /** False when the idempotency key matched an earlier activity. */
+  created: boolean;
+  /** The key was reused with a different request. */
+  conflict?: boolean;
+}
+
+const FREE = new Date(0);
+
+/** Statuses from which an attempt may move to `next` (canAdvance as a query). */
+export function statusesBefore(next: AttemptStatus): AttemptStatus[] {
+  return ATTEMPT_STATUSES.filter((s) => canAdvance(s, next));
+}
+
+export function conversationIdFor(activityId: string, customerId: string, campaignId?: string): string {
+  return campaignId ? stableId("cv", campaignId, customerId) : `cv_${activityId.slice(4)}`;
+}
+
+interface MongoWriteError {
+  code?: number;
+  writeErrors?: { code?: number; index?: number; err?: { code?: number; index?: number } }[];
+}
+
+export class ActivityStore {
+  private readonly models: Models;
+  constructor(models: Models) {
+    this.models = models;
+  }
+
+  /** Stores new activities; an idempotency key seen before returns the earlier activity. */
+  async accept(items: NormalizedActivity[], now: Date): Promise<AcceptedActivity[]> {
+    const docs = items.map((item) => {
+      const id = newId("act");
+      const doc: Omit<ActivityDoc, "leaseOwner" | "leaseToken"> & Partial<ActivityDoc> = {
+        _id: id,
+        idempotencyKey: item.idempotencyKey ?? `auto:${id}`,
+        requestHash: item.requestHash,
+        customer: item.customer,
+        channel: item.channel,
+        content: item.content,
+        dueAt: item.dueAt,
+        chain: item.chain,
+        conversationId: conversationIdFor(id, item.customer.id, item.campaignId),
+        status: "SCHEDULED",
+        attempts: [],
+        nextRunAt: item.dueAt,
+        leaseUntil: FREE,
+        createdAt: now,
+        updatedAt: now,
+        ...(item.window ? { window: item.window } : {}),
+        ...(item.fallbackPolicy ? { fallbackPolicy: item.fallbackPolicy } : {}),
+        ...(item.campaignId ? { campaignId: item.campaignId } : {}),
+        ...(item.expiresAt ? { expiresAt: item.expiresAt } : {}),
+      };
+      return doc;
+    });
+
+    const failedIdx = new Set<number>();
+    try {
+      await this.models.Activity.collection.insertMany(docs as never[], { ordered: false });
+    } catch (err) {
+      const e = err as MongoWriteError;
+      const writeErrors = e.writeErrors ?? [];
+      if (writeErrors.length === 0 && e.code !== 11000) throw err;
+      for (const we of writeErrors) {
+        const code = we.code ?? we.err?.code;
+        const index = we.index ?? we.err?.index;
+        if (code !== 11000 || index === undefined) throw err;
+        failedIdx.add(index);
+      }
+    }
+
+    const results: AcceptedActivity[] = docs.map((d) => ({ id: d._id, status: "SCHEDULED", created: true }));
+    if (failedIdx.size > 0) {
+      const keys = [...failedIdx].map((i) => docs[i]!.idempotencyKey);
+      const existing = await this.models.Activity.find(
+        { idempotencyKey: { $in: keys } },
+        { _id: 1, idempotencyKey: 1, status: 1, requestHash: 1 },
+      ).lean();
+      const byKey = new Map(existing.map((e) => [e.idempotencyKey, e]));
+      for (const i of failedIdx) {
+        const doc = docs[i]!;
+        const earlier = byKey.get(doc.idempotencyKey);
+        if (!earlier) throw new Error(`idempotency key ${doc.idempotencyKey} collided but was not found`);
+        results[i] = {
+          id: earlier._id,
+          status: earlier.status,
+          created: false,
+          ...(earlier.requestHash !== doc.requestHash ? { conflict: true } : {}),
+        };
+      }
+    }
+
+    // Conversations: one per customer per campaign, else per activity; created once.
+    const created = docs.filter((_, i) => !failedIdx.has(i));
+    if (created.length > 0) {
+      await this.models.Conversation.bulkWrite(
+        created.map((d) => ({
+          updateOne: {
+            filter: { _id: d.conversationId },
+            update: {
+              $setOnInsert: {
+                customerId: d.customer.id,
+                ...(d.campaignId ? { campaignId: d.campaignId } : {}),
+                addresses: [d.customer.email, d.customer.phone].filter((x): x is string => !!x),
+                createdAt: now,
+              },
+              $set: { lastEventAt: now },
+            },
+            upsert: true,
+          },
+        })),
+        { ordered: false },
+      );
+    }
+    return results;
+  }
+
+  get(id: string): Promise<ActivityDoc | null> {
+    return this.models.Activity.findById(id).lean<ActivityDoc>();
+  }
+
+  /** Cancels an activity that has not been dispatched; returns the activity as it is now. */
+  async cancel(id: string, now: Date): Promise<{ cancelled: boolean; activity: ActivityDoc | null }> {
+    const activity = await this.models.Activity.findOneAndUpdate(
+      { _id: id, status: "SCHEDULED", attempts: { $size: 0 }, leaseUntil: { $lt: now } },
+      { $set: { status: "CANCELLED", nextRunAt: null, updatedAt: now } },
+      { returnDocument: "after" },
+    ).lean<ActivityDoc>();
+    if (activity) return { cancelled: true, activity };
+    return { cancelled: false, activity: await this.get(id) };
+  }
+
+  /**
+   * Claims up to `limit` due activities for `owner`. Each document is claimed by one atomic
+   * update whose filter re-checks that it is due and free, so concurrent nodes never share one.
+   */
+  async claimDue(owner: string, now: Date, limit: number, leaseMs: number): Promise<ActivityDoc[]> {
+    const due = { nextRunAt: { $lte: now }, leaseUntil: { $lt: now } };
+    const candidates = await this.models.Activity.find(due, { _id: 1 }).sort({ nextRunAt: 1 }).limit(limit).lean();
+    if (candidates.length === 0) return [];
+    const token = newId("lease");
+    await this.models.Activity.updateMany(
+      { _id: { $in: candidates.map((c) => c._id) }, ...due },
+      { $set: { leaseOwner: owner, leaseToken: token, leaseUntil: new Date(now.getTime() + leaseMs) } },
+    );
+    return this.models.Activity.find({ leaseToken: token }).lean<ActivityDoc[]>();
+  }
+
+  /** Records that an attempt is starting; false when the lease was lost. */
+  async startAttempt(activity: ActivityDoc, attempt: AttemptDoc, now: Date): Promise<boolean> {
+    const res = await this.models.Activity.updateOne(
+      { _id: activity._id, leaseToken: activity.leaseToken, leaseUntil: { $gt: now } },
+      { $push: { attempts: attempt }, $set: { status: "DISPATCHING", updatedAt: now } },
+    );
+    return res.modifiedCount === 1;
+  }
+
+  /** Records an attempt that ended without reaching a vendor, and releases the lease. */
+  async recordAttempt(activity: ActivityDoc, attempt: AttemptDoc, nextRunAt: Date | null, now: Date): Promise<boolean> {
+    const res = await this.models.Activity.updateOne(
+      { _id: activity._id, leaseToken: activity.leaseToken },
+      {
+        $push: { attempts: attempt },
+        $set: { status: attempt.status, nextRunAt, updatedAt: now, leaseOwner: null, leaseToken: null, leaseUntil: FREE },
+      },
+    );
+    return res.modifiedCount === 1;
+  }
+
+  /** Sets the outcome of attempt `index` and releases the lease, in one update. */
+  async finishAttempt(
+    activity: ActivityDoc,
+    index: number,
+    outcome: Partial<AttemptDoc> & { status: AttemptStatus },
+    nextRunAt: Date | null,
+    now: Date,
+  ): Promise<boolean> {
+    const set: Record<string, unknown> = { status: outcome.status, nextRunAt, updatedAt: now };
+    for (const [k, v] of Object.entries(outcome)) if (v !== undefined) set[`attempts.${index}.${k}`] = v;
+    set[`attempts.${index}.updatedAt`] = now;
+    const res = await this.models.Activity.updateOne(
+      { _id: activity._id, leaseToken: activity.leaseToken, [`attempts.${index}.status`]: "DISPATCHING" },
+      { $set: { ...set, leaseOwner: null, leaseToken: null, leaseUntil: FREE } },
+    );
+    return res.modifiedCount === 1;
+  }
+
+  /** Releases the lease with a new status and next run time. */
+  async release(activity: ActivityDoc, set: Partial<ActivityDoc>, now: Date): Promise<boolean> {
+    const res = await this.models.Activity.updateOne(
+      { _id: activity._id, leaseToken: activity.leaseToken },
+      { $set: { ...set, updatedAt: now, leaseOwner: null, leaseToken: null, leaseUntil: FREE } },
+    );
+    return res.modifiedCount === 1;
+  }
+
+  /** The activity and attempt index a vendor id belongs to. */
+  async findByVendorId(pluginId: string, vendorId: string): Promise<{ activity: ActivityDoc; index: number } | null> {
+    const activity = await this.models.Activity.findOne({ "attempts.vendorId": vendorId }).lean<ActivityDoc>();
+    if (!activity) return null;
+    const index = activity.attempts.findIndex((a) => a.vendorId === vendorId && a.pluginId === pluginId);
+    return index < 0 ? null : { activity, index };
+  }
+
+  /**
+   * Applies a vendor status to an attempt if it moves it forward (never backwards, never
+   * twice). The activity's own status follows when the attempt is its latest. Returns
+   * whether the attempt changed.
+   */
+  async advanceAttempt(
+    activityId: string,
+    index: number,
+    isLatest: boolean,
+    update: { status: AttemptStatus; reasonCode?: string; reason?: string; retryable?: boolean; raw?: string },
+    nextRunAt: Date | null | undefined,
+    now: Date,
+  ): Promise<boolean> {
+    const set: Record<string, unknown> = { updatedAt: now };
+    for (const [k, v] of Object.entries(update)) if (v !== undefined) set[`attempts.${index}.${k}`] = v;
+    set[`attempts.${index}.updatedAt`] = now;
+    if (isLatest) {
+      set.status = update.status;
+      if (nextRunAt !== undefined) set.nextRunAt = nextRunAt;
+    }
+    const res = await this.models.Activity.updateOne(
+      { _id: activityId, [`attempts.${index}.status`]: { $in: statusesBefore(update.status) } },
+      { $set: set },
+    );
+    return res.modifiedCount === 1;
+  }
+
+  /** Latest attempt to an address on a channel: where a reply belongs. */
+  async latestToAddress(channel: string, address: string): Promise<ActivityDoc | null> {
+    const field = addressField(channel);
+    const normalized = normalizeAddress(address) ?? address;
+    return this.models.Activity.findOne({ [`customer.${field}`]: normalized, "attempts.channel": channel })
+      .sort({ updatedAt: -1 })
+      .lean<ActivityDoc>();
+  }
+
+  /** Counts by status and channel, for metrics. */
+  async countsByStatus(): Promise<{ status: string; channel: string; count: number }[]> {
+    const rows = await this.models.Activity.aggregate<{ _id: { status: string; channel: string }; n: number }>([
+      { $group: { _id: { status: "$status", channel: "$channel" }, n: { $sum: 1 } } },
+    ]);
+    return rows.map((r) => ({ status: r._id.status, channel: r._id.channel, count: r.n }));
+  }
+
+  hasSucceeded(activity: ActivityDoc): boolean {
+    return activity.attempts.some((a) => a.status !== "DISPATCHING" && isSuccess(a.status));
+  }
+}
