@@ -219,6 +219,15 @@ describe("email-smtp", () => {
     assert.equal(server.messages.at(-1)?.dsn, undefined);
   });
 
+  test("returnPath sets the envelope sender (where DSNs go), the From header stays", async () => {
+    const b = await another(optionsFor(server, { returnPath: "bounces@example.com" }));
+    await b.plugin.send(request());
+    const mail = server.messages.at(-1);
+    assert.equal(mail?.envelope.mailFrom, "bounces@example.com");
+    assert.deepEqual(mail?.envelope.rcptTo, ["ada@example.com"]);
+    assert.match(mail?.headers["from"] ?? "", /noreply@example.com/);
+  });
+
   test("550 at RCPT TO is FAILED, not retryable, reason SMTP_550", async () => {
     server.failNext(550, { message: "5.1.1 <ada@example.com>: Recipient address rejected" });
     const err = await rejection(built.plugin.send(request()));

@@ -33,6 +33,7 @@ export interface EmailSmtpOptions {
   auth?: { user: string; pass: string };
   from: string;
   replyTo?: string;
+  returnPath?: string;
   maxConnections?: number;
   maxMessages?: number;
   rateDelta?: number;
@@ -157,6 +158,7 @@ export default definePlugin<EmailSmtpOptions>((ctx) => {
         from: options.from,
         to,
         ...(options.replyTo ? { replyTo: options.replyTo } : {}),
+        ...(options.returnPath ? { envelope: { from: options.returnPath, to } } : {}),
         subject: subject ?? "",
         ...(text ? { text } : {}),
         ...(html ? { html } : {}),
