@@ -227,6 +227,8 @@ describe("whatsapp-web pairing and health", () => {
       const err = await rejection(plugin.start());
       assert.equal(err.code, "WA_BROWSER_MISSING");
       assert.match(err.message, /\/nonexistent\/chromium/);
+      const again = await rejection(plugin.start()); // a failed plugin may be started again
+      assert.equal(again.code, "WA_BROWSER_MISSING");
     } finally {
       await plugin.stop();
       tc.cleanup();

@@ -76,7 +76,7 @@ export interface WhatsAppWebOptions {
   backupSyncIntervalMs?: number;
   /** Sends per second for this WhatsApp account across the hub (default 1). */
   maxPerSecond?: number;
-  /** How long `start()` waits for `ready` or a QR code before returning (default 60000). */
+  /** How long `start()` waits for `ready` or a QR code before returning (default 20000). */
   startTimeoutMs?: number;
   /** Text of activity templates by name: WhatsApp Web has no templates; `{{1}}`... are parameters. */
   templates?: Record<string, string>;
@@ -179,7 +179,7 @@ function settingsOf(instanceId: string, o: WhatsAppWebOptions): Settings {
     maxDelayMs: Math.max(o.reconnect?.maxDelayMs ?? 60_000, initialDelayMs),
     backupSyncIntervalMs: o.backupSyncIntervalMs ?? 300_000,
     maxPerSecond: o.maxPerSecond ?? 1,
-    startTimeoutMs: o.startTimeoutMs ?? 60_000,
+    startTimeoutMs: o.startTimeoutMs ?? 20_000,
     templates: o.templates ?? {},
     mongoUrl: o.mongoUrl,
   };
@@ -222,7 +222,7 @@ export class WhatsAppWebProvider implements ChannelPlugin {
    * scheduled) or `startTimeoutMs` passes: pairing never blocks the hub's start.
    */
   async start(): Promise<void> {
-    if (this.#state !== "stopped") return;
+    if (this.#state !== "stopped" && this.#state !== "failed") return;
     this.#setState("starting");
     try {
       await this.#ensureBrowser();
@@ -244,6 +244,7 @@ export class WhatsAppWebProvider implements ChannelPlugin {
     this.#generation++;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#attempt = 0;
     this.#qr = undefined;
     const client = this.#client;
     this.#client = undefined;
@@ -322,8 +323,19 @@ export class WhatsAppWebProvider implements ChannelPlugin {
     if (this.#hooks.sessionStore) return this.#hooks.sessionStore;
     let db = this.#ctx.db;
     if (!db && this.#settings.mongoUrl) {
-      this.#ownMongo = new mongoose.mongo.MongoClient(this.#settings.mongoUrl);
-      await this.#ownMongo.connect();
+      const url = this.#settings.mongoUrl;
+      this.#ownMongo = new mongoose.mongo.MongoClient(url, { serverSelectionTimeoutMS: 10_000 });
+      try {
+        await this.#ownMongo.connect();
+      } catch (error) {
+        await this.#ownMongo.close().catch(() => undefined);
+        this.#ownMongo = undefined;
+        // The driver's message may quote the URL: never let the secret through.
+        const reason = messageOf(error).split(url).join("<mongoUrl>");
+        throw new PluginError("WA_SESSION_DATABASE", `cannot reach the session database (mongoUrl): ${reason}`, {
+          retryable: true,
+        });
+      }
       db = this.#ownMongo.db();
     }
     if (!db) {

@@ -11,6 +11,9 @@ import mongoose from "mongoose";
 import type { mongo } from "mongoose";
 import type { Client } from "whatsapp-web.js";
 import { freshDatabaseUrl } from "../../test/support/mongo.ts";
+import { createTestContext } from "../../core/sdk/contract-kit.ts";
+import { FakeWhatsAppVendor } from "./whatsapp-web.fake-client.ts";
+import { createWhatsAppWebPlugin, type WhatsAppWebOptions } from "./whatsapp-web.provider.ts";
 import { GridFsSessionStore } from "./whatsapp-web.session-store.ts";
 
 async function eventually<T>(read: () => Promise<T>, timeoutMs = 3_000): Promise<T> {
@@ -119,5 +122,28 @@ describe("whatsapp-web GridFS session store", { skip: hasDb ? false : "needs npm
       await new GridFsSessionStore(db, { dataPath: dataB }).sessionExists({ session: "RemoteAuth-sales" }),
       false,
     );
+  });
+
+  test("auth remote: the plugin keeps the session in the hub's database (ctx.db) or at mongoUrl", async () => {
+    for (const source of ["context", "mongoUrl"] as const) {
+      const vendor = new FakeWhatsAppVendor();
+      const tc = createTestContext<WhatsAppWebOptions>(
+        source === "mongoUrl" ? { auth: "remote", mongoUrl: freshDatabaseUrl("wa_url") } : { auth: "remote" },
+        source === "context" ? { db } : {},
+      );
+      const plugin = createWhatsAppWebPlugin(tc.context, { createClient: vendor.factory });
+      try {
+        await plugin.start();
+        const auth = vendor.configs[0]?.auth;
+        assert.ok(auth?.kind === "remote", source);
+        assert.ok(auth.store instanceof GridFsSessionStore, source);
+        assert.equal(auth.dataPath, path.join(tc.context.dataDir, "wwebjs-remote"));
+        assert.equal(await auth.store.sessionExists({ session: "RemoteAuth-contract" }), false);
+        assert.equal((await plugin.health()).ok, true);
+      } finally {
+        await plugin.stop();
+        tc.cleanup();
+      }
+    }
   });
 });
