@@ -501,5 +501,18 @@ describe("email-smtp mapping", () => {
     assert.equal(report.recipients[0]?.diagnosticCode, "smtp; 550 5.1.1 user unknown");
     assert.equal(report.recipients[1]?.action, "delivered");
     assert.equal(parseDsnReport("hello", "text/plain"), undefined);
+    const whole = dsnReport({
+      action: "delivered",
+      recipient: "ada@example.com",
+      envelopeId: "att-7",
+      messageId: "<att-7@dialmesh>",
+      withMessageHeaders: true,
+    });
+    for (const type of [undefined, "text/plain", "message/rfc822"]) {
+      const r = parseDsnReport(whole.body, type);
+      assert.equal(r?.envelopeId, "att-7", String(type));
+      assert.equal(r?.messageId, "<att-7@dialmesh>");
+      assert.equal(r?.recipients[0]?.action, "delivered");
+    }
   });
 });
