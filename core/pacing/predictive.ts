@@ -1,0 +1,249 @@
+/**
+ * Predictive pacing (ours). At each decision it forecasts, over the time a new call takes
+ * to connect (the horizon):
+ *  - agents free by then: ready agents, plus each busy agent's chance of finishing talk and
+ *    wrap-up within the horizon given how long it has been busy (lognormal handle times
+ *    fitted to the campaign's own history), minus calls already waiting;
+ *  - connects from calls already ringing: each call's chance of still connecting given how
+ *    long it has rung (connect and failure times fitted the same way);
+ * and places the largest number of new calls whose expected overflow (connects with no
+ * agent, normal approximation of both counts) stays within an allowance of the expected
+ * connects. The allowance is steered by feedback on the abandonment actually observed, so
+ * the policy adapts when answer rates or handle times drift and the static forecast is off
+ * (connects and agent releases are spread in time, so the raw forecast overstates drops).
+ * Before enough history exists, priors stand in for the campaign's statistics.
+ */
+import {
+  expectedPositivePart,
+  logNormalEndsWithin,
+  logNormalFromMoments,
+  logNormalCdf,
+  type LogNormal,
+} from "./distributions.ts";
+import { standardDeviation } from "./statistics.ts";
+import { dialsOnly, type Moments, type PacingPolicy, type PacingSnapshot } from "./types.ts";
+
+export interface PredictiveOptions {
+  /** Aim at this share of the abandonment target (the safety margin). */
+  targetShare: number;
+  /** Overflow allowance to start from, as a share of expected connects. */
+  initialAllowance: number;
+  minAllowance: number;
+  maxAllowance: number;
+  /** How often the allowance is corrected, in seconds. */
+  correctEverySeconds: number;
+  /** Step of the correction in log space per unit of relative error. */
+  correctionGain: number;
+  /** Live answers of prior weight when judging the observed abandonment rate. */
+  priorLiveAnswers: number;
+  /** Never more lines than this many per non-paused agent. */
+  maxLinesPerAgent: number;
+  /** Priors used until the campaign has its own history. */
+  prior: {
+    connectRate: number;
+    dialWeight: number;
+    secondsToConnect: { mean: number; sd: number };
+    secondsToFailure: { mean: number; sd: number };
+    talkSeconds: { mean: number; sd: number };
+    wrapSeconds: { mean: number; sd: number };
+  };
+}
+
+export const DEFAULT_PREDICTIVE: PredictiveOptions = {
+  targetShare: 0.75,
+  initialAllowance: 0.002,
+  minAllowance: 0.0001,
+  maxAllowance: 0.6,
+  correctEverySeconds: 30,
+  correctionGain: 0.35,
+  priorLiveAnswers: 40,
+  maxLinesPerAgent: 6,
+  prior: {
+    connectRate: 0.2,
+    dialWeight: 50,
+    secondsToConnect: { mean: 12, sd: 5 },
+    secondsToFailure: { mean: 15, sd: 8 },
+    talkSeconds: { mean: 150, sd: 90 },
+    wrapSeconds: { mean: 30, sd: 10 },
+  },
+};
+
+export interface PredictiveMemory {
+  /** Overflow allowed per expected connect; raised while abandonment is under aim, cut above. */
+  allowance: number;
+  lastCorrectionAt: number | undefined;
+}
+
+/**
+ * The forecast over the next seconds, on a grid of future instants: how many connects are
+ * expected by each instant (from calls ringing now, and per new call), and how many agents
+ * will have freed up by then plus the 2-second grace a connect may wait.
+ */
+export interface PredictiveForecast {
+  connectRate: number;
+  /** Future instants, seconds from now. */
+  grid: number[];
+  /** Expected connects by each instant from calls already ringing, and their variance. */
+  ringingConnects: number[];
+  ringingConnectsVariance: number[];
+  /** Chance that one new call has connected by each instant. */
+  newCallConnects: number[];
+  /** Expected free agents by each instant (plus grace), net of calls already waiting; variance. */
+  freeAgents: number[];
+  freeAgentsVariance: number[];
+}
+
+/** Seconds a connect may wait for an agent (the 2-second rule). */
+const GRACE_SECONDS = 2;
+
+/** A lognormal from observed moments, falling back to the prior while history is thin. */
+function fitted(m: Moments, prior: { mean: number; sd: number }, minCount = 20): LogNormal {
+  if (m.count < minCount) return logNormalFromMoments(prior.mean, prior.sd);
+  return logNormalFromMoments(m.mean, Math.max(standardDeviation(m), 0.05 * m.mean));
+}
+
+export function forecast(
+  snapshot: PacingSnapshot,
+  options: PredictiveOptions = DEFAULT_PREDICTIVE,
+): PredictiveForecast {
+  const { stats } = snapshot;
+  const { prior } = options;
+  const connectRate = (stats.connects + prior.connectRate * prior.dialWeight) / (stats.total.dials + prior.dialWeight);
+  const toConnect = fitted(stats.secondsToConnect, prior.secondsToConnect);
+  const toFailure = fitted(stats.secondsToFailure, prior.secondsToFailure);
+  const talk = fitted(stats.talkSeconds, prior.talkSeconds);
+  const wrap = fitted(stats.wrapSeconds, prior.wrapSeconds);
+  const wrapMean = Math.exp(wrap.mu + (wrap.sigma * wrap.sigma) / 2);
+
+  // Out to where nearly every new call has connected or failed.
+  const longest = Math.exp(toConnect.mu + 2.33 * toConnect.sigma);
+  const grid: number[] = [];
+  for (const t of [1, 2, 3, 4, 6, 8, 10, 12, 15, 18, 22, 26, 30, 36, 45, 60]) {
+    grid.push(t);
+    if (t >= longest) break;
+  }
+
+  const newCallConnects = grid.map((t) => logNormalCdf(toConnect, t));
+  const ringingConnects = grid.map(() => 0);
+  const ringingConnectsVariance = grid.map(() => 0);
+  for (const call of snapshot.callsInFlight) {
+    const e = call.secondsSinceDial;
+    const connectedAlready = logNormalCdf(toConnect, e);
+    // Bayes on survival: among calls still ringing after e seconds, the connecting share.
+    const alive = connectRate * (1 - connectedAlready) + (1 - connectRate) * (1 - logNormalCdf(toFailure, e));
+    if (alive <= 1e-12) continue;
+    grid.forEach((t, k) => {
+      const p = (connectRate * (logNormalCdf(toConnect, e + t) - connectedAlready)) / alive;
+      ringingConnects[k] = (ringingConnects[k] as number) + p;
+      ringingConnectsVariance[k] = (ringingConnectsVariance[k] as number) + p * (1 - p);
+    });
+  }
+
+  const freeAgents = grid.map(() => -snapshot.callsWaitingForAgent);
+  const freeAgentsVariance = grid.map(() => 0);
+  for (const agent of snapshot.agents) {
+    const e = agent.secondsInActivity;
+    grid.forEach((t, k) => {
+      const within = t + GRACE_SECONDS;
+      let p = 0;
+      if (agent.activity === "ready") p = 1;
+      // A talking agent is free once talk and then wrap-up end; wrap-up taken at its mean.
+      else if (agent.activity === "talking")
+        p = within > wrapMean ? logNormalEndsWithin(talk, e, within - wrapMean) : 0;
+      else if (agent.activity === "wrapping") p = logNormalEndsWithin(wrap, e, within);
+      freeAgents[k] = (freeAgents[k] as number) + p;
+      freeAgentsVariance[k] = (freeAgentsVariance[k] as number) + p * (1 - p);
+    });
+  }
+  return {
+    connectRate,
+    grid,
+    ringingConnects,
+    ringingConnectsVariance,
+    newCallConnects,
+    freeAgents,
+    freeAgentsVariance,
+  };
+}
+
+/**
+ * Expected connects that find no agent if `dials` new calls are placed now: the largest
+ * expected excess of connects over free agents at any instant of the grid (a fluid queue
+ * with 2 s patience drops what its excess peaks at), and the expected connects overall.
+ */
+export function expectedOverflow(f: PredictiveForecast, dials: number): { overflow: number; connects: number } {
+  const q = f.connectRate;
+  let overflow = 0;
+  const last = f.grid.length - 1;
+  for (let k = 0; k <= last; k++) {
+    const p = q * (f.newCallConnects[k] as number);
+    const connects = (f.ringingConnects[k] as number) + dials * p;
+    const variance =
+      (f.ringingConnectsVariance[k] as number) + dials * p * (1 - p) + (f.freeAgentsVariance[k] as number);
+    overflow = Math.max(overflow, expectedPositivePart(connects - (f.freeAgents[k] as number), Math.sqrt(variance)));
+  }
+  const connects = (f.ringingConnects[last] ?? 0) + dials * q * (f.newCallConnects[last] ?? 0);
+  return { overflow, connects };
+}
+
+/** The largest number of new calls whose expected overflow stays within `allowance` of connects. */
+export function callsForAllowance(f: PredictiveForecast, allowance: number, maxDials: number): number {
+  const fits = (n: number) => {
+    const { overflow, connects } = expectedOverflow(f, n);
+    return overflow <= allowance * connects;
+  };
+  if (maxDials <= 0 || !fits(1)) return 0;
+  // Overflow grows faster than connects in n, so the feasible set is 0..answer: bisect.
+  let lo = 1;
+  let hi = maxDials;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (fits(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/** Abandonment observed so far, shrunk toward the aim while there are few live answers. */
+export function observedAbandonRate(snapshot: PacingSnapshot, aim: number, priorLiveAnswers: number): number {
+  const { recent, today } = snapshot.stats;
+  const recentRate = (recent.abandoned + aim * priorLiveAnswers) / (recent.liveAnswers + priorLiveAnswers);
+  const todayRate = (today.abandoned + aim * priorLiveAnswers) / (today.liveAnswers + priorLiveAnswers);
+  // Regulators judge the cumulative rate: once today's rate is over the aim, steer on it too.
+  return Math.max(recentRate, todayRate);
+}
+
+export function createPredictivePolicy(overrides: Partial<PredictiveOptions> = {}): PacingPolicy<PredictiveMemory> {
+  const options: PredictiveOptions = { ...DEFAULT_PREDICTIVE, ...overrides };
+  return {
+    name: "predictive",
+    initialMemory: () => ({ allowance: options.initialAllowance, lastCorrectionAt: undefined }),
+    decide(snapshot, memory) {
+      let { allowance, lastCorrectionAt } = memory;
+      let reason: string | undefined;
+      const aim = snapshot.abandonTarget * options.targetShare;
+      if (lastCorrectionAt === undefined) lastCorrectionAt = snapshot.atSeconds;
+      else if (snapshot.atSeconds - lastCorrectionAt >= options.correctEverySeconds) {
+        const observed = observedAbandonRate(snapshot, aim, options.priorLiveAnswers);
+        const error = Math.max(-1, Math.min(1, (aim - observed) / aim));
+        allowance = Math.min(
+          options.maxAllowance,
+          Math.max(options.minAllowance, allowance * Math.exp(options.correctionGain * error)),
+        );
+        lastCorrectionAt = snapshot.atSeconds;
+        reason = `abandonment ${observed.toFixed(4)} vs aim ${aim.toFixed(4)}: allowance ${allowance.toFixed(4)}`;
+      }
+      let nonPaused = 0;
+      let ready = 0;
+      for (const agent of snapshot.agents) {
+        if (agent.activity === "ready") ready++;
+        if (agent.activity === "ready" || agent.activity === "talking" || agent.activity === "wrapping") nonPaused++;
+      }
+      const lineCap = Math.floor(options.maxLinesPerAgent * nonPaused) - snapshot.callsInFlight.length;
+      let dials = callsForAllowance(forecast(snapshot, options), allowance, Math.max(0, lineCap));
+      // Never leave a free agent without a call coming: at worst, progressive.
+      dials = Math.max(dials, ready - snapshot.callsInFlight.length - snapshot.callsWaitingForAgent);
+      return { decision: dialsOnly(dials), memory: { allowance, lastCorrectionAt }, ...(reason ? { reason } : {}) };
+    },
+  };
+}

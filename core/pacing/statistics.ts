@@ -1,0 +1,105 @@
+/**
+ * Live campaign statistics for pacing, kept from the dialer's own events. A deterministic
+ * in-memory structure (no I/O, no clock): the caller passes event times, in seconds since
+ * the campaign started. The dialer service and the simulator feed it the same events.
+ */
+import type { CallCounts, Moments, PacingStatistics } from "./types.ts";
+
+const MINUTE = 60;
+const RECENT = 15 * 60;
+const DAY = 86_400;
+
+export function emptyMoments(): Moments {
+  return { count: 0, mean: 0, m2: 0 };
+}
+
+/** Welford update; mutates and returns `m`. */
+export function addSample(m: Moments, x: number): Moments {
+  m.count++;
+  const delta = x - m.mean;
+  m.mean += delta / m.count;
+  m.m2 += delta * (x - m.mean);
+  return m;
+}
+
+export function standardDeviation(m: Moments): number {
+  return m.count > 1 ? Math.sqrt(m.m2 / (m.count - 1)) : 0;
+}
+
+/** Number of sorted times at or after `from`. */
+function countSince(times: readonly number[], from: number): number {
+  let lo = 0;
+  let hi = times.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((times[mid] as number) < from) lo = mid + 1;
+    else hi = mid;
+  }
+  return times.length - lo;
+}
+
+export class PacingStatisticsTracker {
+  readonly #dials: number[] = [];
+  readonly #liveAnswers: number[] = [];
+  readonly #abandoned: number[] = [];
+  #connects = 0;
+  readonly #secondsToConnect = emptyMoments();
+  readonly #secondsToFailure = emptyMoments();
+  readonly #talk = emptyMoments();
+  readonly #wrap = emptyMoments();
+  /** Seconds after local midnight at which the campaign started. */
+  readonly #startSecondOfDay: number;
+
+  constructor(startMinuteOfDay = 0) {
+    this.#startSecondOfDay = startMinuteOfDay * 60;
+  }
+
+  /** Events must be recorded in time order. */
+  dialed(at: number): void {
+    this.#dials.push(at);
+  }
+  /** A call answered by a person (as classified), whether or not an agent takes it. */
+  liveAnswered(at: number): void {
+    this.#liveAnswers.push(at);
+  }
+  abandoned(at: number): void {
+    this.#abandoned.push(at);
+  }
+  /** A call handed to the agent queue `secondsAfterDial` after it was dialled. */
+  connected(secondsAfterDial: number): void {
+    this.#connects++;
+    addSample(this.#secondsToConnect, secondsAfterDial);
+  }
+  /** A pool call that ended without reaching the queue. */
+  failed(secondsAfterDial: number): void {
+    addSample(this.#secondsToFailure, secondsAfterDial);
+  }
+  handled(talkSeconds: number, wrapSeconds: number): void {
+    addSample(this.#talk, talkSeconds);
+    addSample(this.#wrap, wrapSeconds);
+  }
+
+  #counts(from: number): CallCounts {
+    return {
+      dials: countSince(this.#dials, from),
+      liveAnswers: countSince(this.#liveAnswers, from),
+      abandoned: countSince(this.#abandoned, from),
+    };
+  }
+
+  /** The statistics as of `at`. Moments are copied so a snapshot never changes afterwards. */
+  snapshot(at: number): PacingStatistics {
+    const secondOfDay = (this.#startSecondOfDay + at) % DAY;
+    return {
+      total: this.#counts(-Infinity),
+      today: this.#counts(at - secondOfDay),
+      lastMinute: this.#counts(at - MINUTE),
+      recent: this.#counts(at - RECENT),
+      connects: this.#connects,
+      secondsToConnect: { ...this.#secondsToConnect },
+      secondsToFailure: { ...this.#secondsToFailure },
+      talkSeconds: { ...this.#talk },
+      wrapSeconds: { ...this.#wrap },
+    };
+  }
+}
