@@ -156,10 +156,13 @@ export function createSmsTwilio(ctx: PluginContext<SmsTwilioOptions>): ChannelPl
   const sender = opts.messagingServiceSid ?? opts.from ?? "";
   const rateKey = `twilio:${sender}`;
   const keywords = compileKeywords(opts.optOutKeywords);
-  const client = twilio(opts.accountSid, opts.authToken, {
-    httpClient: new BaseUrlRequestClient(baseUrl, { timeout: opts.timeoutMs ?? 30_000 }),
-    autoRetry: false,
-  });
+  const timeout = opts.timeoutMs ?? 30_000;
+  // With the default base URL the SDK's own client is kept, so TWILIO_REGION / TWILIO_EDGE still apply.
+  const httpClient =
+    baseUrl.replace(/\/+$/, "") === DEFAULT_BASE_URL
+      ? new twilio.RequestClient({ timeout })
+      : new BaseUrlRequestClient(baseUrl, { timeout });
+  const client = twilio(opts.accountSid, opts.authToken, { httpClient, autoRetry: false });
   let lastAuthFailure: string | undefined;
 
   async function send(request: SendRequest): Promise<SendResult> {
