@@ -34,6 +34,8 @@ export class FakeWhatsAppVendor {
   readonly lids = new Map<string, string>();
   /** The next N initialize() calls reject, as when WhatsApp Web cannot be reached. */
   initializeFailures = 0;
+  /** initialize() resolves but nothing follows (no QR code, no ready), as with a hung page load. */
+  silent = false;
   /** ACK of a message when sendMessage resolves. */
   ackOnSend = 0;
   #failNext: "permanent" | "transient" | undefined;
@@ -93,7 +95,7 @@ export class FakeWhatsAppClient extends EventEmitter implements WhatsAppWebClien
     }
     this.state = "OPENING";
     setImmediate(() => {
-      if (this.destroyed) return;
+      if (this.destroyed || this.vendor.silent) return;
       if (this.vendor.paired) this.#becomeReady();
       else this.refreshQr();
     });

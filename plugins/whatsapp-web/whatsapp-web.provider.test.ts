@@ -371,7 +371,9 @@ describe("whatsapp-web inbound events", () => {
       client.receive({ from: "status@broadcast", body: "my status", isStatus: true });
       client.receive({ from: "999@lid", body: "unknown lid" });
       const m2 = client.receive({ from: "123456789012345@lid", body: "hello from a lid" });
-      await until(() => r.tc.emitted.length >= 2, "two replies");
+      // The @lid lookup is slower than a plain number: the events still keep the arrival order.
+      const m3 = client.receive({ from: `${CUSTOMER_DIGITS}@c.us`, body: "and Tuesday" });
+      await until(() => r.tc.emitted.length >= 3, "three replies");
       await new Promise((resolve) => setTimeout(resolve, 10));
 
       assert.deepEqual(r.tc.emitted, [
@@ -390,6 +392,14 @@ describe("whatsapp-web inbound events", () => {
           text: "hello from a lid",
           vendorId: m2.id._serialized,
           at: new Date(m2.timestamp * 1000),
+        },
+        {
+          kind: "reply",
+          channel: "whatsapp",
+          from: CUSTOMER_PHONE,
+          text: "and Tuesday",
+          vendorId: m3.id._serialized,
+          at: new Date(m3.timestamp * 1000),
         },
       ]);
     } finally {
@@ -530,6 +540,32 @@ describe("whatsapp-web reconnect", () => {
       r.vendor.current.emit("auth_failure", "session restore failed");
       assert.match((await r.plugin.health()).detail ?? "", /authentication failed: session restore failed/);
       await until(() => r.vendor.clients.length === 3 && r.vendor.current.state === "CONNECTED", "ready again");
+    } finally {
+      await r.dispose();
+    }
+  });
+
+  test("an attempt that hangs (no QR code, or authenticated but never ready) is abandoned and retried", async () => {
+    const r = rig({ reconnect: { initialDelayMs: 10, maxDelayMs: 10, initTimeoutMs: 30 } });
+    try {
+      r.vendor.silent = true;
+      await r.plugin.start(); // settles when the watchdog gives up on the first attempt
+      assert.match((await r.plugin.health()).detail ?? "", /no QR code and not ready after 30 ms/);
+      assert.equal(r.vendor.clients[0]?.destroyed, true);
+
+      await until(() => r.vendor.clients.length === 2, "the second attempt");
+      r.vendor.current.emit("authenticated");
+      await until(() => r.vendor.clients.length === 3, "the third attempt");
+      assert.ok(
+        r.tc.logs.some(
+          (l) => l.msg === "whatsapp-web: reconnecting" && l.data?.reason === "authenticated but not ready after 30 ms",
+        ),
+      );
+
+      r.vendor.silent = false;
+      await until(() => r.vendor.current.state === "CONNECTED", "ready");
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      assert.deepEqual(await r.plugin.health(), { ok: true, detail: "ready (CONNECTED)" }, "no watchdog once ready");
     } finally {
       await r.dispose();
     }

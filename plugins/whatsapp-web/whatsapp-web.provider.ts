@@ -67,7 +67,11 @@ export interface WhatsAppWebOptions {
   executablePath?: string;
   /** Run scripts/install-chromium.sh when the default /usr/bin/chromium is missing (default true). */
   installBrowser?: boolean;
-  reconnect?: { initialDelayMs?: number; maxDelayMs?: number };
+  /**
+   * Backoff between attempts, and how long an attempt may take to show a QR code or become
+   * ready (after `authenticated`) before it is abandoned and retried (default 300000).
+   */
+  reconnect?: { initialDelayMs?: number; maxDelayMs?: number; initTimeoutMs?: number };
   /** Extra opt-out/opt-in keywords per language, on top of STOP, START, ... */
   optOutKeywords?: OptOutKeywords;
   /** `remote` only, when the hub provides no database in the context. Secret. */
@@ -161,6 +165,7 @@ interface Settings {
   installBrowser: boolean;
   initialDelayMs: number;
   maxDelayMs: number;
+  initTimeoutMs: number;
   backupSyncIntervalMs: number;
   maxPerSecond: number;
   startTimeoutMs: number;
@@ -177,6 +182,7 @@ function settingsOf(instanceId: string, o: WhatsAppWebOptions): Settings {
     installBrowser: o.installBrowser ?? true,
     initialDelayMs,
     maxDelayMs: Math.max(o.reconnect?.maxDelayMs ?? 60_000, initialDelayMs),
+    initTimeoutMs: o.reconnect?.initTimeoutMs ?? 300_000,
     backupSyncIntervalMs: o.backupSyncIntervalMs ?? 300_000,
     maxPerSecond: o.maxPerSecond ?? 1,
     startTimeoutMs: o.startTimeoutMs ?? 20_000,
@@ -203,6 +209,10 @@ export class WhatsAppWebProvider implements ChannelPlugin {
   /** Consecutive reconnects since the last `ready`: the backoff exponent. */
   #attempt = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Abandons an attempt that neither shows a QR code nor becomes ready in time. */
+  #watchdog: ReturnType<typeof setTimeout> | undefined;
+  /** Inbound events are handled one after the other, so they are reported in order. */
+  #inbound: Promise<void> = Promise.resolve();
   #store: RemoteSessionStore | undefined;
   #ownMongo: mongo.MongoClient | undefined;
   readonly #stateListeners = new Set<() => void>();
@@ -244,6 +254,7 @@ export class WhatsAppWebProvider implements ChannelPlugin {
     this.#generation++;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#disarmWatchdog();
     this.#attempt = 0;
     this.#qr = undefined;
     const client = this.#client;
@@ -388,6 +399,8 @@ export class WhatsAppWebProvider implements ChannelPlugin {
     }
     this.#client = client;
     this.#wire(client, generation);
+    if (this.#attempt > 0) this.#setState("starting", `reconnecting (attempt ${this.#attempt})`);
+    this.#armWatchdog(generation, "no QR code and not ready");
     try {
       await client.initialize();
     } catch (error) {
@@ -398,12 +411,15 @@ export class WhatsAppWebProvider implements ChannelPlugin {
   #wire(client: WhatsAppWebClient, generation: number): void {
     const live = () => generation === this.#generation;
     client.on("qr", (qr: string) => {
-      if (live()) this.#onQr(qr);
+      if (!live()) return;
+      this.#disarmWatchdog();
+      this.#onQr(qr);
     });
     client.on("authenticated", () => {
       if (!live()) return;
       this.#qr = undefined;
       this.#setState("authenticated");
+      this.#armWatchdog(generation, "authenticated but not ready");
       this.#log.info("whatsapp-web: authenticated, loading chats");
     });
     client.on("auth_failure", (message: string) => {
@@ -414,6 +430,7 @@ export class WhatsAppWebProvider implements ChannelPlugin {
     });
     client.on("ready", () => {
       if (!live()) return;
+      this.#disarmWatchdog();
       this.#attempt = 0;
       this.#qr = undefined;
       this.#setState("ready");
@@ -423,10 +440,10 @@ export class WhatsAppWebProvider implements ChannelPlugin {
       if (live()) this.#log.debug("whatsapp-web: state", { state });
     });
     client.on("message", (message: WhatsAppWebMessage) => {
-      if (live()) void this.#onMessage(client, message);
+      if (live()) this.#enqueue(() => this.#onMessage(client, message));
     });
     client.on("message_ack", (message: WhatsAppWebMessage, ack: number) => {
-      if (live()) void this.#onAck(message, ack);
+      if (live()) this.#enqueue(() => this.#onAck(message, ack));
     });
     client.on("disconnected", (reason: string) => {
       if (!live()) return;
@@ -441,6 +458,7 @@ export class WhatsAppWebProvider implements ChannelPlugin {
     const delay = Math.min(this.#settings.initialDelayMs * 2 ** this.#attempt, this.#settings.maxDelayMs);
     this.#attempt++;
     this.#generation++;
+    this.#disarmWatchdog();
     const old = this.#client;
     this.#client = undefined;
     this.#qr = undefined;
@@ -452,6 +470,27 @@ export class WhatsAppWebProvider implements ChannelPlugin {
       if (this.#state !== "stopped") void this.#connect();
     }, delay);
     this.#timer.unref?.();
+  }
+
+  #armWatchdog(generation: number, what: string): void {
+    this.#disarmWatchdog();
+    const ms = this.#settings.initTimeoutMs;
+    this.#watchdog = setTimeout(() => {
+      this.#watchdog = undefined;
+      if (generation === this.#generation) this.#reconnect(`${what} after ${ms} ms`);
+    }, ms);
+    this.#watchdog.unref?.();
+  }
+
+  #disarmWatchdog(): void {
+    if (this.#watchdog) clearTimeout(this.#watchdog);
+    this.#watchdog = undefined;
+  }
+
+  #enqueue(task: () => Promise<void>): void {
+    this.#inbound = this.#inbound.then(task).catch((error: unknown) => {
+      this.#log.error("whatsapp-web: inbound event failed", { error: messageOf(error) });
+    });
   }
 
   async #dispose(client: WhatsAppWebClient): Promise<void> {
