@@ -53,7 +53,12 @@ export interface HubConfig {
   };
   plugins: PluginInstanceConfig[];
   fallbacks: Record<string, FallbackPolicy>;
-  webhooks: { allowPrivateNetworks: boolean; maxAttempts: number; pollIntervalMs: number };
+  webhooks: {
+    allowPrivateNetworks: boolean;
+    maxAttempts: number;
+    pollIntervalMs: number;
+    backoff?: { baseDelayMs?: number; factor?: number; maxDelayMs?: number; jitter?: number };
+  };
   compliance: {
     honourSuppressionOn?: string[];
     optOutKeywords?: Record<string, { optOut?: string[]; optIn?: string[] }>;

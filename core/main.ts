@@ -1,0 +1,94 @@
+/**
+ * `npm start`: one hub node. Without MONGO_URL (or store.mongoUrl) it runs FerretDB itself,
+ * data in DIALMESH_DATA_DIR (default .data/). Prints the API address, the admin key and a
+ * curl that sends a first activity.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import path from "node:path";
+import { ConfigError, loadConfig } from "./config/load.ts";
+import type { ApiKeyConfig, HubConfig } from "./config/types.ts";
+import { startFerretDb, type RunningService } from "./infra/processes.ts";
+import { startHub } from "./hub.ts";
+
+function adminKeys(config: HubConfig, dataDir: string): { keys: ApiKeyConfig[]; generated?: string } {
+  if (config.api.keys?.length) return { keys: config.api.keys };
+  const file = path.join(dataDir, "admin-key");
+  let key: string;
+  if (existsSync(file)) key = readFileSync(file, "utf8").trim();
+  else {
+    key = `dm_${randomBytes(24).toString("base64url")}`;
+    writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  }
+  return { keys: [{ id: "admin", key, roles: ["admin"] }], generated: key };
+}
+
+async function main(): Promise<void> {
+  let config: HubConfig;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const dataDir = path.resolve(config.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  config = { ...config, dataDir };
+
+  let ferret: RunningService | undefined;
+  let mongoUrl = config.store?.mongoUrl;
+  if (!mongoUrl) {
+    process.stdout.write(`Starting FerretDB (SQLite) with data in ${path.join(dataDir, "db")}\n`);
+    ferret = await startFerretDb({ dataDir: path.join(dataDir, "db") });
+    mongoUrl = `${ferret.url}/dialmesh`;
+  }
+
+  const { keys, generated } = adminKeys(config, dataDir);
+  let hub;
+  try {
+    hub = await startHub(config, { mongoUrl, keys });
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    await ferret?.stop();
+    process.exit(2);
+  }
+
+  const key = generated ?? "<one of api.keys>";
+  const sample = JSON.stringify({
+    customer: { id: "c-1", firstName: "Ada", email: "ada@example.com", timezone: "Europe/London" },
+    channel: "email",
+    content: { subject: "Hello {{firstName}}", text: "Hi {{firstName}}, this is Dialmesh." },
+  });
+  process.stdout.write(
+    [
+      "",
+      `Dialmesh hub ${hub.runtime.nodeId} is up.`,
+      `  API:       ${hub.apiUrl}  (health: ${hub.apiUrl}/health)`,
+      `  Admin key: ${key}${generated ? `  (kept in ${path.join(dataDir, "admin-key")})` : ""}`,
+      `  Plugins:   ${[...hub.registry.hosts.values()].map((h) => `${h.id} (${h.manifest.name}, ${h.state})`).join(", ") || "none"}`,
+      "",
+      "Send a first activity:",
+      `  curl -s -X POST ${hub.apiUrl}/api/v1/activities \\`,
+      `    -H 'Authorization: Bearer ${key}' -H 'Content-Type: application/json' \\`,
+      `    -d '${sample}'`,
+      "",
+    ].join("\n"),
+  );
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`\n${signal}: stopping\n`);
+    await hub.stop().catch(() => undefined);
+    await ferret?.stop();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+}
+
+await main();

@@ -1,0 +1,207 @@
+/**
+ * `api`: the REST API (moleculer-web). Bearer keys on everything but /health and the vendor
+ * webhooks, whose own signatures authenticate them. Errors are JSON:
+ * `{ "error": "ValidationError", "message": "...", "details": [ { "path", "message" } ] }`.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { timingSafeEqual, createHash } from "node:crypto";
+import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import ApiGateway from "moleculer-web";
+import type { ApiKeyConfig, Role } from "../config/types.ts";
+import type { HubRuntime } from "./runtime.ts";
+import type { HttpMeta } from "./errors.ts";
+
+type Req = IncomingMessage & { $action?: { name: string }; $ctx?: Context<unknown, HttpMeta>; originalUrl?: string; query?: Record<string, string>; body?: unknown; $params?: Record<string, unknown> };
+
+/** Least role each action needs; anything not listed needs `admin`. */
+const REQUIRED_ROLE: Record<string, Role> = {
+  "scheduler.schedule": "writer",
+  "scheduler.cancel": "writer",
+  "scheduler.get": "reader",
+  "conversations.list": "reader",
+  "conversations.get": "reader",
+  "plugins.list": "reader",
+  "compliance.check": "reader",
+  "api.metrics": "reader",
+};
+const RANK: Record<Role, number> = { reader: 1, writer: 2, admin: 3 };
+
+const digest = (s: string) => createHash("sha256").update(s).digest();
+
+/** Finds the key by constant-time comparison of digests (no early exit on a prefix). */
+export function findKey(keys: readonly ApiKeyConfig[], presented: string): ApiKeyConfig | undefined {
+  const p = digest(presented);
+  let found: ApiKeyConfig | undefined;
+  for (const k of keys) if (timingSafeEqual(digest(k.key), p)) found = k;
+  return found;
+}
+
+interface ErrorLike {
+  code?: number;
+  status?: number;
+  type?: string;
+  name?: string;
+  message?: string;
+  data?: unknown;
+}
+
+/** Maps any error to the API's JSON error shape and HTTP status. */
+export function errorBody(err: ErrorLike): { status: number; body: Record<string, unknown> } {
+  // body-parser errors
+  if (err.type === "entity.parse.failed") {
+    return { status: 400, body: { error: "ValidationError", message: "Malformed JSON body", details: [{ path: "", message: err.message ?? "cannot be parsed" }] } };
+  }
+  if (err.type === "entity.too.large") {
+    return { status: 413, body: { error: "PayloadTooLarge", message: "Request body is too large", details: [] } };
+  }
+  const status = typeof err.code === "number" && err.code >= 400 && err.code < 600 ? err.code : typeof err.status === "number" ? err.status : 500;
+  if (status >= 500) return { status, body: { error: status === 503 ? "ServiceUnavailable" : "InternalError", message: status === 503 ? "Service unavailable" : "Internal error", details: [] } };
+  const name = err.type && /^[A-Z]/.test(err.type) ? err.type : status === 401 ? "Unauthorized" : status === 403 ? "Forbidden" : status === 404 ? "NotFound" : (err.name ?? "Error");
+  const details = Array.isArray(err.data) ? err.data : [];
+  const extra = !Array.isArray(err.data) && err.data && typeof err.data === "object" && status === 409 ? { data: err.data } : {};
+  return { status, body: { error: name, message: err.message ?? name, details, ...extra } };
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) return;
+  res.writeHead(status, { "Content-Type": "application/json; charset=utf-8" });
+  res.end(JSON.stringify(body));
+}
+
+export function apiService(runtime: HubRuntime, keys: readonly ApiKeyConfig[]): ServiceSchema {
+  const { config } = runtime;
+  const publicBase = config.api.publicUrl.replace(/\/$/, "");
+
+  return {
+    name: "api",
+    mixins: [ApiGateway as unknown as ServiceSchema],
+    settings: {
+      port: config.api.port,
+      ip: config.api.host ?? "127.0.0.1",
+      log4XXResponses: false,
+      logRequest: "debug",
+      logResponse: "debug",
+      routes: [
+        {
+          path: "/",
+          authentication: false,
+          bodyParsers: false,
+          mappingPolicy: "restrict",
+          aliases: { "GET health": "api.health" },
+        },
+        {
+          path: "/webhooks",
+          authentication: false,
+          mergeParams: false,
+          mappingPolicy: "restrict",
+          bodyParsers: { raw: { type: () => true, limit: "2mb" } },
+          aliases: { "GET :pluginId": "api.vendorWebhook", "POST :pluginId": "api.vendorWebhook" },
+          onBeforeCall(ctx: Context<unknown, HttpMeta & { http?: { method: string; url: string; headers: Record<string, string> } }>, _route: unknown, req: Req) {
+            const headers: Record<string, string> = {};
+            for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers[k] = v;
+            ctx.meta.http = { method: req.method ?? "GET", url: publicBase + (req.originalUrl ?? req.url ?? ""), headers };
+          },
+        },
+        {
+          path: "/",
+          authentication: true,
+          authorization: true,
+          bodyParsers: false,
+          mappingPolicy: "restrict",
+          aliases: { "GET metrics": "api.metrics" },
+        },
+        {
+          path: "/api/v1",
+          authentication: true,
+          authorization: true,
+          mappingPolicy: "restrict",
+          bodyParsers: { json: { limit: config.api.bodyLimit, strict: false } },
+          aliases: {
+            "POST activities": "scheduler.schedule",
+            "GET activities/:id": "scheduler.get",
+            "DELETE activities/:id": "scheduler.cancel",
+            "GET conversations": "conversations.list",
+            "GET conversations/:id": "conversations.get",
+            "POST webhooks": "webhooks.subscribe",
+            "GET webhooks": "webhooks.list",
+            "GET webhooks/dead-letters": "webhooks.deadLetters",
+            "POST webhooks/dead-letters/replay": "webhooks.replay",
+            "POST webhooks/dead-letters/:id/replay": "webhooks.replay",
+            "DELETE webhooks/:id": "webhooks.remove",
+            "GET plugins": "plugins.list",
+            "POST plugins": "plugins.add",
+            "POST plugins/:id/reload": "plugins.reload",
+            "DELETE plugins/:id": "plugins.remove",
+            "GET plugins/:id/:view": "plugins.view",
+            "GET suppressions": "compliance.list",
+            "POST suppressions": "compliance.suppress",
+            "GET suppressions/:address": "compliance.check",
+            "DELETE suppressions/:address": "compliance.lift",
+          },
+        },
+      ],
+      onError(this: Service, req: Req, res: ServerResponse, err: ErrorLike) {
+        const { status, body } = errorBody(err);
+        if (status >= 500) this.logger.error("request failed", { url: req.url, error: err.message });
+        if (status === 401) res.setHeader("WWW-Authenticate", 'Bearer realm="dialmesh"');
+        sendJson(res, status, body);
+      },
+    } as ServiceSettingSchema,
+    methods: {
+      authenticate(_ctx: Context, _route: unknown, req: Req) {
+        const header = req.headers.authorization ?? "";
+        const m = /^Bearer\s+(\S+)$/i.exec(header);
+        const key = m ? findKey(keys, m[1]!) : undefined;
+        if (!key) {
+          return Promise.reject(new ApiGateway.Errors.UnAuthorizedError(m ? ApiGateway.Errors.ERR_INVALID_TOKEN : ApiGateway.Errors.ERR_NO_TOKEN, null));
+        }
+        return Promise.resolve({ id: key.id, roles: key.roles });
+      },
+      authorize(ctx: Context<unknown, HttpMeta>, _route: unknown, req: Req) {
+        const need = REQUIRED_ROLE[req.$action?.name ?? ""] ?? "admin";
+        const roles = ctx.meta.user?.roles ?? [];
+        if (!roles.some((r) => RANK[r as Role] >= RANK[need])) {
+          return Promise.reject(new ApiGateway.Errors.ForbiddenError("ERR_FORBIDDEN", { message: `needs role ${need}` }));
+        }
+        return Promise.resolve();
+      },
+    },
+    actions: {
+      health: {
+        async handler(this: Service) {
+          const db = await runtime.store.conn.db!.admin().ping().then(() => "ok").catch(() => "unreachable");
+          return { status: db === "ok" ? "ok" : "degraded", node: runtime.nodeId, database: db };
+        },
+      },
+      metrics: {
+        async handler(this: Service, ctx: Context<unknown, HttpMeta>) {
+          const counts = await runtime.activities.countsByStatus();
+          runtime.metrics.activities.reset();
+          for (const c of counts) runtime.metrics.activities.set({ status: c.status, channel: c.channel }, c.count);
+          const backlog = await ctx.call<{ pending: number; dead: number }>("webhooks.backlog");
+          runtime.metrics.webhookBacklog.set({ state: "pending" }, backlog.pending);
+          runtime.metrics.webhookBacklog.set({ state: "dead" }, backlog.dead);
+          ctx.meta.$responseType = runtime.metrics.registry.contentType;
+          return runtime.metrics.registry.metrics();
+        },
+      },
+      vendorWebhook: {
+        async handler(ctx: Context<{ body?: unknown; params: { pluginId: string }; query: Record<string, string> }, HttpMeta & { http?: { method: string; url: string; headers: Record<string, string> } }>) {
+          const http = ctx.meta.http!;
+          const rawBody = Buffer.isBuffer(ctx.params.body) ? ctx.params.body : Buffer.alloc(0);
+          const response = await ctx.call<{ status: number; body?: string; contentType?: string }, Record<string, unknown>>("ccm.webhook", {
+            pluginId: ctx.params.params.pluginId,
+            method: http.method === "GET" ? "GET" : "POST",
+            url: http.url,
+            headers: http.headers,
+            query: ctx.params.query ?? {},
+            rawBody,
+          });
+          ctx.meta.$statusCode = response.status;
+          ctx.meta.$responseType = response.contentType ?? "text/plain; charset=utf-8";
+          return response.body ?? "";
+        },
+      },
+    },
+  };
+}

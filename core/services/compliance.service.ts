@@ -1,0 +1,35 @@
+/** `compliance`: the suppression list (by normalised phone or email), checked before every attempt. */
+import type { Context, ServiceSchema } from "moleculer";
+import { normalizeAddress } from "../domain/address.ts";
+import { NotFoundError, ValidationError, type HttpMeta } from "./errors.ts";
+import type { HubRuntime } from "./runtime.ts";
+
+export function complianceService(runtime: HubRuntime): ServiceSchema {
+  return {
+    name: "compliance",
+    actions: {
+      async check(ctx: Context<{ address: string }>) {
+        const entry = await runtime.suppressions.find(ctx.params.address);
+        return { suppressed: !!entry, ...(entry ? { reason: entry.reason, since: entry.createdAt } : {}) };
+      },
+      async suppress(ctx: Context<{ address?: unknown; reason?: unknown }, HttpMeta>) {
+        const { address, reason } = ctx.params;
+        if (typeof address !== "string" || !normalizeAddress(address)) {
+          throw new ValidationError("Invalid suppression", [{ path: "/address", message: "must be a phone number in international form or an email address" }]);
+        }
+        const doc = await runtime.suppressions.add(address, typeof reason === "string" && reason ? reason : "added by an operator", "api", new Date());
+        ctx.meta.$statusCode = 201;
+        return { address: doc._id, reason: doc.reason, source: doc.source, since: doc.createdAt };
+      },
+      async lift(ctx: Context<{ address: string }>) {
+        if (!(await runtime.suppressions.remove(ctx.params.address))) throw new NotFoundError(`suppression of ${ctx.params.address}`);
+        return { lifted: normalizeAddress(ctx.params.address) ?? ctx.params.address };
+      },
+      async list(ctx: Context<{ limit?: string; after?: string }>) {
+        const limit = Math.min(Math.max(Number(ctx.params.limit ?? 100) || 100, 1), 1000);
+        const docs = await runtime.suppressions.list(limit, ctx.params.after);
+        return { suppressions: docs.map((d) => ({ address: d._id, reason: d.reason, source: d.source, since: d.createdAt })) };
+      },
+    },
+  };
+}

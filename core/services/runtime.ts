@@ -1,0 +1,48 @@
+/** What every service on one node shares: config, the store and its repositories, metrics. */
+import type { HubConfig } from "../config/types.ts";
+import type { Store } from "../store/connection.ts";
+import { ActivityStore } from "../store/activities.ts";
+import { ConversationStore } from "../store/conversations.ts";
+import { SuppressionStore } from "../store/suppressions.ts";
+import { SharedRateLimiter } from "../store/rate-limiter.ts";
+import { HubMetrics } from "./metrics.ts";
+import type { Logger } from "../sdk/plugin.ts";
+import type { Logger as MoleculerLogger } from "moleculer";
+
+export interface HubRuntime {
+  config: HubConfig;
+  nodeId: string;
+  store: Store;
+  activities: ActivityStore;
+  conversations: ConversationStore;
+  suppressions: SuppressionStore;
+  rateLimiter: SharedRateLimiter;
+  metrics: HubMetrics;
+  /** Plugins folder (tests point it elsewhere). */
+  pluginsDir?: string;
+}
+
+export function createRuntime(config: HubConfig, nodeId: string, store: Store, pluginsDir?: string): HubRuntime {
+  return {
+    config,
+    nodeId,
+    store,
+    activities: new ActivityStore(store.models),
+    conversations: new ConversationStore(store.models),
+    suppressions: new SuppressionStore(store.models),
+    rateLimiter: new SharedRateLimiter(store.models),
+    metrics: new HubMetrics(),
+    ...(pluginsDir ? { pluginsDir } : {}),
+  };
+}
+
+/** Moleculer's logger as the SDK's structured logger. */
+export function sdkLogger(logger: MoleculerLogger): Logger {
+  const fmt = (msg: string, data?: Record<string, unknown>) => (data ? [msg, data] : [msg]);
+  return {
+    debug: (m, d) => logger.debug(...fmt(m, d)),
+    info: (m, d) => logger.info(...fmt(m, d)),
+    warn: (m, d) => logger.warn(...fmt(m, d)),
+    error: (m, d) => logger.error(...fmt(m, d)),
+  };
+}

@@ -1,0 +1,170 @@
+/**
+ * `scheduler`: accepts activities (validated, idempotent) and dispatches them when due.
+ * Every node polls; the atomic claim in the store gives each due activity to exactly one
+ * node, and its lease hands work of a node that died to another.
+ */
+import type { Context, Service, ServiceSchema } from "moleculer";
+import { normalizeActivity, splitBatch, type NormalizedActivity } from "../domain/activity-input.ts";
+import type { ValidationDetail } from "../validation/json-schema.ts";
+import type { ActivityDoc } from "../store/models.ts";
+import { ConflictError, NotFoundError, ValidationError, type HttpMeta } from "./errors.ts";
+import type { HubRuntime } from "./runtime.ts";
+import type { PluginRegistry } from "./plugins.service.ts";
+
+/** The activity as the API shows it. */
+export function activityView(a: ActivityDoc): Record<string, unknown> {
+  return {
+    id: a._id,
+    status: a.status,
+    channel: a.channel,
+    customerId: a.customer.id,
+    conversationId: a.conversationId,
+    campaignId: a.campaignId,
+    idempotencyKey: a.idempotencyKey.startsWith("auto:") ? undefined : a.idempotencyKey,
+    dueAt: a.dueAt,
+    expiresAt: a.expiresAt,
+    window: a.window,
+    fallbackPolicy: a.fallbackPolicy,
+    chain: a.chain,
+    nextRunAt: a.nextRunAt,
+    attempts: a.attempts.map((t) => ({
+      id: t.id,
+      step: t.step,
+      retry: t.retry,
+      channel: t.channel,
+      pluginId: t.pluginId,
+      vendorId: t.vendorId,
+      status: t.status,
+      reasonCode: t.reasonCode,
+      reason: t.reason,
+      retryable: t.retryable,
+      dispatchedAt: t.dispatchedAt,
+      updatedAt: t.updatedAt,
+    })),
+    createdAt: a.createdAt,
+    updatedAt: a.updatedAt,
+  };
+}
+
+export function schedulerService(runtime: HubRuntime, registry: PluginRegistry): ServiceSchema {
+  const { config, activities } = runtime;
+  let timer: NodeJS.Timeout | undefined;
+  let stopping = false;
+  let running: Promise<void> | undefined;
+
+  async function tick(svc: Service): Promise<void> {
+    const { batchSize, concurrency, leaseMs } = config.scheduler;
+    for (;;) {
+      if (stopping) return;
+      const claimed = await activities.claimDue(runtime.nodeId, new Date(), batchSize, leaseMs);
+      if (claimed.length === 0) return;
+      let next = 0;
+      const worker = async () => {
+        while (next < claimed.length && !stopping) {
+          const activity = claimed[next++]!;
+          try {
+            await svc.broker.call("ccm.dispatch", { activity });
+          } catch (err) {
+            // The lease expires and another round (or node) picks it up.
+            svc.logger.error("dispatch failed", { activityId: activity._id, error: (err as Error).message });
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(concurrency, claimed.length) }, worker));
+      if (claimed.length < batchSize) return;
+    }
+  }
+
+  function schedule(svc: Service): void {
+    if (stopping) return;
+    timer = setTimeout(() => {
+      running = tick(svc)
+        .catch((err: Error) => svc.logger.warn("scheduler round failed; retrying", { error: err.message }))
+        .finally(() => schedule(svc));
+    }, config.scheduler.pollIntervalMs);
+  }
+
+  return {
+    name: "scheduler",
+    actions: {
+      /** POST /api/v1/activities: one activity or {activities: [...]}. */
+      async schedule(ctx: Context<unknown, HttpMeta>) {
+        const { items, prefix, batch } = splitBatch(ctx.params);
+        if (batch && items.length === 0) {
+          throw new ValidationError("No activities", [{ path: "/activities", message: "must be a non-empty array" }]);
+        }
+        if (items.length > config.api.maxBatch) {
+          throw new ValidationError(`Too many activities`, [
+            { path: "/activities", message: `has ${items.length} items; at most ${config.api.maxBatch} per request` },
+          ], 413);
+        }
+        const now = new Date();
+        const intake = { channels: registry.channels(), fallbacks: config.fallbacks, now };
+        const details: ValidationDetail[] = [];
+        const normalized: NormalizedActivity[] = [];
+        items.forEach((item, i) => {
+          const r = normalizeActivity(item, intake, prefix(i));
+          if (r.ok) normalized.push(r.value);
+          else details.push(...r.details);
+        });
+        // All or nothing: a batch with one bad item stores none, so a corrected resend is simple.
+        if (details.length > 0) {
+          throw new ValidationError(`${details.length} problem(s) in the request; nothing was stored`, details.slice(0, 1000));
+        }
+        const accepted = await activities.accept(normalized, now);
+        const conflicts = accepted.filter((a) => a.conflict);
+        if (!batch && conflicts.length) {
+          throw new ConflictError("idempotencyKey was used before with a different request", { id: conflicts[0]!.id });
+        }
+        const created = accepted.filter((a) => a.created).length;
+        for (const n of normalized) runtime.metrics.statusChange(n.channel, "SCHEDULED");
+        ctx.meta.$statusCode = 202;
+        if (!batch) {
+          const one = accepted[0]!;
+          return { id: one.id, status: one.status, ...(one.created ? {} : { duplicate: true }) };
+        }
+        return {
+          accepted: accepted.length,
+          created,
+          activities: accepted.map((a) => ({ id: a.id, status: a.status, ...(a.created ? {} : { duplicate: true }), ...(a.conflict ? { conflict: true } : {}) })),
+        };
+      },
+      async get(ctx: Context<{ id: string }>) {
+        const a = await activities.get(ctx.params.id);
+        if (!a) throw new NotFoundError(`activity ${ctx.params.id}`);
+        return activityView(a);
+      },
+      async cancel(ctx: Context<{ id: string }>) {
+        const { cancelled, activity } = await activities.cancel(ctx.params.id, new Date());
+        if (!activity) throw new NotFoundError(`activity ${ctx.params.id}`);
+        if (!cancelled && activity.status !== "CANCELLED") {
+          throw new ConflictError(`activity ${ctx.params.id} can no longer be cancelled (status ${activity.status})`, { status: activity.status });
+        }
+        if (cancelled) {
+          await ctx.call("webhooks.publish", {
+            id: `activity.status:${activity._id}:activity:CANCELLED`,
+            name: "activity.status",
+            occurredAt: new Date(),
+            data: { activityId: activity._id, conversationId: activity.conversationId, customerId: activity.customer.id, status: "CANCELLED" },
+          });
+        }
+        return activityView(activity);
+      },
+      /** Runs one claim round now (tests, admin). */
+      async tick(this: Service) {
+        await tick(this);
+        return { ok: true };
+      },
+    },
+    started(this: Service) {
+      stopping = false;
+      schedule(this);
+      return Promise.resolve();
+    },
+    async stopped() {
+      stopping = true;
+      if (timer) clearTimeout(timer);
+      await running;
+    },
+  };
+}

@@ -1,0 +1,71 @@
+/** `webhooks`: subscriptions and the outbox that delivers signed notifications to them. */
+import type { Context, ServiceSchema } from "moleculer";
+import { WebhookOutbox, type WebhookEvent } from "../webhooks/outbox.ts";
+import { WebhookValidationError } from "../webhooks/validate.ts";
+import { NotFoundError, ValidationError, type HttpMeta } from "./errors.ts";
+import { sdkLogger, type HubRuntime } from "./runtime.ts";
+
+export function webhooksService(runtime: HubRuntime): ServiceSchema {
+  const { webhooks } = runtime.config;
+  let outbox: WebhookOutbox;
+
+  async function guard<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof WebhookValidationError) throw new ValidationError(err.message, err.details);
+      throw err;
+    }
+  }
+
+  return {
+    name: "webhooks",
+    actions: {
+      publish: {
+        visibility: "public",
+        handler(ctx: Context<WebhookEvent>) {
+          return outbox.enqueue(ctx.params);
+        },
+      },
+      async subscribe(ctx: Context<unknown, HttpMeta>) {
+        const created = await guard(() => outbox.createSubscription(ctx.params));
+        ctx.meta.$statusCode = 201;
+        return created;
+      },
+      async list() {
+        return { subscriptions: await outbox.listSubscriptions() };
+      },
+      async remove(ctx: Context<{ id: string }>) {
+        if (!(await outbox.deleteSubscription(ctx.params.id))) throw new NotFoundError(`webhook subscription ${ctx.params.id}`);
+        return { deleted: ctx.params.id };
+      },
+      async deadLetters(ctx: Context<{ subscriptionId?: string; limit?: string }>) {
+        const limit = Math.min(Math.max(Number(ctx.params.limit ?? 100) || 100, 1), 1000);
+        return { deadLetters: await outbox.listDeadLetters({ ...(ctx.params.subscriptionId ? { subscriptionId: ctx.params.subscriptionId } : {}), limit }) };
+      },
+      async replay(ctx: Context<{ id?: string; all?: boolean }>) {
+        const n = await outbox.replay(ctx.params.id ?? { all: true });
+        if (ctx.params.id && n === 0) throw new NotFoundError(`dead letter ${ctx.params.id}`);
+        return { replayed: n };
+      },
+      async backlog() {
+        return outbox.backlog();
+      },
+    },
+    async started() {
+      outbox = new WebhookOutbox(runtime.store.conn, {
+        allowPrivateNetworks: webhooks.allowPrivateNetworks,
+        maxAttempts: webhooks.maxAttempts,
+        pollIntervalMs: webhooks.pollIntervalMs,
+        nodeId: runtime.nodeId,
+        logger: sdkLogger(this.logger),
+        ...(runtime.config.webhooks.backoff ? { backoff: runtime.config.webhooks.backoff } : {}),
+      });
+      await outbox.init();
+      outbox.start();
+    },
+    async stopped() {
+      await outbox?.stop();
+    },
+  };
+}

@@ -1,0 +1,74 @@
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { startSmtpServer, type LocalSmtpServer } from "../vendors/smtp-server.ts";
+import { eventually, startTestHub, type TestHub } from "../support/hub.ts";
+
+interface ActivityBody {
+  id: string;
+  status: string;
+  conversationId: string;
+  attempts: { status: string; pluginId: string; vendorId?: string; reasonCode?: string; channel: string }[];
+}
+
+describe("email end to end: API -> scheduler -> ccm -> email-smtp -> conversation", () => {
+  let smtp: LocalSmtpServer;
+  let hub: TestHub;
+
+  before(async () => {
+    smtp = await startSmtpServer();
+    hub = await startTestHub({
+      plugins: [{ id: "mail", use: "email-smtp", options: { host: "127.0.0.1", port: smtp.port, secure: false, from: "Campaigns <noreply@example.com>" } }],
+    });
+  });
+  after(async () => {
+    await hub?.stop();
+    await smtp?.stop();
+  });
+
+  test("an accepted activity is received by the SMTP server once, and its conversation records it", async () => {
+    const res = await hub.api("POST", "/api/v1/activities", {
+      customer: { id: "cust-1", firstName: "Ada", email: "Ada@Example.com", timezone: "Europe/London" },
+      channel: "email",
+      content: { subject: "Hello {{firstName}}", text: "Hi {{firstName}}!" },
+      idempotencyKey: "first-1",
+    });
+    assert.equal(res.status, 202, res.text);
+    const { id, status } = res.body as { id: string; status: string };
+    assert.equal(status, "SCHEDULED");
+
+    await smtp.waitForMessages(1);
+    const mail = smtp.messages[0]!;
+    assert.deepEqual(mail.envelope.rcptTo, ["ada@example.com"]);
+    assert.match(mail.text ?? "", /Hi Ada!/);
+    assert.equal(mail.headers.subject, "Hello Ada");
+
+    const activity = await eventually(async () => {
+      const r = await hub.api("GET", `/api/v1/activities/${id}`);
+      const a = r.body as ActivityBody;
+      return a.status === "SENT" ? a : undefined;
+    }, 10_000, "activity SENT");
+    assert.equal(activity.attempts.length, 1);
+    assert.equal(activity.attempts[0]!.pluginId, "mail");
+    assert.ok(activity.attempts[0]!.vendorId);
+
+    const conv = await hub.api("GET", `/api/v1/conversations/${activity.conversationId}`, undefined);
+    assert.equal(conv.status, 200);
+    const timeline = (conv.body as { timeline: { type: string; status: string }[] }).timeline;
+    assert.deepEqual(timeline.map((e) => `${e.type}:${e.status}`), ["OUTBOUND:SENT"]);
+
+    const list = await hub.api("GET", "/api/v1/conversations?customerId=cust-1");
+    assert.equal((list.body as { conversations: unknown[] }).conversations.length, 1);
+
+    // The same idempotency key again: the same id, nothing new sent.
+    const again = await hub.api("POST", "/api/v1/activities", {
+      customer: { id: "cust-1", firstName: "Ada", email: "Ada@Example.com", timezone: "Europe/London" },
+      channel: "email",
+      content: { subject: "Hello {{firstName}}", text: "Hi {{firstName}}!" },
+      idempotencyKey: "first-1",
+    });
+    assert.equal(again.status, 202);
+    assert.equal((again.body as { id: string }).id, id);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(smtp.messages.length, 1);
+  });
+});
