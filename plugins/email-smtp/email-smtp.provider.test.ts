@@ -316,6 +316,17 @@ describe("email-smtp", () => {
     assert.equal(malformed.retryable, false);
   });
 
+  test("concurrent sends share the pool: 60 at once all arrive, each once", async () => {
+    const before = server.acceptedCount;
+    const results = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => built.plugin.send(request({ attemptId: `att-burst-${i}` }))),
+    );
+    assert.ok(results.every((r) => r.status === "SENT"));
+    assert.equal(server.acceptedCount, before + 60);
+    const ids = new Set(server.messages.slice(before).map((m) => m.messageId));
+    assert.equal(ids.size, 60);
+  });
+
   test("maxPerSecond goes through the hub's rate limiter", async () => {
     const limited = await another(optionsFor(server, { maxPerSecond: 5 }));
     await limited.plugin.send(request());
