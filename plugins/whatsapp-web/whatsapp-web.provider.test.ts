@@ -290,6 +290,7 @@ describe("whatsapp-web send", () => {
       assert.equal(notReady.code, "WA_NOT_READY");
       assert.equal(notReady.retryable, true);
       assert.match(notReady.message, /pairing/);
+      assert.equal(notReady.retryAfterMs, 60_000, "pairing needs a person: retry much later");
 
       r.vendor.current.scanQr();
       const invalid = await rejection(r.plugin.send(request({ customer: { id: "c2", phone: "12" } })));
@@ -569,6 +570,23 @@ describe("whatsapp-web reconnect", () => {
     } finally {
       await r.dispose();
     }
+  });
+
+  test("stop() during the browser installation: start() builds no client", async () => {
+    const vendor = new FakeWhatsAppVendor();
+    const tc = createTestContext<WhatsAppWebOptions>({});
+    let release: () => void = () => undefined;
+    const plugin = createWhatsAppWebPlugin(tc.context, {
+      createClient: vendor.factory,
+      ensureBrowser: () => new Promise<void>((resolve) => (release = resolve)),
+    });
+    const starting = plugin.start();
+    await plugin.stop();
+    release();
+    await starting;
+    assert.equal(vendor.clients.length, 0);
+    assert.deepEqual(await plugin.health(), { ok: false, detail: "stopped" });
+    tc.cleanup();
   });
 
   test("stop() destroys the client and cancels a pending reconnect", async () => {

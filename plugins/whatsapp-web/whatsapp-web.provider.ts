@@ -234,13 +234,16 @@ export class WhatsAppWebProvider implements ChannelPlugin {
   async start(): Promise<void> {
     if (this.#state !== "stopped" && this.#state !== "failed") return;
     this.#setState("starting");
+    // stop() may run while the browser is being installed (TS cannot see the state change).
+    const stillStarting = (): boolean => this.#state === "starting";
     try {
       await this.#ensureBrowser();
       if (this.#settings.auth === "remote") this.#store = await this.#openSessionStore();
     } catch (error) {
-      this.#setState("failed", messageOf(error));
+      if (stillStarting()) this.#setState("failed", messageOf(error));
       throw error;
     }
+    if (!stillStarting()) return;
     const settled = this.#waitForState(
       ["ready", "pairing", "auth_failure", "reconnecting", "failed", "stopped"],
       this.#settings.startTimeoutMs,
@@ -290,7 +293,8 @@ export class WhatsAppWebProvider implements ChannelPlugin {
     if (this.#state !== "ready" || !client) {
       throw new PluginError("WA_NOT_READY", `WhatsApp Web is not ready: ${this.#describeState()}`, {
         retryable: true,
-        retryAfterMs: this.#settings.initialDelayMs,
+        // Pairing needs a person: no point in retrying within seconds.
+        retryAfterMs: this.#state === "pairing" || this.#state === "failed" ? 60_000 : 5_000,
       });
     }
     await this.#ctx.rateLimiter.acquire(`whatsapp-web:${this.#settings.clientId}`, this.#settings.maxPerSecond);
