@@ -235,31 +235,33 @@ test("a receiver that does not answer times out and is retried", async () => {
   await o.deleteSubscription(sub.id);
 });
 
-test("two nodes on the same database deliver each event exactly once", async () => {
+test("three nodes on the same database deliver each event exactly once", async () => {
   const r = await receiver(() => ({ status: 200, delayMs: 5 }));
-  const nodeA = await outbox({ nodeId: "node-a", concurrency: 4, batchSize: 10 });
-  const nodeB = await outbox({ nodeId: "node-b", concurrency: 4, batchSize: 10 });
+  const nodes = await Promise.all(
+    ["node-a", "node-b", "node-c"].map((nodeId) => outbox({ nodeId, concurrency: 4, batchSize: 10 })),
+  );
+  const [nodeA] = nodes;
+  assert.ok(nodeA);
   const sub = await nodeA.createSubscription({ url: r.url, secret: SECRET, events: ["*"] });
   const events = Array.from({ length: 60 }, () => event());
-  // Both nodes enqueue every event (as if both saw it): still one delivery each.
-  const results = await Promise.all(events.flatMap((e) => [nodeA.enqueue(e), nodeB.enqueue(e)]));
+  // Every node enqueues every event (as if each saw it): still one delivery per event.
+  const results = await Promise.all(events.flatMap((e) => nodes.map((n) => n.enqueue(e))));
   assert.equal(
     results.reduce((n, x) => n + x.created, 0),
     60,
   );
-  nodeA.start();
-  nodeB.start();
+  for (const n of nodes) n.start();
   await r.waitFor(60);
   await until("all delivered", async () => (await nodeA.backlog()).delivered === 60);
   await new Promise((res) => setTimeout(res, 100)); // room for a duplicate, if there were one
-  await Promise.all([nodeA.stop(), nodeB.stop()]);
+  await Promise.all(nodes.map((n) => n.stop()));
 
   assert.equal(r.requests.length, 60);
   const ids = r.requests.map((q) => JSON.parse(q.rawBody.toString("utf8")).id as string);
   assert.equal(new Set(ids).size, 60);
   assert.deepEqual(new Set(ids), new Set(events.map((e) => e.id)));
-  const counts = await nodeA.backlog();
-  assert.equal(counts.pending, 0);
+  assert.ok(new Set(r.requests.map((q) => q.headers["x-dialmesh-attempt"])).size === 1, "each delivered on attempt 1");
+  assert.equal((await nodeA.backlog()).pending, 0);
   await nodeA.deleteSubscription(sub.id);
 });
 
