@@ -37,7 +37,9 @@ function regionOfAreaCode(table: PhoneZoneTable, areaCode: string): string | und
  */
 export function locateCalledParty(table: PhoneZoneTable, phone: string, customerZone?: string): CalledPartyLocation {
   const parsed = parsePhoneNumberFromString(phone);
-  let country: string | undefined = parsed?.country;
+  // Numbers in unassigned or shared ranges have no single country; take the calling
+  // code's main country (listed first), e.g. GB for +44.
+  let country: string | undefined = parsed?.country ?? parsed?.getPossibleCountries()[0];
   let region: string | undefined;
   let zones: string[] = [];
   if (parsed && parsed.countryCallingCode === "1") {

@@ -1,0 +1,104 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  createPredictivePolicy,
+  DEFAULT_PREDICTIVE,
+  expectedOverflow,
+  forecast,
+  type PredictiveMemory,
+} from "./predictive.ts";
+import { agents, emptyStatistics, ringing, snapshot } from "./test-snapshot.ts";
+import type { AgentView, Moments, PacingSnapshot, PacingStatistics } from "./types.ts";
+
+const moments = (count: number, mean: number, sd: number): Moments => ({ count, mean, m2: sd * sd * (count - 1) });
+
+/** A campaign with history: 1 dial in 5 connects, ~14 s to connect, 150 s talk, 30 s wrap. */
+function history(over: Partial<PacingStatistics> = {}): PacingStatistics {
+  return {
+    ...emptyStatistics(),
+    total: { dials: 1000, liveAnswers: 190, abandoned: 4 },
+    today: { dials: 1000, liveAnswers: 190, abandoned: 4 },
+    recent: { dials: 300, liveAnswers: 60, abandoned: 1 },
+    connects: 200,
+    secondsToConnect: moments(200, 14, 5),
+    secondsToFailure: moments(800, 15, 7),
+    talkSeconds: moments(200, 150, 80),
+    wrapSeconds: moments(200, 30, 8),
+    ...over,
+  };
+}
+
+const team = (): AgentView[] => [...agents("ready", 3), ...agents("talking", 12, 120), ...agents("wrapping", 5, 20)];
+
+const policy = createPredictivePolicy();
+const dialsFor = (s: PacingSnapshot, memory: PredictiveMemory = policy.initialMemory()) =>
+  policy.decide(s, memory).decision.dials;
+
+test("predictive dials ahead of free agents when agents are about to free up", () => {
+  const s = snapshot({ agents: team(), stats: history() });
+  assert.ok(dialsFor(s) > 3, `dials ${dialsFor(s)} should exceed the 3 ready agents`);
+});
+
+test("agents near the end of wrap-up count as about to be free", () => {
+  const justStarted = snapshot({ agents: [...agents("ready", 3), ...agents("wrapping", 10, 0)], stats: history() });
+  const nearlyDone = snapshot({ agents: [...agents("ready", 3), ...agents("wrapping", 10, 28)], stats: history() });
+  assert.ok(dialsFor(nearlyDone) > dialsFor(justStarted));
+});
+
+test("calls already ringing are counted as connects to come", () => {
+  const quiet = snapshot({ agents: team(), stats: history() });
+  const busyLines = snapshot({ agents: team(), stats: history(), callsInFlight: ringing(15, 3) });
+  assert.ok(dialsFor(busyLines) < dialsFor(quiet));
+});
+
+test("a higher answer rate means fewer calls per free agent", () => {
+  const lowRate = snapshot({ agents: team(), stats: history({ connects: 100 }) });
+  const highRate = snapshot({ agents: team(), stats: history({ connects: 400 }) });
+  assert.ok(dialsFor(highRate) < dialsFor(lowRate));
+});
+
+test("never fewer calls than free agents without a call coming", () => {
+  const s = snapshot({ agents: agents("ready", 8), stats: history() });
+  const tight: PredictiveMemory = { allowance: DEFAULT_PREDICTIVE.minAllowance, lastCorrectionAt: 0 };
+  assert.ok(dialsFor(s, tight) >= 8);
+});
+
+test("expected overflow grows with the calls placed", () => {
+  const f = forecast(snapshot({ agents: team(), stats: history() }));
+  const a = expectedOverflow(f, 5);
+  const b = expectedOverflow(f, 40);
+  assert.ok(b.overflow > a.overflow && b.connects > a.connects);
+});
+
+/** Runs the policy for `minutes` with fixed agents and statistics; returns the last step. */
+function runFor(stats: PacingStatistics, minutes: number) {
+  let memory = policy.initialMemory();
+  let dials = 0;
+  for (let at = 0; at <= minutes * 60; at += 5) {
+    const step = policy.decide(snapshot({ atSeconds: at, agents: team(), stats }), memory);
+    memory = step.memory;
+    dials = step.decision.dials;
+  }
+  return { memory, dials };
+}
+
+test("predictive lowers its dial rate when abandonment drifts up, and raises it when it falls", () => {
+  const start = dialsFor(snapshot({ agents: team(), stats: history() }));
+  const drifting = runFor(history({ recent: { dials: 500, liveAnswers: 100, abandoned: 8 } }), 10);
+  const calm = runFor(history({ recent: { dials: 500, liveAnswers: 100, abandoned: 0 } }), 10);
+  assert.ok(drifting.memory.allowance < DEFAULT_PREDICTIVE.initialAllowance);
+  assert.ok(drifting.dials < start, `drifting ${drifting.dials} should be below ${start}`);
+  assert.ok(calm.memory.allowance > DEFAULT_PREDICTIVE.initialAllowance);
+  assert.ok(calm.dials > start, `calm ${calm.dials} should be above ${start}`);
+});
+
+test("today's rate over the aim also holds dialling back, even when the last 15 minutes were clean", () => {
+  const overToday = runFor(
+    history({
+      today: { dials: 5000, liveAnswers: 1000, abandoned: 40 },
+      recent: { dials: 500, liveAnswers: 100, abandoned: 0 },
+    }),
+    10,
+  );
+  assert.ok(overToday.memory.allowance < DEFAULT_PREDICTIVE.initialAllowance);
+});
