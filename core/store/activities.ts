@@ -244,13 +244,32 @@ export class ActivityStore {
     return res.modifiedCount === 1;
   }
 
-  /** Latest attempt to an address on a channel: where a reply belongs. */
+  /**
+   * The activity that last wrote to an address on a channel: where a reply belongs. Ranked by
+   * when its latest attempt on that channel was dispatched (attempts that reached a vendor
+   * first), not by the activity's last update, which a late status callback of an older
+   * message also moves. Candidates are the 50 most recently updated activities to the
+   * address: the one last dispatched to is among them unless more than 50 others were updated
+   * after it.
+   */
   async latestToAddress(channel: string, address: string): Promise<ActivityDoc | null> {
     const field = addressField(channel);
     const normalized = normalizeAddress(address) ?? address;
-    return this.models.Activity.findOne({ [`customer.${field}`]: normalized, "attempts.channel": channel })
+    const candidates = await this.models.Activity.find({ [`customer.${field}`]: normalized, "attempts.channel": channel })
       .sort({ updatedAt: -1 })
-      .lean<ActivityDoc>();
+      .limit(50)
+      .lean<ActivityDoc[]>();
+    // Rank: reached a vendor (blocked or unroutable attempts never did), then dispatch time.
+    let best: { activity: ActivityDoc; sent: boolean; at: number } | null = null;
+    for (const activity of candidates) {
+      for (const attempt of activity.attempts) {
+        if (attempt.channel !== channel) continue;
+        const sent = attempt.vendorId !== undefined;
+        const at = new Date(attempt.dispatchedAt).getTime();
+        if (!best || (sent && !best.sent) || (sent === best.sent && at > best.at)) best = { activity, sent, at };
+      }
+    }
+    return best?.activity ?? null;
   }
 
   /** Counts by status and channel, for metrics. */
