@@ -18,6 +18,7 @@ import type { ActivityStore } from "../store/activities.ts";
 import type { ConversationStore } from "../store/conversations.ts";
 import type { ActivityDoc, AttemptDoc } from "../store/models.ts";
 import type { Logger } from "../sdk/plugin.ts";
+import { foldStatuses } from "./fold.ts";
 import type { ComplianceCheck, DispatchMetrics, EventPublisher, Routing, SendOutcome } from "./ports.ts";
 
 export interface DispatcherDeps {
@@ -77,12 +78,13 @@ export class Dispatcher {
    * Takes one step for a claimed activity and releases the claim with the time it should be
    * looked at again (now, when a fallback or retry is due at once).
    */
-  async process(activity: ActivityDoc): Promise<void> {
+  async process(claimed: ActivityDoc): Promise<void> {
     const now = this.now();
+    const activity = await this.foldPending(claimed, now);
     const decision = decideNext(snapshotOf(activity), now, this.d.plan);
     switch (decision.kind) {
       case "dispatch":
-        this.d.metrics?.lateness(activity.channel, Math.max(0, (now.getTime() - (activity.nextRunAt ?? now).getTime()) / 1000));
+        this.d.metrics?.observeLateness(activity.channel, Math.max(0, (now.getTime() - (activity.nextRunAt ?? now).getTime()) / 1000));
         return this.attempt(activity, decision.step, decision.retry);
       case "recover":
         return this.recover(activity);
@@ -94,6 +96,16 @@ export class Dispatcher {
       default:
         await this.d.activities.release(activity, { nextRunAt: nextRunFor(decision, now) }, now);
     }
+  }
+
+  /** Applies vendor statuses kept on the timeline while the activity was busy. */
+  private async foldPending(activity: ActivityDoc, now: Date): Promise<ActivityDoc> {
+    if (!activity.attempts.some((a) => a.vendorId)) return activity;
+    const events = await this.d.conversations.statusEvents(activity._id);
+    const fold = foldStatuses(activity, events, now, this.d.plan);
+    if (!fold) return activity;
+    await this.d.activities.applyAttemptUpdates(activity, fold.updates, fold.activitySet, now, { release: false });
+    return { ...fold.activity, leaseToken: activity.leaseToken };
   }
 
   /** One attempt at chain step `step`. */

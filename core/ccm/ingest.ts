@@ -3,15 +3,15 @@
  * never twice), replies land on the customer's conversation, opt-outs update the
  * suppression list. Every step is idempotent, so a repeated callback changes nothing.
  */
-import { decideNext, type Decision } from "../domain/activity-plan.ts";
 import { normalizeAddress } from "../domain/address.ts";
-import { canAdvance, isFailure, isVoiceOutcome, type AttemptStatus } from "../domain/status.ts";
+import { isVoiceOutcome, type AttemptStatus } from "../domain/status.ts";
 import type { CanonicalEvent, Logger } from "../sdk/plugin.ts";
 import type { ActivityStore } from "../store/activities.ts";
 import type { ConversationStore } from "../store/conversations.ts";
 import type { SuppressionStore } from "../store/suppressions.ts";
 import type { ActivityDoc } from "../store/models.ts";
-import { nextRunFor, snapshotOf } from "./dispatcher.ts";
+import { foldStatuses } from "./fold.ts";
+import type { TimelineEventDoc } from "../store/models.ts";
 import type { DispatchMetrics, EventPublisher } from "./ports.ts";
 import type { PlanOptions } from "../domain/activity-plan.ts";
 
@@ -23,6 +23,7 @@ export interface IngestDeps {
   metrics?: DispatchMetrics;
   logger: Logger;
   plan: PlanOptions;
+  nodeId: string;
   now?: () => Date;
   /** How long to wait for a send's outcome to be recorded before a callback is called unmatched. */
   matchRetries?: { attempts: number; delayMs: number };
@@ -93,51 +94,50 @@ export class EventIngester {
       this.d.logger.warn("status callback for an unknown message", { pluginId, vendorId, status });
       return "unmatched";
     }
-    const { activity, index } = found;
-    const attempt = activity.attempts[index]!;
-    if (attempt.status !== "DISPATCHING" && !canAdvance(attempt.status, status)) return "ignored";
+    const { index } = found;
     const now = this.now();
-    const isLatest = index === activity.attempts.length - 1;
-    let nextRun: Date | null | undefined;
-    if (isLatest && (isFailure(status) || (isVoiceOutcome(status) && status !== "CONNECTED"))) {
-      const after: ActivityDoc = {
-        ...activity,
-        status,
-        attempts: activity.attempts.map((a, i) => (i === index ? { ...a, status, ...(extra.retryable !== undefined ? { retryable: extra.retryable } : {}) } : a)),
-      };
-      const decision: Decision = decideNext(snapshotOf(after), now, this.d.plan);
-      nextRun = nextRunFor(decision, now);
+    const event: Omit<TimelineEventDoc, "recordedAt"> = {
+      _id: `st:${pluginId}:${vendorId}:${status}`,
+      conversationId: found.activity.conversationId,
+      activityId: found.activity._id,
+      attemptId: found.activity.attempts[index]!.id,
+      type: isVoiceOutcome(status) ? "CALL_RESULT" : "STATUS",
+      channel: found.activity.attempts[index]!.channel,
+      pluginId,
+      vendorId,
+      status,
+      raw: extra.raw,
+      at,
+      ...(extra.reasonCode ? { reasonCode: extra.reasonCode } : {}),
+      ...(extra.reason ? { reason: extra.reason } : {}),
+      ...(extra.retryable !== undefined ? { retryable: extra.retryable } : {}),
+    };
+    // Writes to an activity are serialised by its claim; callbacks for one message can arrive together.
+    const holder = await this.d.activities.claimOne(found.activity._id, this.d.nodeId, 15_000, 5_000);
+    if (!holder) {
+      // Busy beyond reason (a long send): keep the event; the next claim folds it in.
+      await this.d.conversations.record(event, now);
+      this.d.logger.warn("activity busy; status kept on the timeline for the next claim to apply", { activityId: found.activity._id, status });
+      return "applied";
     }
-    const changed = await this.d.activities.advanceAttempt(activity._id, index, isLatest, { status, ...extra }, nextRun, now);
-    if (!changed) return "ignored";
+    const fold = foldStatuses(holder, [event], now, this.d.plan);
+    if (!fold) {
+      await this.d.activities.applyAttemptUpdates(holder, [], {}, now);
+      return "ignored";
+    }
+    await this.d.activities.applyAttemptUpdates(holder, fold.updates, fold.activitySet, now);
+    await this.d.conversations.record(event, now);
+    const attempt = holder.attempts[index]!;
     this.d.metrics?.statusChange(attempt.channel, status);
-    await this.d.conversations.record(
-      {
-        _id: `st:${pluginId}:${vendorId}:${status}`,
-        conversationId: activity.conversationId,
-        activityId: activity._id,
-        attemptId: attempt.id,
-        type: isVoiceOutcome(status) ? "CALL_RESULT" : "STATUS",
-        channel: attempt.channel,
-        pluginId,
-        vendorId,
-        status,
-        raw: extra.raw,
-        at,
-        ...(extra.reasonCode ? { reasonCode: extra.reasonCode } : {}),
-        ...(extra.reason ? { reason: extra.reason } : {}),
-      },
-      now,
-    );
     await this.d.events.publish({
-      id: `activity.status:${activity._id}:${attempt.id}:${status}`,
+      id: `activity.status:${holder._id}:${attempt.id}:${status}`,
       name: "activity.status",
       occurredAt: at,
       data: {
-        activityId: activity._id,
-        conversationId: activity.conversationId,
-        customerId: activity.customer.id,
-        campaignId: activity.campaignId,
+        activityId: holder._id,
+        conversationId: holder.conversationId,
+        customerId: holder.customer.id,
+        campaignId: holder.campaignId,
         attemptId: attempt.id,
         channel: attempt.channel,
         pluginId,

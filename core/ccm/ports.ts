@@ -36,7 +36,7 @@ export interface EventPublisher {
 }
 
 export interface DispatchMetrics {
-  lateness(channel: string, seconds: number): void;
+  observeLateness(channel: string, seconds: number): void;
   pluginCall(pluginId: string, seconds: number, outcome: "ok" | "error"): void;
   statusChange(channel: string, status: string): void;
 }

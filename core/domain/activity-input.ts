@@ -70,7 +70,8 @@ export function normalizeActivity(
   const details: ValidationDetail[] = [];
   const fail = (path: string, message: string) => details.push({ path: at + path, message });
 
-  if (!ctx.channels.has(a.channel)) {
+  const knownChannel = ctx.channels.has(a.channel);
+  if (!knownChannel) {
     const known = [...ctx.channels].sort().join(", ") || "none";
     fail("/channel", `"${a.channel}" is not carried by any loaded plugin (loaded channels: ${known})`);
   }
@@ -103,7 +104,7 @@ export function normalizeActivity(
   const chain = resolveChain(a.channel, policy);
   // Only the first channel's address is mandatory; a later step without one fails at its turn.
   const first = addressField(a.channel);
-  if (!customer[first] && !details.some((d) => d.path === `${at}/customer/${first}`)) {
+  if (knownChannel && !customer[first] && !details.some((d) => d.path === `${at}/customer/${first}`)) {
     fail(`/customer/${first}`, `is required for channel "${a.channel}"`);
   }
 

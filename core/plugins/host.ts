@@ -15,6 +15,7 @@ import type {
   Logger,
   PluginFactory,
   PluginHealth,
+  PluginContext,
   PluginManifest,
   RateLimiter,
   SendRequest,
@@ -24,7 +25,7 @@ import { isAttemptStatus } from "../domain/status.ts";
 import { createAjv, toDetails, type ValidationDetail } from "../validation/json-schema.ts";
 import type { SendOutcome } from "../ccm/ports.ts";
 import type { CatalogEntry } from "./catalog.ts";
-import { redact, secretValues, maskOptions } from "./secrets.ts";
+import { redactOptions, redactText, secretValues } from "../sdk/secrets.ts";
 import type { PluginInstanceConfig } from "../config/types.ts";
 
 export type InstanceState = "starting" | "ready" | "failed" | "stopped";
@@ -36,6 +37,8 @@ export interface HostEnvironment {
   rateLimiter: RateLimiter;
   conversations: ConversationLookup;
   emit: (instanceId: string, events: CanonicalEvent[]) => Promise<void>;
+  /** The hub's database, for plugins that keep state there (sessions). */
+  db?: PluginContext<unknown>["db"];
   sendTimeoutMs?: number;
 }
 
@@ -109,6 +112,7 @@ export class PluginHost {
         rateLimiter: this.env.rateLimiter,
         conversations: this.env.conversations,
         emit: (events) => this.env.emit(this.id, events),
+        ...(this.env.db ? { db: this.env.db } : {}),
       });
       await withTimeout(this.plugin.start?.() ?? Promise.resolve(), 60_000, `plugin ${this.id} start`);
       this.state = "ready";
@@ -191,13 +195,13 @@ export class PluginHost {
       capabilities: this.manifest.capabilities,
       state: this.state,
       views: Object.keys(this.plugin?.views ?? {}),
-      options: maskOptions(this.config.options ?? {}, this.manifest.secretOptions),
+      options: redactOptions(this.config.options ?? {}, this.manifest.secretOptions),
       ...(this.lastError ? { error: this.lastError } : {}),
     };
   }
 
   private clean(text: string): string {
-    return redact(text, this.secrets);
+    return redactText(text, this.secrets);
   }
 
   private redactingLogger(inner: Logger): Logger {

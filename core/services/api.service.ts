@@ -55,6 +55,14 @@ export function errorBody(err: ErrorLike): { status: number; body: Record<string
     return { status: 413, body: { error: "PayloadTooLarge", message: "Request body is too large", details: [] } };
   }
   const status = typeof err.code === "number" && err.code >= 400 && err.code < 600 ? err.code : typeof err.status === "number" ? err.status : 500;
+  if (status === 401) {
+    const message = err.type === "INVALID_TOKEN" ? "The API key is not valid" : "An API key is required: Authorization: Bearer <key>";
+    return { status, body: { error: "Unauthorized", message, details: [] } };
+  }
+  if (status === 403) {
+    const need = (err.data as { message?: string } | undefined)?.message;
+    return { status, body: { error: "Forbidden", message: `This API key may not do that${need ? ` (${need})` : ""}`, details: [] } };
+  }
   if (status >= 500) return { status, body: { error: status === 503 ? "ServiceUnavailable" : "InternalError", message: status === 503 ? "Service unavailable" : "Internal error", details: [] } };
   const name = err.type && /^[A-Z]/.test(err.type) ? err.type : status === 401 ? "Unauthorized" : status === 403 ? "Forbidden" : status === 404 ? "NotFound" : (err.name ?? "Error");
   const details = Array.isArray(err.data) ? err.data : [];
@@ -83,13 +91,6 @@ export function apiService(runtime: HubRuntime, keys: readonly ApiKeyConfig[]): 
       logResponse: "debug",
       routes: [
         {
-          path: "/",
-          authentication: false,
-          bodyParsers: false,
-          mappingPolicy: "restrict",
-          aliases: { "GET health": "api.health" },
-        },
-        {
           path: "/webhooks",
           authentication: false,
           mergeParams: false,
@@ -108,7 +109,7 @@ export function apiService(runtime: HubRuntime, keys: readonly ApiKeyConfig[]): 
           authorization: true,
           bodyParsers: false,
           mappingPolicy: "restrict",
-          aliases: { "GET metrics": "api.metrics" },
+          aliases: { "GET health": "api.health", "GET metrics": "api.metrics" },
         },
         {
           path: "/api/v1",
@@ -149,6 +150,7 @@ export function apiService(runtime: HubRuntime, keys: readonly ApiKeyConfig[]): 
     } as ServiceSettingSchema,
     methods: {
       authenticate(_ctx: Context, _route: unknown, req: Req) {
+        if (req.$action?.name === "api.health") return Promise.resolve(null);
         const header = req.headers.authorization ?? "";
         const m = /^Bearer\s+(\S+)$/i.exec(header);
         const key = m ? findKey(keys, m[1]!) : undefined;
@@ -158,6 +160,7 @@ export function apiService(runtime: HubRuntime, keys: readonly ApiKeyConfig[]): 
         return Promise.resolve({ id: key.id, roles: key.roles });
       },
       authorize(ctx: Context<unknown, HttpMeta>, _route: unknown, req: Req) {
+        if (req.$action?.name === "api.health") return Promise.resolve();
         const need = REQUIRED_ROLE[req.$action?.name ?? ""] ?? "admin";
         const roles = ctx.meta.user?.roles ?? [];
         if (!roles.some((r) => RANK[r as Role] >= RANK[need])) {

@@ -93,6 +93,7 @@ export function ccmService(runtime: HubRuntime, registry: PluginRegistry): Servi
         metrics: runtime.metrics,
         logger,
         plan,
+        nodeId: runtime.nodeId,
       });
     },
   };

@@ -19,6 +19,7 @@ export function complianceService(runtime: HubRuntime): ServiceSchema {
         }
         const doc = await runtime.suppressions.add(address, typeof reason === "string" && reason ? reason : "added by an operator", "api", new Date());
         ctx.meta.$statusCode = 201;
+        ctx.meta.$location = `/api/v1/suppressions/${encodeURIComponent(doc._id)}`;
         return { address: doc._id, reason: doc.reason, source: doc.source, since: doc.createdAt };
       },
       async lift(ctx: Context<{ address: string }>) {

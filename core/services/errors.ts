@@ -23,6 +23,7 @@ export class ConflictError extends Errors.MoleculerClientError {
 /** The `ctx.meta` fields moleculer-web reads and the API's authentication sets. */
 export interface HttpMeta {
   $statusCode?: number;
+  $location?: string;
   $responseType?: string;
   $responseHeaders?: Record<string, string>;
   user?: { id: string; roles: string[] };

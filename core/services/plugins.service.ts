@@ -109,6 +109,7 @@ export function pluginsService(runtime: HubRuntime, registry: PluginRegistry): S
       logger: (id) => sdkLogger(broker.getLogger(`plugin:${id}`)),
       rateLimiter: runtime.rateLimiter,
       conversations: { lastInboundAt: (channel, address) => runtime.conversations.lastInboundAt(channel, address) },
+      ...(runtime.store.conn.db ? { db: runtime.store.conn.db } : {}),
       emit: async (id: string, events: CanonicalEvent[]) => {
         await broker.call("ccm.ingest", { pluginId: id, events });
       },

@@ -5,6 +5,7 @@ import { ActivityStore } from "../store/activities.ts";
 import { ConversationStore } from "../store/conversations.ts";
 import { SuppressionStore } from "../store/suppressions.ts";
 import { SharedRateLimiter } from "../store/rate-limiter.ts";
+import { ClaimStore } from "../store/claims.ts";
 import { HubMetrics } from "./metrics.ts";
 import type { Logger } from "../sdk/plugin.ts";
 import type { Logger as MoleculerLogger } from "moleculer";
@@ -27,7 +28,7 @@ export function createRuntime(config: HubConfig, nodeId: string, store: Store, p
     config,
     nodeId,
     store,
-    activities: new ActivityStore(store.models),
+    activities: new ActivityStore(store.models, new ClaimStore(store.conn)),
     conversations: new ConversationStore(store.models),
     suppressions: new SuppressionStore(store.models),
     rateLimiter: new SharedRateLimiter(store.models),

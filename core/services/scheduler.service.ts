@@ -38,6 +38,7 @@ export function activityView(a: ActivityDoc): Record<string, unknown> {
       reasonCode: t.reasonCode,
       reason: t.reason,
       retryable: t.retryable,
+      node: t.node,
       dispatchedAt: t.dispatchedAt,
       updatedAt: t.updatedAt,
     })),
@@ -135,7 +136,7 @@ export function schedulerService(runtime: HubRuntime, registry: PluginRegistry):
         return activityView(a);
       },
       async cancel(ctx: Context<{ id: string }>) {
-        const { cancelled, activity } = await activities.cancel(ctx.params.id, new Date());
+        const { cancelled, activity } = await activities.cancel(ctx.params.id, runtime.nodeId, new Date());
         if (!activity) throw new NotFoundError(`activity ${ctx.params.id}`);
         if (!cancelled && activity.status !== "CANCELLED") {
           throw new ConflictError(`activity ${ctx.params.id} can no longer be cancelled (status ${activity.status})`, { status: activity.status });

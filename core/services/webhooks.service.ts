@@ -30,6 +30,7 @@ export function webhooksService(runtime: HubRuntime): ServiceSchema {
       async subscribe(ctx: Context<unknown, HttpMeta>) {
         const created = await guard(() => outbox.createSubscription(ctx.params));
         ctx.meta.$statusCode = 201;
+        ctx.meta.$location = `/api/v1/webhooks/${created.id}`;
         return created;
       },
       async list() {

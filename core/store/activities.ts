@@ -7,8 +7,9 @@ import type { NormalizedActivity } from "../domain/activity-input.ts";
 import { addressField } from "../domain/activity-input.ts";
 import { normalizeAddress } from "../domain/address.ts";
 import { newId, stableId } from "../domain/ids.ts";
-import { canAdvance, isSuccess, ATTEMPT_STATUSES, type AttemptStatus } from "../domain/status.ts";
+import { isSuccess, type AttemptStatus } from "../domain/status.ts";
 import type { ActivityDoc, AttemptDoc, Models } from "./models.ts";
+import type { ClaimStore } from "./claims.ts";
 
 export interface AcceptedActivity {
   id: string;
@@ -21,11 +22,6 @@ export interface AcceptedActivity {
 
 const FREE = new Date(0);
 
-/** Statuses from which an attempt may move to `next` (canAdvance as a query). */
-export function statusesBefore(next: AttemptStatus): AttemptStatus[] {
-  return ATTEMPT_STATUSES.filter((s) => canAdvance(s, next));
-}
-
 export function conversationIdFor(activityId: string, customerId: string, campaignId?: string): string {
   return campaignId ? stableId("cv", campaignId, customerId) : `cv_${activityId.slice(4)}`;
 }
@@ -37,8 +33,10 @@ interface MongoWriteError {
 
 export class ActivityStore {
   private readonly models: Models;
-  constructor(models: Models) {
+  private readonly claims: ClaimStore;
+  constructor(models: Models, claims: ClaimStore) {
     this.models = models;
+    this.claims = claims;
   }
 
   /** Stores new activities; an idempotency key seen before returns the earlier activity. */
@@ -59,6 +57,7 @@ export class ActivityStore {
         attempts: [],
         nextRunAt: item.dueAt,
         leaseUntil: FREE,
+        claimEpoch: 0,
         createdAt: now,
         updatedAt: now,
         ...(item.window ? { window: item.window } : {}),
@@ -135,30 +134,50 @@ export class ActivityStore {
   }
 
   /** Cancels an activity that has not been dispatched; returns the activity as it is now. */
-  async cancel(id: string, now: Date): Promise<{ cancelled: boolean; activity: ActivityDoc | null }> {
-    const activity = await this.models.Activity.findOneAndUpdate(
-      { _id: id, status: "SCHEDULED", attempts: { $size: 0 }, leaseUntil: { $lt: now } },
-      { $set: { status: "CANCELLED", nextRunAt: null, updatedAt: now } },
-      { returnDocument: "after" },
-    ).lean<ActivityDoc>();
-    if (activity) return { cancelled: true, activity };
-    return { cancelled: false, activity: await this.get(id) };
+  async cancel(id: string, owner: string, now: Date): Promise<{ cancelled: boolean; activity: ActivityDoc | null }> {
+    const claimed = await this.claimOne(id, owner, 10_000, 2_000);
+    if (!claimed) return { cancelled: false, activity: await this.get(id) };
+    if (claimed.status !== "SCHEDULED" || claimed.attempts.length > 0) {
+      await this.release(claimed, {}, now);
+      return { cancelled: false, activity: { ...claimed, leaseToken: null } };
+    }
+    await this.release(claimed, { status: "CANCELLED", nextRunAt: null }, now);
+    return { cancelled: true, activity: { ...claimed, status: "CANCELLED", nextRunAt: null, leaseToken: null } };
+  }
+
+  /** Writes the lease of claims just won, and reads the activities back. */
+  private async takeLeases(won: Map<string, number>, owner: string, now: Date, leaseMs: number): Promise<ActivityDoc[]> {
+    if (won.size === 0) return [];
+    const until = new Date(now.getTime() + leaseMs);
+    await this.models.Activity.bulkWrite(
+      [...won].map(([id, epoch]) => ({
+        updateOne: { filter: { _id: id }, update: { $set: { leaseOwner: owner, leaseToken: `${id}:${epoch}`, leaseUntil: until, claimEpoch: epoch } } },
+      })),
+      { ordered: false },
+    );
+    return this.models.Activity.find({ _id: { $in: [...won.keys()] } }).lean<ActivityDoc[]>();
+  }
+
+  /** Claims one activity (API cancel, vendor events), waiting up to `waitMs` for a current holder. */
+  async claimOne(id: string, owner: string, leaseMs: number, waitMs: number): Promise<ActivityDoc | null> {
+    const epoch = await this.claims.acquireOne(id, owner, leaseMs, waitMs);
+    if (epoch === undefined) return null;
+    const [activity] = await this.takeLeases(new Map([[id, epoch]]), owner, new Date(), leaseMs);
+    return activity ?? null;
   }
 
   /**
-   * Claims up to `limit` due activities for `owner`. Each document is claimed by one atomic
-   * update whose filter re-checks that it is due and free, so concurrent nodes never share one.
+   * Claims up to `limit` due activities for `owner`: each by inserting its next claim epoch
+   * (see claims.ts), so concurrent nodes never share one.
    */
   async claimDue(owner: string, now: Date, limit: number, leaseMs: number): Promise<ActivityDoc[]> {
-    const due = { nextRunAt: { $lte: now }, leaseUntil: { $lt: now } };
-    const candidates = await this.models.Activity.find(due, { _id: 1 }).sort({ nextRunAt: 1 }).limit(limit).lean();
+    const candidates = await this.models.Activity.find({ nextRunAt: { $lte: now }, leaseUntil: { $lt: now } }, { _id: 1, claimEpoch: 1 })
+      .sort({ nextRunAt: 1 })
+      .limit(limit)
+      .lean();
     if (candidates.length === 0) return [];
-    const token = newId("lease");
-    await this.models.Activity.updateMany(
-      { _id: { $in: candidates.map((c) => c._id) }, ...due },
-      { $set: { leaseOwner: owner, leaseToken: token, leaseUntil: new Date(now.getTime() + leaseMs) } },
-    );
-    return this.models.Activity.find({ leaseToken: token }).lean<ActivityDoc[]>();
+    const won = await this.claims.acquire(candidates, owner, now, leaseMs);
+    return this.takeLeases(won, owner, now, leaseMs);
   }
 
   /** Records that an attempt is starting; false when the lease was lost. */
@@ -218,29 +237,23 @@ export class ActivityStore {
   }
 
   /**
-   * Applies a vendor status to an attempt if it moves it forward (never backwards, never
-   * twice). The activity's own status follows when the attempt is its latest. Returns
-   * whether the attempt changed.
+   * As the activity's holder: sets attempt fields (vendor statuses, folded events) and the
+   * activity's own fields, and (unless told otherwise) releases the claim.
    */
-  async advanceAttempt(
-    activityId: string,
-    index: number,
-    isLatest: boolean,
-    update: { status: AttemptStatus; reasonCode?: string; reason?: string; retryable?: boolean; raw?: string },
-    nextRunAt: Date | null | undefined,
+  async applyAttemptUpdates(
+    holder: ActivityDoc,
+    updates: { index: number; set: Partial<AttemptDoc> }[],
+    activitySet: Partial<ActivityDoc>,
     now: Date,
+    opts: { release: boolean } = { release: true },
   ): Promise<boolean> {
-    const set: Record<string, unknown> = { updatedAt: now };
-    for (const [k, v] of Object.entries(update)) if (v !== undefined) set[`attempts.${index}.${k}`] = v;
-    set[`attempts.${index}.updatedAt`] = now;
-    if (isLatest) {
-      set.status = update.status;
-      if (nextRunAt !== undefined) set.nextRunAt = nextRunAt;
+    const set: Record<string, unknown> = { ...activitySet, updatedAt: now };
+    if (opts.release) Object.assign(set, { leaseOwner: null, leaseToken: null, leaseUntil: FREE });
+    for (const { index, set: fields } of updates) {
+      for (const [k, v] of Object.entries(fields)) if (v !== undefined) set[`attempts.${index}.${k}`] = v;
+      set[`attempts.${index}.updatedAt`] = now;
     }
-    const res = await this.models.Activity.updateOne(
-      { _id: activityId, [`attempts.${index}.status`]: { $in: statusesBefore(update.status) } },
-      { $set: set },
-    );
+    const res = await this.models.Activity.updateOne({ _id: holder._id, leaseToken: holder.leaseToken }, { $set: set });
     return res.modifiedCount === 1;
   }
 

@@ -48,6 +48,11 @@ export class ConversationStore {
     return this.models.Conversation.find({ customerId }).sort({ lastEventAt: -1 }).limit(limit).lean<ConversationDoc[]>();
   }
 
+  /** Vendor statuses and call results recorded for an activity. */
+  statusEvents(activityId: string): Promise<TimelineEventDoc[]> {
+    return this.models.TimelineEvent.find({ activityId, type: { $in: ["STATUS", "CALL_RESULT"] } }).lean<TimelineEventDoc[]>();
+  }
+
   /** When the customer last wrote on a channel (e.g. the WhatsApp 24-hour window). */
   async lastInboundAt(channel: string, address: string): Promise<Date | undefined> {
     const normalized = normalizeAddress(address) ?? address;

@@ -52,6 +52,8 @@ export interface ActivityDoc {
   /** Date(0) when free. */
   leaseUntil: Date;
   leaseToken: string | null;
+  /** Epoch of the latest claim (see claims.ts). */
+  claimEpoch: number;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -81,6 +83,7 @@ export interface TimelineEventDoc {
   status?: string;
   reasonCode?: string;
   reason?: string;
+  retryable?: boolean;
   text?: string;
   media?: string[];
   /** Customer address, for inbound events. */
@@ -158,6 +161,7 @@ const activitySchema = new Schema<ActivityDoc>(
     leaseOwner: { type: String, default: null },
     leaseUntil: { type: Date, default: () => new Date(0) },
     leaseToken: { type: String, default: null },
+    claimEpoch: { type: Number, default: 0 },
     createdAt: Date,
     updatedAt: Date,
   },
@@ -166,7 +170,6 @@ const activitySchema = new Schema<ActivityDoc>(
 activitySchema.index({ nextRunAt: 1 });
 activitySchema.index({ "attempts.vendorId": 1 });
 activitySchema.index({ "customer.id": 1 });
-activitySchema.index({ leaseToken: 1 });
 activitySchema.index({ status: 1, channel: 1 });
 
 const conversationSchema = new Schema<ConversationDoc>(
@@ -195,6 +198,7 @@ const timelineSchema = new Schema<TimelineEventDoc>(
     status: String,
     reasonCode: String,
     reason: String,
+    retryable: Boolean,
     text: String,
     media: [String],
     address: String,
@@ -205,6 +209,7 @@ const timelineSchema = new Schema<TimelineEventDoc>(
   { versionKey: false },
 );
 timelineSchema.index({ conversationId: 1, at: 1 });
+timelineSchema.index({ activityId: 1, type: 1 });
 timelineSchema.index({ address: 1, type: 1, at: -1 });
 
 const suppressionSchema = new Schema<SuppressionDoc>(

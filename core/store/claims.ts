@@ -1,0 +1,120 @@
+/**
+ * Exclusive claims on activities, built on the one primitive that is atomic on both MongoDB
+ * and FerretDB 1.x: inserting a document with a unique `_id`. (FerretDB's SQLite backend
+ * evaluates update filters in its own process, so two concurrent conditional updates on one
+ * document can both "match"; measured: several winners in 27 of 30 rounds of 8 racers.)
+ *
+ * A claim is the document `<activityId>:<epoch>`. Whoever inserts epoch k holds the activity
+ * until it releases it or the claim's `until` passes; the next claimant inserts k+1. Only a
+ * holder writes the activity document, so the activity never sees two writers at once.
+ */
+import type { Connection, Collection } from "mongoose";
+
+export interface ClaimCandidate {
+  _id: string;
+  claimEpoch?: number;
+}
+
+interface ClaimDoc {
+  _id: string;
+  owner: string;
+  until: Date;
+  createdAt: Date;
+}
+
+interface WriteErrorLike {
+  code?: number;
+  index?: number;
+  err?: { code?: number; index?: number };
+}
+
+export class ClaimStore {
+  private readonly claims: Collection<ClaimDoc>;
+  private readonly activities: Collection;
+
+  constructor(conn: Connection) {
+    this.claims = conn.collection<ClaimDoc>("activity_claims");
+    this.activities = conn.collection("activities");
+  }
+
+  /** Inserts the claim docs; returns the indexes that lost to an existing claim. */
+  private async insert(docs: ClaimDoc[]): Promise<Set<number>> {
+    const lost = new Set<number>();
+    if (docs.length === 0) return lost;
+    try {
+      await this.claims.insertMany(docs, { ordered: false });
+    } catch (err) {
+      const writeErrors = (err as { writeErrors?: WriteErrorLike[] }).writeErrors;
+      if (!writeErrors) {
+        if ((err as { code?: number }).code === 11000 && docs.length === 1) lost.add(0);
+        else throw err;
+      } else {
+        for (const we of writeErrors) {
+          const code = we.code ?? we.err?.code;
+          const index = we.index ?? we.err?.index;
+          if (code !== 11000 || index === undefined) throw err;
+          lost.add(index);
+        }
+      }
+    }
+    return lost;
+  }
+
+  /**
+   * Tries to claim each candidate; returns the epoch won per activity id. A candidate whose
+   * next epoch is taken by a live claim is skipped; one taken by an expired claim, or by a
+   * claim its holder released, moves on to the following epoch.
+   */
+  async acquire(candidates: ClaimCandidate[], owner: string, now: Date, leaseMs: number): Promise<Map<string, number>> {
+    const won = new Map<string, number>();
+    let pending = candidates.map((c) => ({ id: c._id, epoch: (c.claimEpoch ?? 0) + 1 }));
+    const until = new Date(now.getTime() + leaseMs);
+    for (let round = 0; round < 4 && pending.length > 0; round++) {
+      const lost = await this.insert(pending.map((p) => ({ _id: `${p.id}:${p.epoch}`, owner, until, createdAt: now })));
+      const losers = pending.filter((_, i) => lost.has(i));
+      pending.forEach((p, i) => {
+        if (!lost.has(i)) won.set(p.id, p.epoch);
+      });
+      if (losers.length === 0) break;
+      // Why did we lose? Look at the claim we hit and at the activity's own view.
+      const [taken, acts] = await Promise.all([
+        this.claims.find({ _id: { $in: losers.map((l) => `${l.id}:${l.epoch}`) } }).toArray(),
+        this.activities
+          .find({ _id: { $in: losers.map((l) => l.id) } } as never, { projection: { claimEpoch: 1, leaseUntil: 1 } })
+          .toArray() as unknown as Promise<{ _id: string; claimEpoch?: number; leaseUntil?: Date }[]>,
+      ]);
+      const claimById = new Map(taken.map((t) => [t._id, t]));
+      const actById = new Map(acts.map((a) => [a._id, a]));
+      const next: { id: string; epoch: number }[] = [];
+      for (const l of losers) {
+        const claim = claimById.get(`${l.id}:${l.epoch}`);
+        const act = actById.get(l.id);
+        const released = act && (act.claimEpoch ?? 0) >= l.epoch && (!act.leaseUntil || act.leaseUntil < now);
+        const expired = claim && claim.until < now;
+        if (released || expired) next.push({ id: l.id, epoch: Math.max(l.epoch, act?.claimEpoch ?? 0) + 1 });
+      }
+      pending = next;
+    }
+    return won;
+  }
+
+  /** Claims one activity, retrying while another holder has it, up to `waitMs`. */
+  async acquireOne(id: string, owner: string, leaseMs: number, waitMs: number): Promise<number | undefined> {
+    const deadline = Date.now() + waitMs;
+    for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
+      const act = (await this.activities.findOne({ _id: id } as never, { projection: { claimEpoch: 1 } })) as { claimEpoch?: number } | null;
+      if (!act) return undefined;
+      const won = await this.acquire([{ _id: id, claimEpoch: act.claimEpoch ?? 0 }], owner, new Date(), leaseMs);
+      const epoch = won.get(id);
+      if (epoch !== undefined) return epoch;
+      if (Date.now() + delay > deadline) return undefined;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+
+  /** Claims older than `before` (their activities have moved on): a purge job, as FerretDB has no TTL index. */
+  async purge(before: Date): Promise<number> {
+    const res = await this.claims.deleteMany({ until: { $lt: before } });
+    return res.deletedCount;
+  }
+}
