@@ -52,6 +52,7 @@ export function schedulerService(runtime: HubRuntime, registry: PluginRegistry):
   let timer: NodeJS.Timeout | undefined;
   let stopping = false;
   let running: Promise<void> | undefined;
+  let housekeeping: NodeJS.Timeout | undefined;
 
   async function tick(svc: Service): Promise<void> {
     const { batchSize, concurrency, leaseMs } = config.scheduler;
@@ -160,11 +161,20 @@ export function schedulerService(runtime: HubRuntime, registry: PluginRegistry):
     started(this: Service) {
       stopping = false;
       schedule(this);
+      // Purge jobs in place of TTL indexes (FerretDB has none); every node may run them.
+      housekeeping = setInterval(() => {
+        const hourAgo = new Date(Date.now() - 3600_000);
+        Promise.all([activities.purgeClaims(hourAgo), runtime.rateLimiter.purge(new Date())]).catch((err: Error) =>
+          this.logger.warn("purge failed", { error: err.message }),
+        );
+      }, 60_000);
+      housekeeping.unref();
       return Promise.resolve();
     },
     async stopped() {
       stopping = true;
       if (timer) clearTimeout(timer);
+      if (housekeeping) clearInterval(housekeeping);
       await running;
     },
   };

@@ -158,6 +158,11 @@ export class ActivityStore {
     return this.models.Activity.find({ _id: { $in: [...won.keys()] } }).lean<ActivityDoc[]>();
   }
 
+  /** Drops claim records older than `before` (their activities have long moved on). */
+  purgeClaims(before: Date): Promise<number> {
+    return this.claims.purge(before);
+  }
+
   /** Claims one activity (API cancel, vendor events), waiting up to `waitMs` for a current holder. */
   async claimOne(id: string, owner: string, leaseMs: number, waitMs: number): Promise<ActivityDoc | null> {
     const epoch = await this.claims.acquireOne(id, owner, leaseMs, waitMs);
