@@ -27,6 +27,7 @@ import type { SendOutcome } from "../ccm/ports.ts";
 import type { CatalogEntry } from "./catalog.ts";
 import { redactOptions, redactText, secretValues } from "../sdk/secrets.ts";
 import type { PluginInstanceConfig } from "../config/types.ts";
+import { withHubDefaults, type HubPluginDefaults } from "./hub-options.ts";
 
 export type InstanceState = "starting" | "ready" | "failed" | "stopped";
 
@@ -39,6 +40,8 @@ export interface HostEnvironment {
   emit: (instanceId: string, events: CanonicalEvent[]) => Promise<void>;
   /** The hub's database, for plugins that keep state there (sessions). */
   db?: PluginContext<unknown>["db"];
+  /** Hub-wide settings merged into the options of plugins that declare them (see hub-options.ts). */
+  hubDefaults?: HubPluginDefaults;
   sendTimeoutMs?: number;
 }
 
@@ -105,7 +108,7 @@ export class PluginHost {
       const logger = this.redactingLogger(this.env.logger(this.id));
       this.plugin = await mod.default({
         instanceId: this.id,
-        options: structuredClone(this.config.options ?? {}),
+        options: withHubDefaults(this.manifest, structuredClone(this.config.options ?? {}), this.env.hubDefaults ?? {}),
         logger,
         webhookUrl: `${this.env.publicUrl.replace(/\/$/, "")}/webhooks/${this.id}`,
         dataDir,

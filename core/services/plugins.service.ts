@@ -110,6 +110,7 @@ export function pluginsService(runtime: HubRuntime, registry: PluginRegistry): S
       rateLimiter: runtime.rateLimiter,
       conversations: { lastInboundAt: (channel, address) => runtime.conversations.lastInboundAt(channel, address) },
       ...(runtime.store.conn.db ? { db: runtime.store.conn.db } : {}),
+      hubDefaults: { ...(config.compliance.optOutKeywords ? { optOutKeywords: config.compliance.optOutKeywords } : {}) },
       emit: async (id: string, events: CanonicalEvent[]) => {
         await broker.call("ccm.ingest", { pluginId: id, events });
       },
