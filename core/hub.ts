@@ -50,7 +50,17 @@ export async function startHub(config: HubConfig, opts: HubOptions): Promise<Hub
     nodeID: nodeId,
     namespace: "dialmesh",
     transporter: (config.transporter ?? null) as BrokerOptions["transporter"],
-    logger: { type: "Console", options: { level: config.logLevel, formatter: "short", colors: process.stdout.isTTY } },
+    logger: {
+      type: "Console",
+      options: {
+        // The framework's own start-up chatter (routes, registry) only when debugging.
+        level: ["debug", "trace"].includes(config.logLevel)
+          ? config.logLevel
+          : { BROKER: "warn", REGISTRY: "warn", API: "warn", TRANSIT: "warn", TRANSPORTER: "warn", $NODE: "warn", "**": config.logLevel },
+        formatter: "short",
+        colors: process.stdout.isTTY,
+      },
+    },
     registry: { strategy: "RoundRobin", preferLocal: true },
     requestTimeout: 60_000,
     heartbeatInterval: 2,

@@ -10,6 +10,7 @@ import { ConfigError, loadConfig } from "./config/load.ts";
 import type { ApiKeyConfig, HubConfig } from "./config/types.ts";
 import { startFerretDb, type RunningService } from "./infra/processes.ts";
 import { startHub } from "./hub.ts";
+import { startDevMailbox, type DevMailbox } from "./infra/dev-mailbox.ts";
 
 function adminKeys(config: HubConfig, dataDir: string): { keys: ApiKeyConfig[]; generated?: string } {
   if (config.api.keys?.length) return { keys: config.api.keys };
@@ -46,12 +47,24 @@ async function main(): Promise<void> {
     mongoUrl = `${ferret.url}/dialmesh`;
   }
 
+  // The embedded default (no config file): give the default email plugin a local mailbox.
+  let mailbox: DevMailbox | undefined;
+  const defaultMail = config.plugins.find((p) => p.use === "email-smtp" && p.options?.host === "127.0.0.1");
+  if (!process.env.DIALMESH_CONFIG && defaultMail && process.env.DIALMESH_DEV_MAILBOX !== "0") {
+    const port = Number(defaultMail.options?.port ?? 2525);
+    mailbox = await startDevMailbox({ port, dir: path.join(dataDir, "mailbox"), log: (l) => process.stdout.write(`${l}\n`) }).catch((err: Error) => {
+      process.stdout.write(`dev mailbox not started on 127.0.0.1:${port} (${err.message}); email goes to whatever listens there\n`);
+      return undefined;
+    });
+  }
+
   const { keys, generated } = adminKeys(config, dataDir);
   let hub;
   try {
     hub = await startHub(config, { mongoUrl, keys });
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);
+    await mailbox?.stop();
     await ferret?.stop();
     process.exit(2);
   }
@@ -69,6 +82,7 @@ async function main(): Promise<void> {
       `  API:       ${hub.apiUrl}  (health: ${hub.apiUrl}/health)`,
       `  Admin key: ${key}${generated ? `  (kept in ${path.join(dataDir, "admin-key")})` : ""}`,
       `  Plugins:   ${[...hub.registry.hosts.values()].map((h) => `${h.id} (${h.manifest.name}, ${h.state})`).join(", ") || "none"}`,
+      ...(mailbox ? [`  Mailbox:   dev SMTP server on 127.0.0.1:${mailbox.port}, messages saved in ${mailbox.dir}`] : []),
       "",
       "Send a first activity:",
       `  curl -s -X POST ${hub.apiUrl}/api/v1/activities \\`,
@@ -84,6 +98,7 @@ async function main(): Promise<void> {
     stopping = true;
     process.stdout.write(`\n${signal}: stopping\n`);
     await hub.stop().catch(() => undefined);
+    await mailbox?.stop();
     await ferret?.stop();
     process.exit(0);
   };
