@@ -1,5 +1,5 @@
 /** Discovery of plugin folders: plugins/<name>/plugin.json, validated against the manifest schema. */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { PluginManifest } from "../sdk/plugin.ts";
@@ -44,10 +44,10 @@ export function readManifest(dir: string): CatalogEntry {
 export function discoverPlugins(root = PLUGINS_DIR): Map<string, CatalogEntry> {
   const out = new Map<string, CatalogEntry>();
   if (!existsSync(root)) return out;
-  for (const d of readdirSync(root, { withFileTypes: true })) {
-    if (d.isDirectory() && existsSync(path.join(root, d.name, "plugin.json"))) {
-      out.set(d.name, readManifest(path.join(root, d.name)));
-    }
+  for (const name of readdirSync(root)) {
+    const dir = path.join(root, name);
+    // statSync follows symlinks: a plugin developed elsewhere can be linked in.
+    if (statSync(dir).isDirectory() && existsSync(path.join(dir, "plugin.json"))) out.set(name, readManifest(dir));
   }
   return out;
 }

@@ -17,7 +17,10 @@ export interface TestHub extends Hub {
   api(method: string, url: string, body?: unknown, key?: string): Promise<{ status: number; body: unknown; text: string }>;
 }
 
-export async function startTestHub(overrides: Record<string, unknown>, opts: { mongoUrl?: string; nodeId?: string } = {}): Promise<TestHub> {
+export async function startTestHub(
+  overrides: Record<string, unknown>,
+  opts: { mongoUrl?: string; nodeId?: string; pluginsDir?: string } = {},
+): Promise<TestHub> {
   const base = {
     api: {
       port: 0,
@@ -38,6 +41,7 @@ export async function startTestHub(overrides: Record<string, unknown>, opts: { m
     mongoUrl: opts.mongoUrl ?? freshDatabaseUrl("hub"),
     keys: config.api.keys!,
     ...(opts.nodeId ? { nodeId: opts.nodeId } : {}),
+    ...(opts.pluginsDir ? { pluginsDir: opts.pluginsDir } : {}),
   });
   return {
     ...hub,
