@@ -7,7 +7,7 @@ import {
   forecast,
   type PredictiveMemory,
 } from "./predictive.ts";
-import { agents, emptyStatistics, ringing, snapshot } from "./test-snapshot.ts";
+import { agents, emptyStatistics, histogramOf, ringing, snapshot } from "./test-snapshot.ts";
 import type { AgentView, Moments, PacingSnapshot, PacingStatistics } from "./types.ts";
 
 const moments = (count: number, mean: number, sd: number): Moments => ({ count, mean, m2: sd * sd * (count - 1) });
@@ -20,10 +20,13 @@ function history(over: Partial<PacingStatistics> = {}): PacingStatistics {
     today: { dials: 1000, liveAnswers: 190, abandoned: 4 },
     recent: { dials: 300, liveAnswers: 60, abandoned: 1 },
     connects: 200,
+    settled: { dials: 1000, connects: 200 },
     secondsToConnect: moments(200, 14, 5),
     secondsToFailure: moments(800, 15, 7),
     talkSeconds: moments(200, 150, 80),
     wrapSeconds: moments(200, 30, 8),
+    talkDurations: histogramOf(150, 80, 200),
+    wrapDurations: histogramOf(30, 8, 200),
     ...over,
   };
 }
@@ -52,9 +55,28 @@ test("calls already ringing are counted as connects to come", () => {
 });
 
 test("a higher answer rate means fewer calls per free agent", () => {
-  const lowRate = snapshot({ agents: team(), stats: history({ connects: 100 }) });
-  const highRate = snapshot({ agents: team(), stats: history({ connects: 400 }) });
+  const lowRate = snapshot({ agents: team(), stats: history({ settled: { dials: 1000, connects: 100 } }) });
+  const highRate = snapshot({ agents: team(), stats: history({ settled: { dials: 1000, connects: 400 } }) });
   assert.ok(dialsFor(highRate) < dialsFor(lowRate));
+});
+
+test("with little history, new calls are paced as if most will connect", () => {
+  const fresh = snapshot({ agents: team(), stats: history({ settled: { dials: 4, connects: 1 } }) });
+  assert.ok(dialsFor(fresh) < dialsFor(snapshot({ agents: team(), stats: history() })));
+});
+
+test("agents talking to answering machines free up sooner than those in long conversations", () => {
+  // Talk times: 100 machines of ~8 s and 100 conversations of ~180 s; quick wrap-ups.
+  const short = histogramOf(8, 3, 100);
+  const long = histogramOf(180, 60, 100);
+  const mixed = history({
+    talkDurations: short.map((n, i) => n + (long[i] as number)),
+    wrapSeconds: moments(200, 4, 1),
+    wrapDurations: histogramOf(4, 1, 200),
+  });
+  const onMachines = snapshot({ agents: [...agents("ready", 2), ...agents("talking", 10, 5)], stats: mixed });
+  const inConversation = snapshot({ agents: [...agents("ready", 2), ...agents("talking", 10, 60)], stats: mixed });
+  assert.ok(dialsFor(onMachines) > dialsFor(inConversation));
 });
 
 test("never fewer calls than free agents without a call coming", () => {

@@ -21,7 +21,8 @@ import {
   type LogNormal,
 } from "./distributions.ts";
 import { standardDeviation } from "./statistics.ts";
-import { dialsOnly, type Moments, type PacingPolicy, type PacingSnapshot } from "./types.ts";
+import { endsWithin, survivalCurve } from "./durations.ts";
+import { dialsOnly, type AgentActivity, type Moments, type PacingPolicy, type PacingSnapshot } from "./types.ts";
 
 export interface PredictiveOptions {
   /** Aim at this share of the abandonment target (the safety margin). */
@@ -36,12 +37,18 @@ export interface PredictiveOptions {
   correctionGain: number;
   /** Live answers of prior weight when judging the observed abandonment rate. */
   priorLiveAnswers: number;
+  /** Completed calls after which handle times come from the campaign's own histograms. */
+  empiricalAfterCalls: number;
   /** Never more lines than this many per non-paused agent. */
   maxLinesPerAgent: number;
+  /**
+   * New calls are paced on an upper confidence bound of the connect rate, this many
+   * standard errors above the estimate: with little history it is near 1 (one call per free
+   * agent), and it tightens toward the estimate as calls resolve.
+   */
+  connectRateConfidence: number;
   /** Priors used until the campaign has its own history. */
   prior: {
-    connectRate: number;
-    dialWeight: number;
     secondsToConnect: { mean: number; sd: number };
     secondsToFailure: { mean: number; sd: number };
     talkSeconds: { mean: number; sd: number };
@@ -50,17 +57,17 @@ export interface PredictiveOptions {
 }
 
 export const DEFAULT_PREDICTIVE: PredictiveOptions = {
-  targetShare: 0.75,
+  targetShare: 0.85,
   initialAllowance: 0.002,
   minAllowance: 0.0001,
   maxAllowance: 0.6,
   correctEverySeconds: 30,
   correctionGain: 0.35,
   priorLiveAnswers: 40,
+  empiricalAfterCalls: 30,
   maxLinesPerAgent: 6,
+  connectRateConfidence: 2,
   prior: {
-    connectRate: 0.2,
-    dialWeight: 50,
     secondsToConnect: { mean: 12, sd: 5 },
     secondsToFailure: { mean: 15, sd: 8 },
     talkSeconds: { mean: 150, sd: 90 },
@@ -80,7 +87,9 @@ export interface PredictiveMemory {
  * will have freed up by then plus the 2-second grace a connect may wait.
  */
 export interface PredictiveForecast {
+  /** Estimated share of calls that connect, and the cautious figure new calls are paced on. */
   connectRate: number;
+  connectRateForNewCalls: number;
   /** Future instants, seconds from now. */
   grid: number[];
   /** Expected connects by each instant from calls already ringing, and their variance. */
@@ -96,6 +105,12 @@ export interface PredictiveForecast {
 /** Seconds a connect may wait for an agent (the 2-second rule). */
 const GRACE_SECONDS = 2;
 
+function elapsedOf(snapshot: PacingSnapshot, activity: AgentActivity): number[] {
+  const out: number[] = [];
+  for (const agent of snapshot.agents) if (agent.activity === activity) out.push(agent.secondsInActivity);
+  return out;
+}
+
 /** A lognormal from observed moments, falling back to the prior while history is thin. */
 function fitted(m: Moments, prior: { mean: number; sd: number }, minCount = 20): LogNormal {
   if (m.count < minCount) return logNormalFromMoments(prior.mean, prior.sd);
@@ -108,12 +123,33 @@ export function forecast(
 ): PredictiveForecast {
   const { stats } = snapshot;
   const { prior } = options;
-  const connectRate = (stats.connects + prior.connectRate * prior.dialWeight) / (stats.total.dials + prior.dialWeight);
+  // Over settled calls only (see PacingStatistics.settled), with a uniform prior.
+  const { dials: settledDials, connects: settledConnects } = stats.settled;
+  const connectRate = (settledConnects + 1) / (settledDials + 2);
+  const connectRateForNewCalls = Math.min(
+    1,
+    connectRate + options.connectRateConfidence * Math.sqrt((connectRate * (1 - connectRate)) / (settledDials + 3)),
+  );
   const toConnect = fitted(stats.secondsToConnect, prior.secondsToConnect);
   const toFailure = fitted(stats.secondsToFailure, prior.secondsToFailure);
   const talk = fitted(stats.talkSeconds, prior.talkSeconds);
   const wrap = fitted(stats.wrapSeconds, prior.wrapSeconds);
   const wrapMean = Math.exp(wrap.mu + (wrap.sigma * wrap.sigma) / 2);
+  // With enough history, empirical survival (agents busy now count as censored); else priors.
+  const empirical = stats.talkSeconds.count >= options.empiricalAfterCalls;
+  const talking = elapsedOf(snapshot, "talking");
+  const wrapping = elapsedOf(snapshot, "wrapping");
+  const lookAhead = 70; // beyond the longest grid instant plus grace
+  const talkCurve = empirical
+    ? survivalCurve(stats.talkDurations, talking, Math.max(0, ...talking) + lookAhead)
+    : undefined;
+  const wrapCurve = empirical
+    ? survivalCurve(stats.wrapDurations, wrapping, Math.max(0, ...wrapping) + lookAhead)
+    : undefined;
+  const talkEndsWithin = (e: number, h: number) =>
+    (talkCurve && endsWithin(talkCurve, e, h)) ?? logNormalEndsWithin(talk, e, h);
+  const wrapEndsWithin = (e: number, h: number) =>
+    (wrapCurve && endsWithin(wrapCurve, e, h)) ?? logNormalEndsWithin(wrap, e, h);
 
   // Out to where nearly every new call has connected or failed.
   const longest = Math.exp(toConnect.mu + 2.33 * toConnect.sigma);
@@ -148,15 +184,15 @@ export function forecast(
       let p = 0;
       if (agent.activity === "ready") p = 1;
       // A talking agent is free once talk and then wrap-up end; wrap-up taken at its mean.
-      else if (agent.activity === "talking")
-        p = within > wrapMean ? logNormalEndsWithin(talk, e, within - wrapMean) : 0;
-      else if (agent.activity === "wrapping") p = logNormalEndsWithin(wrap, e, within);
+      else if (agent.activity === "talking") p = within > wrapMean ? talkEndsWithin(e, within - wrapMean) : 0;
+      else if (agent.activity === "wrapping") p = wrapEndsWithin(e, within);
       freeAgents[k] = (freeAgents[k] as number) + p;
       freeAgentsVariance[k] = (freeAgentsVariance[k] as number) + p * (1 - p);
     });
   }
   return {
     connectRate,
+    connectRateForNewCalls,
     grid,
     ringingConnects,
     ringingConnectsVariance,
@@ -172,7 +208,7 @@ export function forecast(
  * with 2 s patience drops what its excess peaks at), and the expected connects overall.
  */
 export function expectedOverflow(f: PredictiveForecast, dials: number): { overflow: number; connects: number } {
-  const q = f.connectRate;
+  const q = f.connectRateForNewCalls;
   let overflow = 0;
   const last = f.grid.length - 1;
   for (let k = 0; k <= last; k++) {

@@ -3,6 +3,7 @@
  * in-memory structure (no I/O, no clock): the caller passes event times, in seconds since
  * the campaign started. The dialer service and the simulator feed it the same events.
  */
+import { DurationHistogram } from "./durations.ts";
 import type { CallCounts, Moments, PacingStatistics } from "./types.ts";
 
 const MINUTE = 60;
@@ -38,20 +39,44 @@ function countSince(times: readonly number[], from: number): number {
   return times.length - lo;
 }
 
+/** Number of sorted times at or before `to`. */
+function countAtOrBefore(times: readonly number[], to: number): number {
+  let lo = 0;
+  let hi = times.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((times[mid] as number) <= to) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 export class PacingStatisticsTracker {
   readonly #dials: number[] = [];
   readonly #liveAnswers: number[] = [];
   readonly #abandoned: number[] = [];
   #connects = 0;
+  /** Dial times of connected calls not yet old enough to count as settled. */
+  #unsettledConnectDialTimes: number[] = [];
+  #settledConnects = 0;
+  readonly #settleAfterSeconds: number;
   readonly #secondsToConnect = emptyMoments();
   readonly #secondsToFailure = emptyMoments();
   readonly #talk = emptyMoments();
   readonly #wrap = emptyMoments();
+  readonly #talkDurations = new DurationHistogram();
+  readonly #wrapDurations = new DurationHistogram();
   /** Seconds after local midnight at which the campaign started. */
   readonly #startSecondOfDay: number;
 
-  constructor(startMinuteOfDay = 0) {
+  /**
+   * @param startMinuteOfDay local time the campaign started, for "today"
+   * @param settleAfterSeconds age by which every call has connected or failed (ring
+   *   timeout plus AMD latency, with a margin)
+   */
+  constructor(startMinuteOfDay = 0, settleAfterSeconds = 30) {
     this.#startSecondOfDay = startMinuteOfDay * 60;
+    this.#settleAfterSeconds = settleAfterSeconds;
   }
 
   /** Events must be recorded in time order. */
@@ -66,8 +91,9 @@ export class PacingStatisticsTracker {
     this.#abandoned.push(at);
   }
   /** A call handed to the agent queue `secondsAfterDial` after it was dialled. */
-  connected(secondsAfterDial: number): void {
+  connected(at: number, secondsAfterDial: number): void {
     this.#connects++;
+    this.#unsettledConnectDialTimes.push(at - secondsAfterDial);
     addSample(this.#secondsToConnect, secondsAfterDial);
   }
   /** A pool call that ended without reaching the queue. */
@@ -77,6 +103,8 @@ export class PacingStatisticsTracker {
   handled(talkSeconds: number, wrapSeconds: number): void {
     addSample(this.#talk, talkSeconds);
     addSample(this.#wrap, wrapSeconds);
+    this.#talkDurations.add(talkSeconds);
+    this.#wrapDurations.add(wrapSeconds);
   }
 
   #counts(from: number): CallCounts {
@@ -87,19 +115,32 @@ export class PacingStatisticsTracker {
     };
   }
 
-  /** The statistics as of `at`. Moments are copied so a snapshot never changes afterwards. */
+  /**
+   * The statistics as of `at` (non-decreasing from call to call). Moments are copied so a
+   * snapshot never changes afterwards.
+   */
   snapshot(at: number): PacingStatistics {
     const secondOfDay = (this.#startSecondOfDay + at) % DAY;
+    const settledBefore = at - this.#settleAfterSeconds;
+    const stillUnsettled = this.#unsettledConnectDialTimes.filter((t) => t > settledBefore);
+    this.#settledConnects += this.#unsettledConnectDialTimes.length - stillUnsettled.length;
+    this.#unsettledConnectDialTimes = stillUnsettled;
     return {
       total: this.#counts(-Infinity),
       today: this.#counts(at - secondOfDay),
       lastMinute: this.#counts(at - MINUTE),
       recent: this.#counts(at - RECENT),
       connects: this.#connects,
+      settled: {
+        dials: countAtOrBefore(this.#dials, settledBefore),
+        connects: this.#settledConnects,
+      },
       secondsToConnect: { ...this.#secondsToConnect },
       secondsToFailure: { ...this.#secondsToFailure },
       talkSeconds: { ...this.#talk },
       wrapSeconds: { ...this.#wrap },
+      talkDurations: this.#talkDurations.counts(),
+      wrapDurations: this.#wrapDurations.counts(),
     };
   }
 }

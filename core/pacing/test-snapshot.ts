@@ -1,4 +1,6 @@
 /** Builds pacing snapshots for tests: only what a test states differs from an idle campaign. */
+import { logNormalCdf, logNormalFromMoments } from "./distributions.ts";
+import { DURATION_BIN_SECONDS, DURATION_BINS } from "./durations.ts";
 import { emptyMoments } from "./statistics.ts";
 import type { AgentActivity, AgentView, CallCounts, PacingSnapshot, PacingStatistics } from "./types.ts";
 
@@ -11,10 +13,13 @@ export function emptyStatistics(): PacingStatistics {
     lastMinute: noCalls(),
     recent: noCalls(),
     connects: 0,
+    settled: { dials: 0, connects: 0 },
     secondsToConnect: emptyMoments(),
     secondsToFailure: emptyMoments(),
     talkSeconds: emptyMoments(),
     wrapSeconds: emptyMoments(),
+    talkDurations: new Array<number>(DURATION_BINS).fill(0),
+    wrapDurations: new Array<number>(DURATION_BINS).fill(0),
   };
 }
 
@@ -40,4 +45,12 @@ export function snapshot(over: Partial<PacingSnapshot> = {}): PacingSnapshot {
 
 export function ringing(n: number, secondsSinceDial = 0): { secondsSinceDial: number }[] {
   return Array.from({ length: n }, () => ({ secondsSinceDial }));
+}
+
+/** A duration histogram of `n` lognormal durations with the given mean and sd (expected counts). */
+export function histogramOf(mean: number, sd: number, n: number): number[] {
+  const dist = logNormalFromMoments(mean, sd);
+  return Array.from({ length: DURATION_BINS }, (_, b) =>
+    Math.round(n * (logNormalCdf(dist, (b + 1) * DURATION_BIN_SECONDS) - logNormalCdf(dist, b * DURATION_BIN_SECONDS))),
+  );
 }

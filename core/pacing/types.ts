@@ -71,6 +71,13 @@ export interface PacingStatistics {
   recent: CallCounts;
   /** Answered calls handed to the agent queue (live, or machines when not screened out). */
   connects: number;
+  /**
+   * Pool calls dialled long enough ago that they have surely connected or failed, and how
+   * many of them connected: the unbiased base for the connect rate (counting calls still
+   * ringing would miss the slow outcomes, and counting only finished calls would see the
+   * quick failures first).
+   */
+  settled: { dials: number; connects: number };
   /** Seconds from dial to hand-over to the queue, over connected calls. */
   secondsToConnect: Moments;
   /** Seconds from dial to the end of calls that did not connect (no answer, busy, machine...). */
@@ -78,6 +85,9 @@ export interface PacingStatistics {
   /** Agent handle times of connected calls. */
   talkSeconds: Moments;
   wrapSeconds: Moments;
+  /** Completed talk and wrap-up times as histograms of 5-second bins (durations.ts). */
+  talkDurations: readonly number[];
+  wrapDurations: readonly number[];
 }
 
 export interface PacingSnapshot {

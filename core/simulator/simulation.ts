@@ -141,7 +141,8 @@ class Simulation {
     this.#memory = policy.initialMemory();
     this.#end = scenario.durationMinutes * 60;
     this.#startMinute = minutesOf(scenario.startTime);
-    this.#stats = new PacingStatisticsTracker(this.#startMinute);
+    const settleAfter = scenario.ringTimeoutSeconds + (scenario.amd.enabled ? scenario.amd.latencySeconds : 0) + 5;
+    this.#stats = new PacingStatisticsTracker(this.#startMinute, settleAfter);
     this.#outcomeRng = new Random(seed, 1);
     this.#handleRng = new Random(seed, 2);
     this.#agentRng = new Random(seed, 3);
@@ -324,7 +325,7 @@ class Simulation {
 
   #toQueue(call: SimCall): void {
     this.#inFlight.delete(call);
-    this.#stats.connected(this.#now - call.dialAt);
+    this.#stats.connected(this.#now, this.#now - call.dialAt);
     if (call.truth === "human") {
       this.#countLiveAnswer();
       this.#stats.liveAnswered(this.#now);
