@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { startTwilioServer, type TwilioTestServer } from "../vendors/twilio-server.ts";
+import { startReceiver, type Receiver } from "../webhooks/receiver.ts";
 import { startTestHub, type TestHub } from "../support/hub.ts";
 import { deliver, getActivity, schedule, sleep, timeline, waitForActivity, webhookUrl } from "./digital-helpers.ts";
 
@@ -13,9 +14,11 @@ const FROM = "+15005550006";
 describe("sms-twilio through the hub: send, signed status callbacks, order and idempotency", () => {
   let twilio: TwilioTestServer;
   let hub: TestHub;
+  let receiver: Receiver;
 
   before(async () => {
     twilio = await startTwilioServer();
+    receiver = await startReceiver();
     hub = await startTestHub({
       plugins: [
         {
@@ -26,9 +29,12 @@ describe("sms-twilio through the hub: send, signed status callbacks, order and i
         },
       ],
     });
+    const sub = await hub.api("POST", "/api/v1/webhooks", { url: receiver.url, events: ["activity.status"] });
+    assert.equal(sub.status, 201, sub.text);
   });
   after(async () => {
     await hub?.stop();
+    await receiver?.close();
     await twilio?.stop();
   });
 
@@ -136,5 +142,41 @@ describe("sms-twilio through the hub: send, signed status callbacks, order and i
     assert.equal(after.attempts[0]!.status, "FAILED");
     assert.equal(after.attempts.length, 2);
     assert.equal(twilio.messages.filter((m) => m.to === "+14155550199").length, 1, "no retry of a permanent failure");
+  });
+
+  test("the same callbacks delivered concurrently (Twilio retrying) apply once: one timeline event, one notification", async () => {
+    const id = await schedule(hub, {
+      customer: { id: "sms-3", phone: "+14155550198" },
+      channel: "sms",
+      content: { text: "hi" },
+    });
+    const queued = await waitForActivity(hub, id, (a) => a.status === "QUEUED", "activity QUEUED");
+    const sid = queued.attempts[0]!.vendorId!;
+    const callbacks = [];
+    for (let i = 0; i < 4; i++) {
+      callbacks.push(twilio.statusCallback(webhookUrl("tw"), sid, "delivered"));
+      callbacks.push(twilio.statusCallback(webhookUrl("tw"), sid, "sent"));
+    }
+    const answers = await Promise.all(callbacks.map((c) => deliver(hub, c)));
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      callbacks.map(() => 200),
+    );
+    const final = await getActivity(hub, id);
+    assert.equal(final.status, "DELIVERED");
+    const statuses = (await timeline(hub, final.conversationId))
+      .filter((e) => e.type === "STATUS")
+      .map((e) => e.status);
+    assert.equal(statuses.filter((s) => s === "DELIVERED").length, 1);
+    assert.ok(statuses.filter((s) => s === "SENT").length <= 1, `timeline: ${statuses.join(", ")}`);
+
+    await sleep(500);
+    const notified = receiver.requests
+      .map(
+        (r) =>
+          JSON.parse(r.rawBody.toString("utf8")) as { event: string; data: { activityId: string; status: string } },
+      )
+      .filter((p) => p.data.activityId === id && p.data.status === "DELIVERED");
+    assert.equal(notified.length, 1, "one activity.status DELIVERED notification");
   });
 });
