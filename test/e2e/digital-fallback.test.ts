@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { startGraphServer, type GraphTestServer } from "../vendors/graph-server.ts";
+import { GRAPH_ERRORS, startGraphServer, type GraphTestServer } from "../vendors/graph-server.ts";
 import { startSmtpServer, type LocalSmtpServer } from "../vendors/smtp-server.ts";
 import { startTwilioServer, type TwilioTestServer } from "../vendors/twilio-server.ts";
 import { startTestHub, type TestHub } from "../support/hub.ts";
@@ -182,5 +182,31 @@ describe("fallback chain wa-sms-email: WhatsApp, SMS unless READ within PT2S, th
     assert.equal(twilio.messages.length, twilioBefore, "no SMS");
     assert.equal(smtp.messages.length, smtpBefore, "no email");
     assert.equal(graph.messages.length, graphBefore + 1);
+  });
+
+  test("case C: WhatsApp refused at send -> SMS at once, without waiting for the deadline; SMS delivered -> no email", async () => {
+    const phone = "+14155550162";
+    const twilioBefore = twilio.messages.length;
+    const smtpBefore = smtp.messages.length;
+    graph.failNext(GRAPH_ERRORS.undeliverable());
+    const started = Date.now();
+    const id = await schedule(hub, activity("fb-c", phone, "linus@example.com"));
+    const smsQueued = await waitForActivity(
+      hub,
+      id,
+      (a) => a.attempts.length === 2 && a.attempts[1]!.status === "QUEUED",
+      "the SMS step",
+    );
+    assert.ok(Date.now() - started < DEADLINE_MS, "the SMS did not wait for the READ deadline");
+    assert.equal(smsQueued.attempts[0]!.status, "FAILED");
+    assert.equal(smsQueued.attempts[0]!.retryable, false);
+    const sms = twilio.messages[twilioBefore]!;
+    assert.equal(sms.to, phone);
+    assert.equal((await deliver(hub, twilio.statusCallback(webhookUrl("tw"), sms.sid, "delivered"))).status, 200);
+    const delivered = await waitForActivity(hub, id, (a) => a.status === "DELIVERED", "SMS DELIVERED");
+    await sleep(500);
+    assert.equal((await getActivity(hub, id)).attempts.length, 2);
+    assert.equal(delivered.attempts[1]!.channel, "sms");
+    assert.equal(smtp.messages.length, smtpBefore, "no email after a delivered SMS");
   });
 });

@@ -162,3 +162,50 @@ describe("opt-out through the hub: keywords and Twilio 21610 suppress; every lat
     assert.match(blocked.attempts[0]!.reason ?? "", /keyword "baja"/);
   });
 });
+
+describe("compliance.honourSuppressionOn limits the channels the suppression list blocks", () => {
+  let twilio: TwilioTestServer;
+  let graph: GraphTestServer;
+  let hub: TestHub;
+
+  before(async () => {
+    twilio = await startTwilioServer();
+    graph = await startGraphServer();
+    hub = await startTestHub({
+      plugins: [
+        { id: "tw", use: "sms-twilio", channels: ["sms"], options: twilio.pluginOptions({ from: "+15005550006" }) },
+        {
+          id: "wa",
+          use: "whatsapp-cloud",
+          options: graph.pluginOptions({ defaultTemplate: { name: "hello", language: "en_US" } }),
+        },
+      ],
+      compliance: { honourSuppressionOn: ["sms"] },
+    });
+  });
+  after(async () => {
+    await hub?.stop();
+    await graph?.stop();
+    await twilio?.stop();
+  });
+
+  test("STOP blocks SMS; WhatsApp, not configured to honour it, still sends", async () => {
+    const phone = "+14155550150";
+    assert.equal((await deliver(hub, twilio.inboundMessage(webhookUrl("tw"), phone, "STOP"))).status, 200);
+    assert.equal((await suppression(hub, phone)).suppressed, true);
+    const outcome = async (channel: string) => {
+      const id = await schedule(hub, { customer: { id: "hs-1", phone }, channel, content: { text: "Offer" } });
+      const a = await waitForActivity(
+        hub,
+        id,
+        (x) => x.attempts[0]?.status !== undefined && x.attempts[0].status !== "DISPATCHING",
+        channel,
+      );
+      return a.attempts[0]!.status;
+    };
+    assert.equal(await outcome("sms"), "BLOCKED");
+    assert.equal(await outcome("whatsapp"), "QUEUED");
+    assert.equal(twilio.messages.length, 0);
+    assert.equal(graph.messages.length, 1);
+  });
+});

@@ -180,3 +180,46 @@ describe("sms-twilio through the hub: send, signed status callbacks, order and i
     assert.equal(notified.length, 1, "one activity.status DELIVERED notification");
   });
 });
+
+describe("sms-twilio behind a proxy: Twilio signs api.publicUrl with its port and path prefix", () => {
+  const PUBLIC = "https://hub.example.com:8443/dialmesh";
+  let twilio: TwilioTestServer;
+  let hub: TestHub;
+
+  before(async () => {
+    twilio = await startTwilioServer();
+    hub = await startTestHub({
+      api: { publicUrl: `${PUBLIC}/` },
+      plugins: [{ id: "tw", use: "sms-twilio", options: twilio.pluginOptions({ from: FROM, maxPerSecond: 100 }) }],
+    });
+  });
+  after(async () => {
+    await hub?.stop();
+    await twilio?.stop();
+  });
+
+  test("the status callback URL is under the public URL, and a callback the proxy forwards without the prefix verifies", async () => {
+    const id = await schedule(hub, {
+      customer: { id: "px-1", phone: "+14155550197" },
+      channel: "sms",
+      content: { text: "hi" },
+    });
+    const queued = await waitForActivity(hub, id, (a) => a.status === "QUEUED", "activity QUEUED");
+    const message = twilio.messages.at(-1)!;
+    assert.equal(message.statusCallback, `${PUBLIC}/webhooks/tw`);
+
+    // Twilio calls (and signs) the public URL; the proxy strips /dialmesh and forwards.
+    const callback = twilio.statusCallback(message.statusCallback!, message.sid, "delivered");
+    const forwarded = await fetch(`${hub.apiUrl}/webhooks/tw`, {
+      method: "POST",
+      headers: callback.headers as Record<string, string>,
+      body: new Uint8Array(callback.rawBody),
+    });
+    assert.equal(forwarded.status, 200, await forwarded.text());
+    assert.equal((await getActivity(hub, id)).status, "DELIVERED");
+
+    // Signed over the internal address instead (what Twilio never does): refused.
+    const internal = twilio.statusCallback(`${hub.apiUrl}/webhooks/tw`, queued.attempts[0]!.vendorId!, "read");
+    assert.equal((await deliver(hub, internal)).status, 403);
+  });
+});
