@@ -320,8 +320,21 @@ describe("sms-twilio", () => {
       });
       const r2 = await need(plugin.handleInbound)(server.statusCallback(url, sid, "failed", { errorCode: 30007 }));
       assert.deepEqual(pick(r2.events[0]), { status: "FAILED", reasonCode: "30007", retryable: false, raw: "failed" });
-      const r3 = await need(plugin.handleInbound)(server.statusCallback(url, sid, "failed", { errorCode: 21610 }));
+      const r3 = await need(plugin.handleInbound)(
+        server.statusCallback(url, sid, "failed", { errorCode: 21610, to: "+14155552671" }),
+      );
       assert.equal(pick(r3.events[0]).status, "BLOCKED");
+      // An opt-out reported in a callback suppresses the recipient, as a 21610 on send does.
+      assert.deepEqual(r3.events.slice(1), [
+        {
+          kind: "opt-out",
+          channel: "sms",
+          address: "+14155552671",
+          reason: "Twilio 21610: recipient opted out (replied STOP)",
+          at: r3.events[0]?.at,
+        },
+      ]);
+      assert.equal(r1.events.length + r2.events.length, 2, "other errors are no opt-out");
       const r4 = await need(plugin.handleInbound)(server.statusCallback(url, sid, "undelivered", { errorCode: 63016 }));
       assert.match(r4.events[0]?.kind === "status" ? (r4.events[0].reason ?? "") : "", /24-hour/);
     });

@@ -247,16 +247,25 @@ export function mapInbound(
     if (!sid || !status) return [];
     const errorCode = first(params, "ErrorCode") || undefined;
     const event: CanonicalEvent = { kind: "status", vendorId: sid, status, raw: rawStatus, at };
+    const events: CanonicalEvent[] = [event];
     if (status === "FAILED" || errorCode) {
       const info = describeTwilioError(errorCode);
       if (errorCode) event.reasonCode = errorCode;
       event.reason = errorCode ? info.reason : rawStatus;
       event.retryable = info.retryable;
       if (info.status === "BLOCKED" && status === "FAILED") event.status = "BLOCKED";
+      // 21610 reported asynchronously (e.g. sends through a Messaging Service): the recipient
+      // opted out, exactly as when the API refuses the send, so the hub suppresses the number.
+      const rawTo = first(params, "To") ?? "";
+      const to = normalizePhone(rawTo);
+      if (info.optOut && to) {
+        const channel = rawTo.toLowerCase().startsWith("whatsapp:") ? "whatsapp" : "sms";
+        events.push({ kind: "opt-out", channel, address: to, reason: `Twilio ${errorCode}: ${info.reason}`, at });
+      }
     } else if (rawStatus === "partially_delivered") {
       event.reason = "partially delivered (some parts only)";
     }
-    return [event];
+    return events;
   }
 
   const rawFrom = first(params, "From") ?? "";
