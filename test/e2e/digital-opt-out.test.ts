@@ -144,6 +144,24 @@ describe("opt-out through the hub: keywords and Twilio 21610 suppress; every lat
     assert.deepEqual(sentTo(phone), { sms: 0, whatsapp: 0 });
   });
 
+  test("Twilio 21610 in a status callback (sent through a Messaging Service, refused later) suppresses too", async () => {
+    const phone = "+14155550144";
+    const id = await schedule(hub, { customer: { id: "oo-6", phone }, channel: "sms", content: { text: "Offer" } });
+    const queued = await waitForActivity(hub, id, (a) => a.status === "QUEUED", "sms QUEUED");
+    const sid = queued.attempts[0]!.vendorId!;
+    const failed = twilio.statusCallback(webhookUrl("tw"), sid, "failed", { errorCode: 21610 });
+    assert.equal((await deliver(hub, failed)).status, 200);
+    const refused = await waitForActivity(hub, id, (a) => a.attempts[0]!.status !== "QUEUED", "the refusal");
+    assert.equal(refused.attempts[0]!.status, "BLOCKED");
+    assert.equal(refused.attempts[0]!.reasonCode, "21610");
+    const entry = await suppression(hub, phone);
+    assert.equal(entry.suppressed, true);
+    assert.match(entry.reason ?? "", /21610/);
+    const later = await firstAttempt(phone, "whatsapp", "oo-6");
+    assert.equal(later.attempts[0]!.status, "BLOCKED");
+    assert.equal(later.attempts[0]!.reasonCode, "SUPPRESSED");
+  });
+
   test("hub-wide keywords (compliance.optOutKeywords) reach every messaging plugin", async () => {
     const viaSms = "+14155550143";
     await firstAttempt(viaSms, "sms", "oo-4");
