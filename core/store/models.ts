@@ -170,6 +170,9 @@ const activitySchema = new Schema<ActivityDoc>(
 activitySchema.index({ nextRunAt: 1 });
 activitySchema.index({ "attempts.vendorId": 1 });
 activitySchema.index({ "customer.id": 1 });
+// Where an inbound reply or opt-out belongs (ActivityStore.latestToAddress), on every webhook.
+activitySchema.index({ "customer.phone": 1 });
+activitySchema.index({ "customer.email": 1 });
 activitySchema.index({ status: 1, channel: 1 });
 
 const conversationSchema = new Schema<ConversationDoc>(
