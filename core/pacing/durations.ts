@@ -57,11 +57,22 @@ function totalOf(counts: readonly number[]): number {
  * completed durations and the elapsed times of those still in progress. Only the bins up to
  * `upToSeconds` are computed (the rest repeat the last value): pacing looks a minute ahead.
  */
+export interface SurvivalCurve {
+  /** `survival[b]` = P(duration > b * bin width). */
+  survival: Float64Array;
+  /**
+   * Seconds up to which the curve rests on enough data (at least `minAtRisk` durations,
+   * completed or still going, reached that far); beyond it a parametric tail takes over.
+   */
+  reliableUpTo: number;
+}
+
 export function survivalCurve(
   completed: readonly number[],
   ongoingElapsed: readonly number[],
   upToSeconds = DURATION_BINS * DURATION_BIN_SECONDS,
-): Float64Array {
+  minAtRisk = 10,
+): SurvivalCurve {
   const last = Math.min(DURATION_BINS, durationBin(upToSeconds) + 1);
   const ongoingByBin = new Array<number>(last).fill(0);
   for (const e of ongoingElapsed) {
@@ -72,14 +83,16 @@ export function survivalCurve(
   curve[0] = 1;
   let atRisk = totalOf(completed) + ongoingElapsed.length;
   let survival = 1;
+  let reliableBins = last;
   for (let b = 0; b < last; b++) {
+    if (atRisk < minAtRisk && reliableBins === last) reliableBins = b;
     const events = completed[b] ?? 0;
     if (atRisk > 0) survival *= 1 - events / atRisk;
     curve[b + 1] = survival;
     atRisk -= events + (ongoingByBin[b] ?? 0);
   }
   curve.fill(survival, last + 1);
-  return curve;
+  return { survival: curve, reliableUpTo: reliableBins * DURATION_BIN_SECONDS };
 }
 
 /** P(duration > x), interpolated linearly within a bin. */
@@ -93,11 +106,33 @@ export function survivalAt(curve: Float64Array, seconds: number): number {
 }
 
 /**
- * P(ends within `h` more seconds | lasted `elapsed` so far), or undefined when the curve
- * has no mass left at `elapsed` (the caller falls back to a parametric guess).
+ * P(ends within `h` more seconds | lasted `elapsed` so far). Where the data runs out
+ * (beyond `reliableUpTo`) the conditional survival continues with `tail`, a parametric
+ * P(duration > x) (the prior): a Kaplan-Meier curve says nothing about what lies past its
+ * last observation, and reading it as zero would call every long call about to end.
  */
-export function endsWithin(curve: Float64Array, elapsed: number, h: number): number | undefined {
-  const now = survivalAt(curve, elapsed);
-  if (now <= 1e-9) return undefined;
-  return Math.min(1, Math.max(0, 1 - survivalAt(curve, elapsed + h) / now));
+export function endsWithin(
+  curve: SurvivalCurve,
+  elapsed: number,
+  h: number,
+  tail: (seconds: number) => number,
+): number {
+  const edge = curve.reliableUpTo;
+  const conditional = (from: number, to: number) => {
+    // P(duration > to | duration > from), from the curve where reliable, then the tail.
+    let ratio = 1;
+    if (from < edge) {
+      const stop = Math.min(to, edge);
+      const start = survivalAt(curve.survival, from);
+      if (start <= 1e-12) return 0;
+      ratio *= survivalAt(curve.survival, stop) / start;
+      from = stop;
+    }
+    if (to > from) {
+      const start = tail(from);
+      ratio *= start <= 1e-12 ? 0 : tail(to) / start;
+    }
+    return ratio;
+  };
+  return Math.min(1, Math.max(0, 1 - conditional(elapsed, elapsed + h)));
 }

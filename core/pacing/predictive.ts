@@ -105,6 +105,14 @@ export interface PredictiveForecast {
 /** Seconds a connect may wait for an agent (the 2-second rule). */
 const GRACE_SECONDS = 2;
 
+const WRAP_QUANTILES = [0.125, 0.375, 0.625, 0.875];
+
+/** The smallest whole second x (up to 10 min) with P(duration <= x) >= q, given survival. */
+function quantile(survival: (seconds: number) => number, q: number): number {
+  for (let x = 0; x < 600; x++) if (1 - survival(x) >= q) return x;
+  return 600;
+}
+
 function elapsedOf(snapshot: PacingSnapshot, activity: AgentActivity): number[] {
   const out: number[] = [];
   for (const agent of snapshot.agents) if (agent.activity === activity) out.push(agent.secondsInActivity);
@@ -132,14 +140,18 @@ export function forecast(
   );
   const toConnect = fitted(stats.secondsToConnect, prior.secondsToConnect);
   const toFailure = fitted(stats.secondsToFailure, prior.secondsToFailure);
-  const talk = fitted(stats.talkSeconds, prior.talkSeconds);
-  const wrap = fitted(stats.wrapSeconds, prior.wrapSeconds);
-  const wrapMean = Math.exp(wrap.mu + (wrap.sigma * wrap.sigma) / 2);
-  // With enough history, empirical survival (agents busy now count as censored); else priors.
+  // Handle times: the campaign's own Kaplan-Meier curves once enough calls have completed
+  // (agents busy now count as censored), with the prior as the tail; the prior alone
+  // before that. Never a fit to the completed calls' moments, which early in a shift are
+  // only the short calls.
   const empirical = stats.talkSeconds.count >= options.empiricalAfterCalls;
   const talking = elapsedOf(snapshot, "talking");
   const wrapping = elapsedOf(snapshot, "wrapping");
   const lookAhead = 70; // beyond the longest grid instant plus grace
+  const priorTalk = logNormalFromMoments(prior.talkSeconds.mean, prior.talkSeconds.sd);
+  const priorWrap = logNormalFromMoments(prior.wrapSeconds.mean, prior.wrapSeconds.sd);
+  const talkTail = (x: number) => 1 - logNormalCdf(priorTalk, x);
+  const wrapTail = (x: number) => 1 - logNormalCdf(priorWrap, x);
   const talkCurve = empirical
     ? survivalCurve(stats.talkDurations, talking, Math.max(0, ...talking) + lookAhead)
     : undefined;
@@ -147,9 +159,11 @@ export function forecast(
     ? survivalCurve(stats.wrapDurations, wrapping, Math.max(0, ...wrapping) + lookAhead)
     : undefined;
   const talkEndsWithin = (e: number, h: number) =>
-    (talkCurve && endsWithin(talkCurve, e, h)) ?? logNormalEndsWithin(talk, e, h);
+    talkCurve ? endsWithin(talkCurve, e, h, talkTail) : logNormalEndsWithin(priorTalk, e, h);
   const wrapEndsWithin = (e: number, h: number) =>
-    (wrapCurve && endsWithin(wrapCurve, e, h)) ?? logNormalEndsWithin(wrap, e, h);
+    wrapCurve ? endsWithin(wrapCurve, e, h, wrapTail) : logNormalEndsWithin(priorWrap, e, h);
+  // A talking agent still has a wrap-up to do: four quartile-midpoint wrap-ups stand for it.
+  const wrapQuantiles = WRAP_QUANTILES.map((q) => quantile((x) => 1 - wrapEndsWithin(0, x), q));
 
   // Out to where nearly every new call has connected or failed.
   const longest = Math.exp(toConnect.mu + 2.33 * toConnect.sigma);
@@ -166,10 +180,12 @@ export function forecast(
     const e = call.secondsSinceDial;
     const connectedAlready = logNormalCdf(toConnect, e);
     // Bayes on survival: among calls still ringing after e seconds, the connecting share.
-    const alive = connectRate * (1 - connectedAlready) + (1 - connectRate) * (1 - logNormalCdf(toFailure, e));
+    // The cautious rate here too: a call ringing now is as uncertain as one placed now.
+    const q = connectRateForNewCalls;
+    const alive = q * (1 - connectedAlready) + (1 - q) * (1 - logNormalCdf(toFailure, e));
     if (alive <= 1e-12) continue;
     grid.forEach((t, k) => {
-      const p = (connectRate * (logNormalCdf(toConnect, e + t) - connectedAlready)) / alive;
+      const p = (q * (logNormalCdf(toConnect, e + t) - connectedAlready)) / alive;
       ringingConnects[k] = (ringingConnects[k] as number) + p;
       ringingConnectsVariance[k] = (ringingConnectsVariance[k] as number) + p * (1 - p);
     });
@@ -184,8 +200,9 @@ export function forecast(
       let p = 0;
       if (agent.activity === "ready") p = 1;
       // A talking agent is free once talk and then wrap-up end; wrap-up taken at its mean.
-      else if (agent.activity === "talking") p = within > wrapMean ? talkEndsWithin(e, within - wrapMean) : 0;
-      else if (agent.activity === "wrapping") p = wrapEndsWithin(e, within);
+      else if (agent.activity === "talking") {
+        for (const w of wrapQuantiles) if (within > w) p += talkEndsWithin(e, within - w) / wrapQuantiles.length;
+      } else if (agent.activity === "wrapping") p = wrapEndsWithin(e, within);
       freeAgents[k] = (freeAgents[k] as number) + p;
       freeAgentsVariance[k] = (freeAgentsVariance[k] as number) + p * (1 - p);
     });

@@ -39,6 +39,12 @@ function countSince(times: readonly number[], from: number): number {
   return times.length - lo;
 }
 
+interface UnsettledOutcome {
+  dialedAt: number;
+  seconds: number;
+  connected: boolean;
+}
+
 /** Number of sorted times at or before `to`. */
 function countAtOrBefore(times: readonly number[], to: number): number {
   let lo = 0;
@@ -56,8 +62,12 @@ export class PacingStatisticsTracker {
   readonly #liveAnswers: number[] = [];
   readonly #abandoned: number[] = [];
   #connects = 0;
-  /** Dial times of connected calls not yet old enough to count as settled. */
-  #unsettledConnectDialTimes: number[] = [];
+  /**
+   * Outcomes of calls not yet old enough to count as settled. Connect and failure times
+   * are only learnt from settled calls too: early in a campaign the calls that have
+   * connected are the quick ones, and a mean taken then is too short.
+   */
+  #unsettled: UnsettledOutcome[] = [];
   #settledConnects = 0;
   readonly #settleAfterSeconds: number;
   readonly #secondsToConnect = emptyMoments();
@@ -93,12 +103,11 @@ export class PacingStatisticsTracker {
   /** A call handed to the agent queue `secondsAfterDial` after it was dialled. */
   connected(at: number, secondsAfterDial: number): void {
     this.#connects++;
-    this.#unsettledConnectDialTimes.push(at - secondsAfterDial);
-    addSample(this.#secondsToConnect, secondsAfterDial);
+    this.#unsettled.push({ dialedAt: at - secondsAfterDial, seconds: secondsAfterDial, connected: true });
   }
   /** A pool call that ended without reaching the queue. */
-  failed(secondsAfterDial: number): void {
-    addSample(this.#secondsToFailure, secondsAfterDial);
+  failed(at: number, secondsAfterDial: number): void {
+    this.#unsettled.push({ dialedAt: at - secondsAfterDial, seconds: secondsAfterDial, connected: false });
   }
   handled(talkSeconds: number, wrapSeconds: number): void {
     addSample(this.#talk, talkSeconds);
@@ -122,9 +131,17 @@ export class PacingStatisticsTracker {
   snapshot(at: number): PacingStatistics {
     const secondOfDay = (this.#startSecondOfDay + at) % DAY;
     const settledBefore = at - this.#settleAfterSeconds;
-    const stillUnsettled = this.#unsettledConnectDialTimes.filter((t) => t > settledBefore);
-    this.#settledConnects += this.#unsettledConnectDialTimes.length - stillUnsettled.length;
-    this.#unsettledConnectDialTimes = stillUnsettled;
+    if (this.#unsettled.some((o) => o.dialedAt <= settledBefore)) {
+      const stillUnsettled: UnsettledOutcome[] = [];
+      for (const outcome of this.#unsettled) {
+        if (outcome.dialedAt > settledBefore) stillUnsettled.push(outcome);
+        else if (outcome.connected) {
+          this.#settledConnects++;
+          addSample(this.#secondsToConnect, outcome.seconds);
+        } else addSample(this.#secondsToFailure, outcome.seconds);
+      }
+      this.#unsettled = stillUnsettled;
+    }
     return {
       total: this.#counts(-Infinity),
       today: this.#counts(at - secondOfDay),

@@ -78,9 +78,9 @@ export interface PacingStatistics {
    * quick failures first).
    */
   settled: { dials: number; connects: number };
-  /** Seconds from dial to hand-over to the queue, over connected calls. */
+  /** Seconds from dial to hand-over to the queue, over connected settled calls. */
   secondsToConnect: Moments;
-  /** Seconds from dial to the end of calls that did not connect (no answer, busy, machine...). */
+  /** Seconds from dial to the end of settled calls that did not connect (no answer, busy, machine...). */
   secondsToFailure: Moments;
   /** Agent handle times of connected calls. */
   talkSeconds: Moments;

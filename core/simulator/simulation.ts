@@ -294,7 +294,7 @@ class Simulation {
   #endPoolCall(call: SimCall): void {
     call.phase = "ended";
     this.#inFlight.delete(call);
-    if (!call.owner) this.#stats.failed(this.#now - call.dialAt);
+    if (!call.owner) this.#stats.failed(this.#now, this.#now - call.dialAt);
   }
 
   #answered(call: SimCall): void {
