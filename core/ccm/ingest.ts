@@ -144,6 +144,7 @@ export class EventIngester {
         vendorId,
         status,
         ...(extra.reasonCode ? { reasonCode: extra.reasonCode } : {}),
+        ...(extra.reason ? { reason: extra.reason } : {}),
       },
     });
     return "applied";

@@ -145,7 +145,10 @@ export function normalizeActivity(
 }
 
 /** Unwraps `{activities: [...]}` or a single activity into a list with pointer prefixes. */
-export function splitBatch(body: unknown): { items: unknown[]; prefix: (i: number) => string; batch: boolean } {
+export function splitBatch(body: unknown): { items: unknown[]; prefix: (i: number) => string; batch: boolean; problem?: string } {
+  if (Array.isArray(body)) {
+    return { items: [], prefix: () => "", batch: true, problem: 'send one activity object, or {"activities": [...]} for several' };
+  }
   if (body && typeof body === "object" && !Array.isArray(body) && "activities" in body) {
     const list = (body as { activities: unknown }).activities;
     return { items: Array.isArray(list) ? list : [], prefix: (i) => `/activities/${i}`, batch: true };

@@ -9,7 +9,7 @@ import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "mole
 import ApiGateway from "moleculer-web";
 import type { ApiKeyConfig, Role } from "../config/types.ts";
 import type { HubRuntime } from "./runtime.ts";
-import type { HttpMeta } from "./errors.ts";
+import { ValidationError, type HttpMeta } from "./errors.ts";
 
 type Req = IncomingMessage & { $action?: { name: string }; $ctx?: Context<unknown, HttpMeta>; originalUrl?: string; query?: Record<string, string>; body?: unknown; $params?: Record<string, unknown> };
 
@@ -47,6 +47,9 @@ interface ErrorLike {
 
 /** Maps any error to the API's JSON error shape and HTTP status. */
 export function errorBody(err: ErrorLike): { status: number; body: Record<string, unknown> } {
+  if (err.type === "UNSUPPORTED_MEDIA_TYPE") {
+    return { status: 415, body: { error: "UnsupportedMediaType", message: "Send JSON (Content-Type: application/json)", details: [] } };
+  }
   // body-parser errors
   if (err.type === "entity.parse.failed") {
     return { status: 400, body: { error: "ValidationError", message: "Malformed JSON body", details: [{ path: "", message: err.message ?? "cannot be parsed" }] } };
@@ -55,6 +58,12 @@ export function errorBody(err: ErrorLike): { status: number; body: Record<string
     return { status: 413, body: { error: "PayloadTooLarge", message: "Request body is too large", details: [] } };
   }
   const status = typeof err.code === "number" && err.code >= 400 && err.code < 600 ? err.code : typeof err.status === "number" ? err.status : 500;
+  if (status === 404 && err.type === "NOT_FOUND") {
+    return { status, body: { error: "NotFound", message: "No such route", details: [] } };
+  }
+  if (status === 415) {
+    return { status, body: { error: "UnsupportedMediaType", message: err.message ?? "Send JSON (Content-Type: application/json)", details: [] } };
+  }
   if (status === 401) {
     const message = err.type === "INVALID_TOKEN" ? "The API key is not valid" : "An API key is required: Authorization: Bearer <key>";
     return { status, body: { error: "Unauthorized", message, details: [] } };
@@ -117,6 +126,17 @@ export function apiService(runtime: HubRuntime, keys: readonly ApiKeyConfig[]): 
           authorization: true,
           mappingPolicy: "restrict",
           bodyParsers: { json: { limit: config.api.bodyLimit, strict: false } },
+          onBeforeCall(_ctx: Context, _route: unknown, req: Req) {
+            const hasBody = Number(req.headers["content-length"] ?? 0) > 0 || req.headers["transfer-encoding"] !== undefined;
+            const type = req.headers["content-type"] ?? "";
+            if ((req.method === "POST" || req.method === "PUT") && hasBody && !/^application\/([\w.+-]*\+)?json\b/i.test(type)) {
+              throw new ApiGateway.Errors.BadRequestError("UNSUPPORTED_MEDIA_TYPE", null);
+            }
+            // moleculer-web would merge an array body into the params object; say what to send instead.
+            if (Array.isArray(req.body)) {
+              throw new ValidationError("Unexpected body", [{ path: "", message: 'must be a JSON object: one activity, or {"activities": [...]} for several' }]);
+            }
+          },
           aliases: {
             "POST activities": "scheduler.schedule",
             "GET activities/:id": "scheduler.get",
@@ -171,8 +191,9 @@ export function apiService(runtime: HubRuntime, keys: readonly ApiKeyConfig[]): 
     },
     actions: {
       health: {
-        async handler(this: Service) {
+        async handler(this: Service, ctx: Context<unknown, HttpMeta>) {
           const db = await runtime.store.conn.db!.admin().ping().then(() => "ok").catch(() => "unreachable");
+          if (db !== "ok") ctx.meta.$statusCode = 503;
           return { status: db === "ok" ? "ok" : "degraded", node: runtime.nodeId, database: db };
         },
       },

@@ -91,7 +91,8 @@ export function schedulerService(runtime: HubRuntime, registry: PluginRegistry):
     actions: {
       /** POST /api/v1/activities: one activity or {activities: [...]}. */
       async schedule(ctx: Context<unknown, HttpMeta>) {
-        const { items, prefix, batch } = splitBatch(ctx.params);
+        const { items, prefix, batch, problem } = splitBatch(ctx.params);
+        if (problem) throw new ValidationError("Unexpected body", [{ path: "", message: problem }]);
         if (batch && items.length === 0) {
           throw new ValidationError("No activities", [{ path: "/activities", message: "must be a non-empty array" }]);
         }
@@ -119,7 +120,7 @@ export function schedulerService(runtime: HubRuntime, registry: PluginRegistry):
           throw new ConflictError("idempotencyKey was used before with a different request", { id: conflicts[0]!.id });
         }
         const created = accepted.filter((a) => a.created).length;
-        for (const n of normalized) runtime.metrics.statusChange(n.channel, "SCHEDULED");
+        accepted.forEach((a, i) => a.created && runtime.metrics.statusChange(normalized[i]!.channel, "SCHEDULED"));
         ctx.meta.$statusCode = 202;
         if (!batch) {
           const one = accepted[0]!;
@@ -147,7 +148,13 @@ export function schedulerService(runtime: HubRuntime, registry: PluginRegistry):
             id: `activity.status:${activity._id}:activity:CANCELLED`,
             name: "activity.status",
             occurredAt: new Date(),
-            data: { activityId: activity._id, conversationId: activity.conversationId, customerId: activity.customer.id, status: "CANCELLED" },
+            data: {
+              activityId: activity._id,
+              conversationId: activity.conversationId,
+              customerId: activity.customer.id,
+              campaignId: activity.campaignId,
+              status: "CANCELLED",
+            },
           });
         }
         return activityView(activity);

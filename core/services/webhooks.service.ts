@@ -44,8 +44,8 @@ export function webhooksService(runtime: HubRuntime): ServiceSchema {
         const limit = Math.min(Math.max(Number(ctx.params.limit ?? 100) || 100, 1), 1000);
         return { deadLetters: await outbox.listDeadLetters({ ...(ctx.params.subscriptionId ? { subscriptionId: ctx.params.subscriptionId } : {}), limit }) };
       },
-      async replay(ctx: Context<{ id?: string; all?: boolean }>) {
-        const n = await outbox.replay(ctx.params.id ?? { all: true });
+      async replay(ctx: Context<{ id?: string; subscriptionId?: string }>) {
+        const n = await outbox.replay(ctx.params.id ?? { all: true, ...(ctx.params.subscriptionId ? { subscriptionId: ctx.params.subscriptionId } : {}) });
         if (ctx.params.id && n === 0) throw new NotFoundError(`dead letter ${ctx.params.id}`);
         return { replayed: n };
       },

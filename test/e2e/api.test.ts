@@ -73,6 +73,22 @@ describe("REST API: validation, authentication, idempotency, cancellation", () =
     assert.match((res.body as ErrorBody).message, /Malformed JSON/);
   });
 
+  test("a body that is not JSON is a 415; a bare array is a 400 that says what to send", async () => {
+    const res = await fetch(`${hub.apiUrl}/api/v1/activities`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${TEST_KEYS.admin}`, "Content-Type": "text/plain" },
+      body: JSON.stringify(good),
+    });
+    assert.equal(res.status, 415);
+    assert.equal(((await res.json()) as ErrorBody).error, "UnsupportedMediaType");
+    const arr = await hub.api("POST", "/api/v1/activities", [good]);
+    assert.equal(arr.status, 400);
+    assert.match((arr.body as ErrorBody).details[0]!.message, /"activities"/);
+    const route = await hub.api("GET", "/api/v1/nothing-here");
+    assert.equal(route.status, 404);
+    assert.equal((route.body as ErrorBody).error, "NotFound");
+  });
+
   test("a batch with one bad item stores none, and names the item", async () => {
     const before = await count();
     const res = await hub.api("POST", "/api/v1/activities", { activities: [good, { ...good, channel: "fax" }, good] });
