@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
+  abandonAim,
   createPredictivePolicy,
   DEFAULT_PREDICTIVE,
   expectedOverflow,
@@ -107,11 +108,23 @@ function runFor(stats: PacingStatistics, minutes: number) {
 test("predictive lowers its dial rate when abandonment drifts up, and raises it when it falls", () => {
   const start = dialsFor(snapshot({ agents: team(), stats: history() }));
   const drifting = runFor(history({ recent: { dials: 500, liveAnswers: 100, abandoned: 8 } }), 10);
-  const calm = runFor(history({ recent: { dials: 500, liveAnswers: 100, abandoned: 0 } }), 10);
+  const calm = runFor(
+    history({
+      today: { dials: 1000, liveAnswers: 190, abandoned: 1 },
+      recent: { dials: 500, liveAnswers: 100, abandoned: 0 },
+    }),
+    10,
+  );
   assert.ok(drifting.memory.allowance < DEFAULT_PREDICTIVE.initialAllowance);
   assert.ok(drifting.dials < start, `drifting ${drifting.dials} should be below ${start}`);
   assert.ok(calm.memory.allowance > DEFAULT_PREDICTIVE.initialAllowance);
   assert.ok(calm.dials > start, `calm ${calm.dials} should be above ${start}`);
+});
+
+test("the aim leaves a wider margin while today's live answers are few", () => {
+  const early = abandonAim(0.03, 50, DEFAULT_PREDICTIVE);
+  const later = abandonAim(0.03, 2000, DEFAULT_PREDICTIVE);
+  assert.ok(early < later && later <= 0.03 * DEFAULT_PREDICTIVE.targetShare);
 });
 
 test("today's rate over the aim also holds dialling back, even when the last 15 minutes were clean", () => {

@@ -33,8 +33,15 @@ export interface PredictiveOptions {
   maxAllowance: number;
   /** How often the allowance is corrected, in seconds. */
   correctEverySeconds: number;
-  /** Step of the correction in log space per unit of relative error. */
+  /** Standard errors of today's rate kept between the aim and the target (small volumes). */
+  noiseMargin: number;
+  /** Step of the correction in log space per unit of relative error, when cutting. */
   correctionGain: number;
+  /**
+   * The same when raising: smaller, because a quiet spell with few live answers is weak
+   * evidence (a small team can see no drop for twenty minutes at a rate over the target).
+   */
+  raiseGain: number;
   /** Live answers of prior weight when judging the observed abandonment rate. */
   priorLiveAnswers: number;
   /** Completed calls after which handle times come from the campaign's own histograms. */
@@ -60,9 +67,11 @@ export const DEFAULT_PREDICTIVE: PredictiveOptions = {
   targetShare: 0.85,
   initialAllowance: 0.002,
   minAllowance: 0.0001,
-  maxAllowance: 0.6,
+  maxAllowance: 0.1,
   correctEverySeconds: 30,
   correctionGain: 0.35,
+  raiseGain: 0.1,
+  noiseMargin: 1,
   priorLiveAnswers: 40,
   empiricalAfterCalls: 30,
   maxLinesPerAgent: 6,
@@ -266,6 +275,16 @@ export function observedAbandonRate(snapshot: PacingSnapshot, aim: number, prior
   return Math.max(recentRate, todayRate);
 }
 
+/**
+ * The abandonment rate to steer at: a share of the target, lowered further while today's
+ * live answers are few, since a small count's rate can land well above its expectation
+ * (the margin is `noiseMargin` binomial standard errors at the target).
+ */
+export function abandonAim(target: number, liveAnswersToday: number, options: PredictiveOptions): number {
+  const standardError = Math.sqrt((target * (1 - target)) / (liveAnswersToday + options.priorLiveAnswers));
+  return Math.max(target * 0.25, Math.min(target * options.targetShare, target - options.noiseMargin * standardError));
+}
+
 export function createPredictivePolicy(overrides: Partial<PredictiveOptions> = {}): PacingPolicy<PredictiveMemory> {
   const options: PredictiveOptions = { ...DEFAULT_PREDICTIVE, ...overrides };
   return {
@@ -274,14 +293,17 @@ export function createPredictivePolicy(overrides: Partial<PredictiveOptions> = {
     decide(snapshot, memory) {
       let { allowance, lastCorrectionAt } = memory;
       let reason: string | undefined;
-      const aim = snapshot.abandonTarget * options.targetShare;
+      const aim = abandonAim(snapshot.abandonTarget, snapshot.stats.today.liveAnswers, options);
       if (lastCorrectionAt === undefined) lastCorrectionAt = snapshot.atSeconds;
       else if (snapshot.atSeconds - lastCorrectionAt >= options.correctEverySeconds) {
         const observed = observedAbandonRate(snapshot, aim, options.priorLiveAnswers);
         const error = Math.max(-1, Math.min(1, (aim - observed) / aim));
         allowance = Math.min(
           options.maxAllowance,
-          Math.max(options.minAllowance, allowance * Math.exp(options.correctionGain * error)),
+          Math.max(
+            options.minAllowance,
+            allowance * Math.exp((error > 0 ? options.raiseGain : options.correctionGain) * error),
+          ),
         );
         lastCorrectionAt = snapshot.atSeconds;
         reason = `abandonment ${observed.toFixed(4)} vs aim ${aim.toFixed(4)}: allowance ${allowance.toFixed(4)}`;
