@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { checkAttemptLimits, checkRepeatAfterAbandon } from "./attempts.ts";
-import { checkCall } from "./index.ts";
+import { checkCall, locateCalledParty, minimumRingSeconds } from "./index.ts";
 import { loadPhoneZoneTable, loadRegulationTable } from "./load.ts";
 
 const rules = loadRegulationTable();
@@ -73,4 +73,9 @@ test("the 72-hour rule is the UK's: a US number may be called back the next day"
     },
   );
   assert.equal(verdict.allowed, true);
+});
+
+test("a US number must ring at least 15 seconds; the UK sets no minimum here", () => {
+  assert.equal(minimumRingSeconds(rules, locateCalledParty(zones, "+13055550123")), 15);
+  assert.equal(minimumRingSeconds(rules, locateCalledParty(zones, "+447700900123")), 0);
 });

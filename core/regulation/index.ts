@@ -40,6 +40,17 @@ export interface CallCheck {
   retryAt?: Date;
 }
 
+/**
+ * The shortest ring time the law allows before a call may be given up as unanswered
+ * (US: 15 s), the strictest of the applicable jurisdictions; 0 when none sets one.
+ */
+export function minimumRingSeconds(
+  rules: RegulationTable,
+  location: Pick<CalledPartyLocation, "country" | "region">,
+): number {
+  return Math.max(0, ...applicableJurisdictions(rules, location).map((j) => j.jurisdiction.minimumRingSeconds ?? 0));
+}
+
 export function checkCall(tables: { rules: RegulationTable; zones: PhoneZoneTable }, input: CallCheckInput): CallCheck {
   const location = locateCalledParty(tables.zones, input.phone, input.customerZone);
   const jurisdictions = applicableJurisdictions(tables.rules, location);

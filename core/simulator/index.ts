@@ -40,7 +40,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Simul
     policies: policies.map((policy) => {
       const runs: RunMeasures[] = [];
       for (let i = 0; i < seeds; i++) runs.push(measureRun(simulate(scenario, policy, scenario.seed + i), rules));
-      return summarise(policy, runs, scenario.abandonTarget);
+      return summarise(policy, runs, scenario.abandonTarget, scenario.abandonRule);
     }),
   };
 }

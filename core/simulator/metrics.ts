@@ -27,7 +27,7 @@ export interface PolicySummary {
   talkMinutesPerAgentHour: number;
   occupancy: number;
   abandonRate: { us30d: number; ukDaily: number; ca: number };
-  /** Share of seeds whose US (30-day) abandonment rate is over the scenario's target. */
+  /** Share of seeds whose abandonment rate (the scenario's rule, US by default) is over its target. */
   seedsOverTarget: number;
   attemptsPerConnect: number;
   idleWaitP95Seconds: number;
@@ -84,7 +84,15 @@ export function measureRun(run: RunResult, rules: AbandonmentRules): RunMeasures
 const mean = (xs: readonly number[]) => (xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length);
 const round = (x: number, digits: number) => Number(x.toFixed(digits));
 
-export function summarise(policy: PolicyName, runs: readonly RunMeasures[], abandonTarget: number): PolicySummary {
+const RATE_OF_RULE = { US: "us30d", GB: "ukDaily", CA: "ca" } as const;
+
+export function summarise(
+  policy: PolicyName,
+  runs: readonly RunMeasures[],
+  abandonTarget: number,
+  rule: keyof typeof RATE_OF_RULE = "US",
+): PolicySummary {
+  const rateOf = (m: RunMeasures) => m.abandonRate[RATE_OF_RULE[rule]];
   const avg = (pick: (m: RunMeasures) => number) => mean(runs.map(pick));
   return {
     policy,
@@ -111,10 +119,7 @@ export function summarise(policy: PolicyName, runs: readonly RunMeasures[], aban
         5,
       ),
     },
-    seedsOverTarget: round(
-      runs.filter((m) => m.abandonRate.us30d > abandonTarget).length / Math.max(1, runs.length),
-      4,
-    ),
+    seedsOverTarget: round(runs.filter((m) => rateOf(m) > abandonTarget).length / Math.max(1, runs.length), 4),
     attemptsPerConnect: round(
       avg((m) => m.attemptsPerConnect),
       3,

@@ -9,6 +9,8 @@ import type { PolicyName } from "../pacing/types.ts";
 import { schemaValidator, validateWith, type ValidationDetail } from "../validation/json-schema.ts";
 import type { Mean } from "./random.ts";
 
+export type AbandonRuleName = "US" | "GB" | "CA";
+
 export interface OutcomeMix {
   human: number;
   machine: number;
@@ -47,6 +49,13 @@ export interface Scenario {
   durationMinutes: number;
   seed: number;
   abandonTarget: number;
+  /**
+   * Whose definition of abandonment the campaign answers to: "US" (the default) or "CA"
+   * (abandoned / live answers), or "GB", which also counts the people AMD hangs up on.
+   * For GB the policy is given the target net of the AMD false-positive share
+   * (1 - specificity), and "seeds over target" judges the UK rate.
+   */
+  abandonRule: AbandonRuleName;
   /** Local time of day the run starts, HH:MM (VICIdial's tapering and "today" depend on it). */
   startTime: string;
   outcomes: OutcomeMix;
@@ -72,6 +81,7 @@ export interface Scenario {
 export const SCENARIO_DEFAULTS = {
   seed: 1,
   abandonTarget: 0.03,
+  abandonRule: "US",
   startTime: "09:00",
   ringTimeoutSeconds: 20,
   busySeconds: 5,
@@ -128,6 +138,7 @@ export function withDefaults(input: Json): Scenario {
     ...s,
     seed: s.seed ?? d.seed,
     abandonTarget: s.abandonTarget ?? d.abandonTarget,
+    abandonRule: s.abandonRule ?? d.abandonRule,
     startTime: s.startTime ?? d.startTime,
     timeToAnswerSeconds: s.timeToAnswerSeconds ?? { mean: 12, sd: 5 },
     ringTimeoutSeconds: s.ringTimeoutSeconds ?? d.ringTimeoutSeconds,

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { abandonmentRules, runScenario } from "./index.ts";
 import { measureRun } from "./metrics.ts";
 import { withDefaults, type Scenario } from "./scenario.ts";
-import { simulate } from "./simulation.ts";
+import { pacingTarget, simulate } from "./simulation.ts";
 
 const base = (over: Record<string, unknown> = {}): Scenario =>
   withDefaults({
@@ -79,4 +79,16 @@ test("every policy produces the report's fields with sane values", () => {
     assert.ok(p.seedsOverTarget >= 0 && p.seedsOverTarget <= 1, p.policy);
     assert.ok(p.attemptsPerConnect >= 1, p.policy);
   }
+});
+
+test("pacing to the UK rule leaves room for the people AMD hangs up on", () => {
+  const amd = { enabled: true, sensitivity: 0.95, specificity: 0.98, latencySeconds: 2.5 };
+  const us = base({ agents: 15, durationMinutes: 45, amd });
+  const uk = { ...us, abandonRule: "GB" as const };
+  assert.equal(pacingTarget(us), 0.03);
+  assert.ok(Math.abs(pacingTarget(uk) - 0.01) < 1e-12);
+  assert.equal(pacingTarget({ ...uk, amd: { ...amd, enabled: false } }), 0.03);
+  const usRun = simulate(us, "predictive", 4);
+  const ukRun = simulate(uk, "predictive", 4);
+  assert.ok(ukRun.abandoned < usRun.abandoned, `${ukRun.abandoned} < ${usRun.abandoned}`);
 });

@@ -98,6 +98,16 @@ export interface SimulateOptions {
   onStep?: (atSeconds: number, step: PacingStep<unknown>, snapshot: PacingSnapshot) => void;
 }
 
+/**
+ * The target handed to the pacing policy: the scenario's, or for the UK's definition, net
+ * of the share of live calls AMD is expected to hang up on (they count as abandoned there
+ * and the dialer cannot see them). Never below a tenth of the target.
+ */
+export function pacingTarget(scenario: Scenario): number {
+  const falsePositiveShare = scenario.abandonRule === "GB" && scenario.amd.enabled ? 1 - scenario.amd.specificity : 0;
+  return Math.max(scenario.abandonTarget / 10, scenario.abandonTarget - falsePositiveShare);
+}
+
 export function simulate(
   scenario: Scenario,
   policyName: PolicyName,
@@ -454,7 +464,7 @@ class Simulation {
       callsInFlight,
       callsWaitingForAgent: this.#waiting.length,
       callsWithAgents: withAgents,
-      abandonTarget: this.#s.abandonTarget,
+      abandonTarget: pacingTarget(this.#s),
       stats: this.#stats.snapshot(this.#now),
     };
   }

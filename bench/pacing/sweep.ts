@@ -1,0 +1,145 @@
+/**
+ * The pacing benchmark's grid, one cell's runs, and the goals, shared by the runner and its
+ * workers. A cell is one campaign shape (agents, live-answer rate, AMD on/off) run under
+ * every policy for every seed.
+ */
+import type { PolicyName } from "../../core/pacing/types.ts";
+import { POLICY_NAMES } from "../../core/pacing/types.ts";
+import { abandonmentRules } from "../../core/simulator/index.ts";
+import { measureRun, summarise, type PolicySummary, type RunMeasures } from "../../core/simulator/metrics.ts";
+import { withDefaults, type Scenario } from "../../core/simulator/scenario.ts";
+import { simulate } from "../../core/simulator/simulation.ts";
+
+export const AGENTS = [5, 10, 25, 50, 100] as const;
+export const LIVE_RATES = [0.1, 0.2, 0.3, 0.4, 0.5] as const;
+export const AMD = [false, true] as const;
+export const ABANDON_TARGET = 0.03;
+
+export interface Cell {
+  agents: number;
+  liveRate: number;
+  amd: boolean;
+}
+
+export interface CellResult extends Cell {
+  policies: PolicySummary[];
+}
+
+/**
+ * The campaign of a cell: `liveRate` of dials reach a person; the rest split as machines
+ * 25%, no answer 45%, busy 20%, invalid 10%. Handle times as in the issue's example.
+ */
+export function scenarioFor(
+  cell: Cell,
+  durationMinutes: number,
+  seed: number,
+  abandonRule: Scenario["abandonRule"] = "US",
+): Scenario {
+  const rest = 1 - cell.liveRate;
+  return withDefaults({
+    agents: cell.agents,
+    durationMinutes,
+    seed,
+    abandonTarget: ABANDON_TARGET,
+    abandonRule,
+    startTime: "09:00",
+    outcomes: {
+      human: cell.liveRate,
+      machine: rest * 0.25,
+      noAnswer: rest * 0.45,
+      busy: rest * 0.2,
+      invalid: rest * 0.1,
+    },
+    timeToAnswerSeconds: { mean: 12, sd: 5 },
+    ringTimeoutSeconds: 20,
+    talkSeconds: { mean: 180, sd: 90 },
+    wrapSeconds: { mean: 30, sd: 10 },
+    amd: { enabled: cell.amd, sensitivity: 0.95, specificity: 0.98, latencySeconds: 2.5 },
+    power: { ratio: 2 },
+  });
+}
+
+export function runCell(
+  cell: Cell,
+  durationMinutes: number,
+  seeds: number,
+  policies: readonly PolicyName[] = POLICY_NAMES,
+): CellResult {
+  const rules = abandonmentRules();
+  const summaries = policies.map((policy) => {
+    const runs: RunMeasures[] = [];
+    for (let seed = 1; seed <= seeds; seed++) {
+      runs.push(measureRun(simulate(scenarioFor(cell, durationMinutes, seed), policy, seed), rules));
+    }
+    return summarise(policy, runs, ABANDON_TARGET);
+  });
+  return { ...cell, policies: summaries };
+}
+
+export function summaryOf(result: CellResult, policy: PolicyName): PolicySummary | undefined {
+  return result.policies.find((p) => p.policy === policy);
+}
+
+const VICIDIAL: PolicyName[] = ["vicidial-hard-limit", "vicidial-tapered", "vicidial-average"];
+
+/**
+ * The VICIdial method to beat in a cell: the most talk time among the methods within the
+ * abandonment target; when none is, the one with the least abandonment.
+ */
+export function bestVicidial(result: CellResult): PolicySummary | undefined {
+  const methods = VICIDIAL.map((p) => summaryOf(result, p)).filter((p): p is PolicySummary => p !== undefined);
+  const compliant = methods.filter((m) => m.abandonRate.us30d <= ABANDON_TARGET);
+  if (compliant.length > 0)
+    return compliant.reduce((a, b) => (b.talkMinutesPerAgentHour > a.talkMinutesPerAgentHour ? b : a));
+  return methods.reduce<PolicySummary | undefined>(
+    (a, b) => (!a || b.abandonRate.us30d < a.abandonRate.us30d ? b : a),
+    undefined,
+  );
+}
+
+export interface CellGoals {
+  /** Share of seeds over 3% (goal: at most 5%, with 10 or more agents). */
+  seedsOverTarget: number;
+  /** Talk time >= the best VICIdial method's, at equal or lower abandonment. */
+  beatsVicidial: boolean | undefined;
+  /** Talk time gain over progressive (goal: >= 20% where the live rate is <= 30%). */
+  gainOverProgressive: number | undefined;
+}
+
+export function cellGoals(result: CellResult): CellGoals {
+  const ours = summaryOf(result, "predictive");
+  const vici = bestVicidial(result);
+  const progressive = summaryOf(result, "progressive");
+  return {
+    seedsOverTarget: ours?.seedsOverTarget ?? 0,
+    beatsVicidial:
+      ours && vici
+        ? ours.talkMinutesPerAgentHour >= vici.talkMinutesPerAgentHour &&
+          ours.abandonRate.us30d <= vici.abandonRate.us30d
+        : undefined,
+    gainOverProgressive:
+      ours && progressive && progressive.talkMinutesPerAgentHour > 0
+        ? ours.talkMinutesPerAgentHour / progressive.talkMinutesPerAgentHour - 1
+        : undefined,
+  };
+}
+
+/** UK cells: AMD on, predictive paced to the US definition and to the UK one. */
+export const UK_CELLS: Cell[] = [25, 50, 100].map((agents) => ({ agents, liveRate: 0.2, amd: true }));
+
+export interface UkResult extends Cell {
+  pacedToUs: PolicySummary;
+  pacedToUk: PolicySummary;
+}
+
+export function runUkCell(cell: Cell, durationMinutes: number, seeds: number): UkResult {
+  const rules = abandonmentRules();
+  const paced = (rule: "US" | "GB") => {
+    const runs: RunMeasures[] = [];
+    for (let seed = 1; seed <= seeds; seed++) {
+      runs.push(measureRun(simulate(scenarioFor(cell, durationMinutes, seed, rule), "predictive", seed), rules));
+    }
+    return summarise("predictive", runs, ABANDON_TARGET, rule === "GB" ? "GB" : "US");
+  };
+  return { ...cell, pacedToUs: paced("US"), pacedToUk: paced("GB") };
+}
