@@ -316,7 +316,7 @@ VICIdial's, within 0.1 minute, at a sixth of the abandonment).
 
 **Power** (2 lines per free agent) is a strong baseline where it happens to fit: with
 50–100 agents and 30–50% live it talks within a minute of predictive at low abandonment,
-but the same ratio abandons 6–27% with 5–10 agents or 40–50% live. A fixed ratio is right
+but the same ratio abandons up to ${abandonRange(results, ["power"]).split("–")[1]} with 5–10 agents or 40–50% live. A fixed ratio is right
 for one campaign shape; predictive finds its own.
 
 **Model limits.** The simulator tells the dialer whether a dropped or connected call was a

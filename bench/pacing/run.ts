@@ -6,14 +6,16 @@
  *   --minutes M   simulated minutes per run (default 120)
  *   --workers W   worker threads (default: available cores)
  *   --out FILE    markdown output (default docs/pacing.md)
+ *   --render      only re-render the markdown from bench/pacing/results.json
  */
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import * as prettier from "prettier";
 import { Worker } from "node:worker_threads";
-import { renderReport } from "./report.ts";
-import { AGENTS, AMD, LIVE_RATES, runUkCell, UK_CELLS, type Cell, type CellResult } from "./sweep.ts";
+import { renderReport, type RunInfo } from "./report.ts";
+import { AGENTS, AMD, LIVE_RATES, runUkCell, UK_CELLS, type Cell, type CellResult, type UkResult } from "./sweep.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
 const { values } = parseArgs({
@@ -22,8 +24,29 @@ const { values } = parseArgs({
     minutes: { type: "string", default: "120" },
     workers: { type: "string", default: String(availableParallelism()) },
     out: { type: "string", default: path.join(root, "docs/pacing.md") },
+    render: { type: "boolean", default: false },
   },
 });
+const resultsFile = path.join(root, "bench/pacing/results.json");
+
+/** A file as the project's prettier would write it, so `npm run lint` stays clean. */
+async function formatted(text: string, file = values.out): Promise<string> {
+  const config = (await prettier.resolveConfig(file)) ?? {};
+  return prettier.format(text, { ...config, filepath: file });
+}
+
+if (values.render) {
+  const saved = JSON.parse(readFileSync(resultsFile, "utf8")) as {
+    info: RunInfo;
+    results: CellResult[];
+    uk: UkResult[];
+  };
+  writeFileSync(values.out, await formatted(renderReport(saved.results, saved.uk, saved.info)));
+  process.stderr.write(
+    `[bench] re-rendered ${path.relative(root, values.out)} from ${path.relative(root, resultsFile)}\n`,
+  );
+  process.exit(0);
+}
 const seeds = Number(values.seeds);
 const durationMinutes = Number(values.minutes);
 const workers = Math.max(1, Number(values.workers));
@@ -65,9 +88,7 @@ process.stderr.write(
 const order = (c: Cell) =>
   cells.findIndex((x) => x.agents === c.agents && x.liveRate === c.liveRate && x.amd === c.amd);
 results.sort((a, b) => order(a) - order(b));
-writeFileSync(
-  path.join(root, "bench/pacing/results.json"),
-  JSON.stringify({ seeds, durationMinutes, results, uk }, null, 1) + "\n",
-);
-writeFileSync(values.out, renderReport(results, uk, { seeds, durationMinutes, seconds, workers }));
+const info: RunInfo = { seeds, durationMinutes, seconds, workers };
+writeFileSync(resultsFile, await formatted(JSON.stringify({ info, results, uk }), resultsFile));
+writeFileSync(values.out, await formatted(renderReport(results, uk, info)));
 process.stderr.write(`[bench] wrote ${path.relative(root, values.out)} and bench/pacing/results.json\n`);

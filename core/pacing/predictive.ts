@@ -1,17 +1,19 @@
 /**
- * Predictive pacing (ours). At each decision it forecasts, over the time a new call takes
- * to connect (the horizon):
- *  - agents free by then: ready agents, plus each busy agent's chance of finishing talk and
- *    wrap-up within the horizon given how long it has been busy (lognormal handle times
- *    fitted to the campaign's own history), minus calls already waiting;
- *  - connects from calls already ringing: each call's chance of still connecting given how
- *    long it has rung (connect and failure times fitted the same way);
- * and places the largest number of new calls whose expected overflow (connects with no
- * agent, normal approximation of both counts) stays within an allowance of the expected
- * connects. The allowance is steered by feedback on the abandonment actually observed, so
- * the policy adapts when answer rates or handle times drift and the static forecast is off
- * (connects and agent releases are spread in time, so the raw forecast overstates drops).
- * Before enough history exists, priors stand in for the campaign's statistics.
+ * Predictive pacing (ours). Every decision forecasts, on a grid of instants over the next
+ * ~25 seconds (until nearly every new call would have connected):
+ *  - agents free by each instant plus the 2-second grace: ready agents, and each busy
+ *    agent's chance of finishing (talk, then a wrap-up; or the wrap-up under way) given how
+ *    long it has been busy, from the campaign's own Kaplan-Meier handle-time curves with
+ *    busy agents censored (lognormal priors before enough calls have completed and past
+ *    the data), minus calls already waiting;
+ *  - connects by each instant from calls ringing now (Bayes on connect and failure time
+ *    survival) and per new call, at a cautious connect rate learnt from settled calls;
+ * and places the largest number of new calls whose expected overflow (the peak excess of
+ * connects over free agents, normal approximation) stays within an allowance of the
+ * expected connects. The forecast is static and fluid, so the allowance is calibrated by
+ * feedback on the abandonment observed (today's and the last 15 minutes'), cutting fast
+ * and raising slowly, against an aim below the target. docs/pacing.md explains the
+ * choices and what each one fixed.
  */
 import {
   expectedPositivePart,

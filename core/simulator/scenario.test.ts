@@ -1,8 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { DEFAULT_PREDICTIVE } from "../pacing/predictive.ts";
+import { VICIDIAL_DEFAULTS } from "../pacing/vicidial-adaptive.ts";
 import { describeJsonError, loadScenario, ScenarioError } from "./scenario.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "dialmesh-scenario-"));
@@ -54,4 +56,18 @@ test("JSON errors without a position point at the end of the input", () => {
 
 test("a missing file is reported as such", () => {
   assert.throws(() => loadScenario(path.join(dir, "nope.json")), /cannot be read \(ENOENT\)/);
+});
+
+test("the schema names every predictive option and VICIdial setting a scenario may override", () => {
+  const schema = JSON.parse(
+    readFileSync(path.resolve(import.meta.dirname, "../../schemas/simulation-scenario.schema.json"), "utf8"),
+  ) as { properties: Record<string, { properties: Record<string, unknown> }> };
+  const keys = (name: string) => Object.keys(schema.properties[name]?.properties ?? {}).sort();
+  assert.deepEqual(
+    keys("predictive"),
+    Object.keys(DEFAULT_PREDICTIVE)
+      .filter((k) => k !== "prior")
+      .sort(),
+  );
+  assert.deepEqual(keys("vicidial"), Object.keys(VICIDIAL_DEFAULTS).sort());
 });
