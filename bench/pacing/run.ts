@@ -6,7 +6,8 @@
  *   --minutes M   simulated minutes per run (default 120)
  *   --workers W   worker threads (default: available cores)
  *   --out FILE    markdown output (default docs/pacing.md)
- *   --render      only re-render the markdown from bench/pacing/results.json
+ *   --results F   raw results JSON (default bench/pacing/results.json)
+ *   --render      only re-render the markdown from the results JSON
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -24,10 +25,11 @@ const { values } = parseArgs({
     minutes: { type: "string", default: "120" },
     workers: { type: "string", default: String(availableParallelism()) },
     out: { type: "string", default: path.join(root, "docs/pacing.md") },
+    results: { type: "string", default: path.join(root, "bench/pacing/results.json") },
     render: { type: "boolean", default: false },
   },
 });
-const resultsFile = path.join(root, "bench/pacing/results.json");
+const resultsFile = values.results;
 
 /** A file as the project's prettier would write it, so `npm run lint` stays clean. */
 async function formatted(text: string, file = values.out): Promise<string> {
@@ -91,4 +93,4 @@ results.sort((a, b) => order(a) - order(b));
 const info: RunInfo = { seeds, durationMinutes, seconds, workers };
 writeFileSync(resultsFile, await formatted(JSON.stringify({ info, results, uk }), resultsFile));
 writeFileSync(values.out, await formatted(renderReport(results, uk, info)));
-process.stderr.write(`[bench] wrote ${path.relative(root, values.out)} and bench/pacing/results.json\n`);
+process.stderr.write(`[bench] wrote ${path.relative(root, values.out)} and ${path.relative(root, resultsFile)}\n`);
