@@ -144,21 +144,25 @@ connecting calls have connected), it forecasts:
 
 - **agents free by then, plus the 2-second grace** a connect may wait: every ready agent;
   each wrapping agent with the chance its wrap-up ends in time given how long it has been
-  wrapping; each talking agent with the chance its talk ends in time to also do an average
-  wrap-up; minus calls already waiting. Talk and wrap-up times are the campaign's own,
+  wrapping; each talking agent with the chance its talk ends in time to also do its
+  wrap-up (averaged over four quartile wrap-up lengths); minus calls already waiting. Talk and wrap-up times are the campaign's own,
   as **Kaplan-Meier** survival curves from histograms of completed times in which agents
   busy now count as censored observations. Parametric fits fail here: without AMD, agents'
   talk times mix 8-second answering machines with 3-minute conversations, and early in a
   shift only the short calls have finished (a fitted mean is far too short, and the dialer
-  floods). Until 30 calls have completed, lognormal priors stand in.
+  floods). Until 30 calls have completed, lognormal priors stand in, and past the last
+  observation of a curve the prior's tail continues it (a Kaplan-Meier curve says nothing
+  beyond its data; reading it as zero would call every long call about to end).
 - **connects by then from calls already ringing**: each call's chance of still connecting
-  given how long it has rung (Bayes on the fitted connect-time and failure-time survival).
+  given how long it has rung (Bayes on connect-time and failure-time lognormals, learnt
+  from settled calls only, for the same reason as the rate below).
 - **connects by then per new call**, at the connect rate estimated over *settled* calls
   only (dialled long enough ago to have surely connected or failed). Counting calls still
   ringing, or only calls that have ended, biases the rate low at the start of a shift (the
   quick failures — busy, invalid — end first), which made the first version over-dial by
-  a factor of five in the first minute. New calls are paced on an upper confidence bound of
-  the rate (two standard errors), so a campaign with no history starts progressive.
+  a factor of five in the first minute. New and ringing calls are both judged at an upper
+  confidence bound of the rate (two standard errors), so a campaign with no history
+  starts progressive.
 
 It then places the largest number of new calls whose expected overflow — the peak, over the
 grid, of expected connects in excess of free agents (normal approximation of both counts,
