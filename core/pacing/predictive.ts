@@ -51,9 +51,9 @@ export interface PredictiveOptions {
   /** Never more lines than this many per non-paused agent. */
   maxLinesPerAgent: number;
   /**
-   * New calls are paced on an upper confidence bound of the connect rate, this many
-   * standard errors above the estimate: with little history it is near 1 (one call per free
-   * agent), and it tightens toward the estimate as calls resolve.
+   * Calls (new and ringing) are judged at an upper confidence bound of the connect rate,
+   * this many standard errors above the estimate: with little history it is near 1 (one
+   * call per free agent), and it tightens toward the estimate as calls settle.
    */
   connectRateConfidence: number;
   /** Priors used until the campaign has its own history. */
@@ -98,9 +98,9 @@ export interface PredictiveMemory {
  * will have freed up by then plus the 2-second grace a connect may wait.
  */
 export interface PredictiveForecast {
-  /** Estimated share of calls that connect, and the cautious figure new calls are paced on. */
+  /** Estimated share of calls that connect, and the cautious figure calls are judged at. */
   connectRate: number;
-  connectRateForNewCalls: number;
+  cautiousConnectRate: number;
   /** Future instants, seconds from now. */
   grid: number[];
   /** Expected connects by each instant from calls already ringing, and their variance. */
@@ -145,7 +145,7 @@ export function forecast(
   // Over settled calls only (see PacingStatistics.settled), with a uniform prior.
   const { dials: settledDials, connects: settledConnects } = stats.settled;
   const connectRate = (settledConnects + 1) / (settledDials + 2);
-  const connectRateForNewCalls = Math.min(
+  const cautiousConnectRate = Math.min(
     1,
     connectRate + options.connectRateConfidence * Math.sqrt((connectRate * (1 - connectRate)) / (settledDials + 3)),
   );
@@ -192,7 +192,7 @@ export function forecast(
     const connectedAlready = logNormalCdf(toConnect, e);
     // Bayes on survival: among calls still ringing after e seconds, the connecting share.
     // The cautious rate here too: a call ringing now is as uncertain as one placed now.
-    const q = connectRateForNewCalls;
+    const q = cautiousConnectRate;
     const alive = q * (1 - connectedAlready) + (1 - q) * (1 - logNormalCdf(toFailure, e));
     if (alive <= 1e-12) continue;
     grid.forEach((t, k) => {
@@ -220,7 +220,7 @@ export function forecast(
   }
   return {
     connectRate,
-    connectRateForNewCalls,
+    cautiousConnectRate,
     grid,
     ringingConnects,
     ringingConnectsVariance,
@@ -236,7 +236,7 @@ export function forecast(
  * with 2 s patience drops what its excess peaks at), and the expected connects overall.
  */
 export function expectedOverflow(f: PredictiveForecast, dials: number): { overflow: number; connects: number } {
-  const q = f.connectRateForNewCalls;
+  const q = f.cautiousConnectRate;
   let overflow = 0;
   const last = f.grid.length - 1;
   for (let k = 0; k <= last; k++) {
