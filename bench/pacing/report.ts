@@ -127,6 +127,11 @@ npm run bench:pacing -- --seeds 20 --minutes 240   # more seeds, longer shifts (
 npx dialmesh simulate --scenario config/scenarios/outbound-25-agents.json --seeds 5 --json
 \`\`\`
 
+\`npx dialmesh\` (from the repository root) runs the project's own bin, \`bin/dialmesh\`: a bash
+wrapper that runs \`bin/dialmesh.ts\` on Node 24 through \`scripts/with-toolchain.sh\`, so it
+works where the system Node is older (npm then prints EBADENGINE warnings first; they are
+harmless). \`bin/dialmesh simulate ...\` does the same without npm.
+
 ## Policies
 
 | name | what it does |
