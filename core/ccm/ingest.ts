@@ -114,30 +114,27 @@ export class EventIngester {
     };
     // Writes to an activity are serialised by its claim; callbacks for one message can arrive together.
     const holder = await this.d.activities.claimOne(found.activity._id, this.d.nodeId, 15_000, 5_000);
-    if (!holder) {
-      // Busy beyond reason (a long send): keep the event; the next claim folds it in.
-      await this.d.conversations.record(event, now);
+    if (holder) {
+      const fold = foldStatuses(holder, [event], now, this.d.plan);
+      await this.d.activities.applyAttemptUpdates(holder, fold?.updates ?? [], fold?.activitySet ?? {}, now);
+      if (!fold) return "ignored";
+    } else {
+      // Busy beyond reason (a long send): the event is kept; the next claim folds it in.
       this.d.logger.warn("activity busy; status kept on the timeline for the next claim to apply", { activityId: found.activity._id, status });
-      return "applied";
     }
-    const fold = foldStatuses(holder, [event], now, this.d.plan);
-    if (!fold) {
-      await this.d.activities.applyAttemptUpdates(holder, [], {}, now);
-      return "ignored";
-    }
-    await this.d.activities.applyAttemptUpdates(holder, fold.updates, fold.activitySet, now);
-    await this.d.conversations.record(event, now);
-    const attempt = holder.attempts[index]!;
+    // The timeline insert (unique id) is the one atomic step: only its winner notifies.
+    if (!(await this.d.conversations.record(event, now))) return "ignored";
+    const attempt = found.activity.attempts[index]!;
     this.d.metrics?.statusChange(attempt.channel, status);
     await this.d.events.publish({
-      id: `activity.status:${holder._id}:${attempt.id}:${status}`,
+      id: `activity.status:${found.activity._id}:${attempt.id}:${status}`,
       name: "activity.status",
       occurredAt: at,
       data: {
-        activityId: holder._id,
-        conversationId: holder.conversationId,
-        customerId: holder.customer.id,
-        campaignId: holder.campaignId,
+        activityId: found.activity._id,
+        conversationId: found.activity.conversationId,
+        customerId: found.activity.customer.id,
+        campaignId: found.activity.campaignId,
         attemptId: attempt.id,
         channel: attempt.channel,
         pluginId,

@@ -368,37 +368,34 @@ export class WebhookOutbox {
     let created = 0;
     for (const sub of subs) {
       try {
-        const res = await retryBusy(() =>
-          this.#models.Delivery.updateOne(
-            { subscriptionId: sub._id, eventId: event.id },
-            {
-              $setOnInsert: {
-                subscriptionId: sub._id,
-                eventId: event.id,
-                event: event.name,
-                occurredAt,
-                body,
-                status: "PENDING",
-                attempts: 0,
-                version: 0,
-                nextAttemptAt: now,
-                leaseOwner: null,
-                leaseToken: null,
-                leaseUntil: EPOCH,
-                lastError: null,
-                lastStatusCode: null,
-                lastAttemptAt: null,
-                deliveredAt: null,
-                deadAt: null,
-                replays: 0,
-                createdAt: now,
-                updatedAt: now,
-              },
-            },
-            { upsert: true },
-          ),
+        // A plain insert, never an upsert: on FerretDB an upsert that finds the row rewrites it
+        // whole, and could put back PENDING over a delivery another node just made.
+        await retryBusy(() =>
+          this.#models.Delivery.collection.insertOne({
+            _id: new Types.ObjectId(),
+            subscriptionId: sub._id,
+            eventId: event.id,
+            event: event.name,
+            occurredAt,
+            body,
+            status: "PENDING",
+            attempts: 0,
+            version: 0,
+            nextAttemptAt: now,
+            leaseOwner: null,
+            leaseToken: null,
+            leaseUntil: EPOCH,
+            lastError: null,
+            lastStatusCode: null,
+            lastAttemptAt: null,
+            deliveredAt: null,
+            deadAt: null,
+            replays: 0,
+            createdAt: now,
+            updatedAt: now,
+          } as never),
         );
-        created += res.upsertedCount;
+        created += 1;
       } catch (err) {
         if (!isDuplicateKey(err)) throw err; // a concurrent enqueue of the same event won the race
       }
