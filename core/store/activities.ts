@@ -104,27 +104,30 @@ export class ActivityStore {
       }
     }
 
-    // Conversations: one per customer per campaign, else per activity; created once.
+    // Conversations: one per customer per campaign, else per activity; created once. Their
+    // ids are deterministic, so an unordered insert that ignores duplicates creates each once
+    // (an upsert would rewrite existing rows on FerretDB, and large bulks of them stall it).
     const created = docs.filter((_, i) => !failedIdx.has(i));
-    if (created.length > 0) {
-      await this.models.Conversation.bulkWrite(
-        created.map((d) => ({
-          updateOne: {
-            filter: { _id: d.conversationId },
-            update: {
-              $setOnInsert: {
-                customerId: d.customer.id,
-                ...(d.campaignId ? { campaignId: d.campaignId } : {}),
-                addresses: [d.customer.email, d.customer.phone].filter((x): x is string => !!x),
-                createdAt: now,
-              },
-              $set: { lastEventAt: now },
-            },
-            upsert: true,
-          },
-        })),
-        { ordered: false },
-      );
+    const conversations = new Map<string, Record<string, unknown>>();
+    for (const d of created) {
+      if (conversations.has(d.conversationId)) continue;
+      conversations.set(d.conversationId, {
+        _id: d.conversationId,
+        customerId: d.customer.id,
+        ...(d.campaignId ? { campaignId: d.campaignId } : {}),
+        addresses: [d.customer.email, d.customer.phone].filter((x): x is string => !!x),
+        createdAt: now,
+        lastEventAt: now,
+      });
+    }
+    if (conversations.size > 0) {
+      try {
+        await this.models.Conversation.collection.insertMany([...conversations.values()] as never[], { ordered: false });
+      } catch (err) {
+        const e = err as MongoWriteError;
+        const codes = (e.writeErrors ?? [{ code: e.code }]).map((w) => w.code ?? w.err?.code);
+        if (codes.some((c) => c !== 11000)) throw err;
+      }
     }
     return results;
   }
