@@ -8,6 +8,8 @@ import { fileURLToPath } from "node:url";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const FERRETDB_VERSION = "v1.24.2";
+/** Bumped when scripts/ferretdb-patches changes, so that a cached binary is rebuilt. */
+export const FERRETDB_PATCH_LEVEL = "dm1";
 
 export function cacheDir(): string {
   return process.env.DIALMESH_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), ".cache"), "dialmesh");
@@ -58,9 +60,9 @@ function stopper(child: ChildProcess): () => Promise<void> {
     });
 }
 
-/** The FerretDB binary, built once through the Go module proxy and cached. */
+/** The FerretDB binary (with scripts/ferretdb-patches), built once through the Go module proxy and cached. */
 export function ferretDbBinary(): string {
-  const bin = path.join(cacheDir(), `ferretdb-${FERRETDB_VERSION}`, "ferretdb");
+  const bin = path.join(cacheDir(), `ferretdb-${FERRETDB_VERSION}-${FERRETDB_PATCH_LEVEL}`, "ferretdb");
   if (!existsSync(bin)) {
     execFileSync("bash", [path.join(ROOT, "scripts/build-ferretdb.sh"), bin], { stdio: ["ignore", "inherit", "inherit"] });
   }
