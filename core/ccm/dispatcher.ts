@@ -31,6 +31,12 @@ export interface DispatcherDeps {
   logger: Logger;
   nodeId: string;
   plan: PlanOptions;
+  /**
+   * Lease renewed when an attempt starts. Without it, an activity late in a claimed batch
+   * starts with what is left of the batch's lease, and a send that outlives it is resent by
+   * the next claimant while it is still running.
+   */
+  leaseMs?: number;
   now?: () => Date;
 }
 
@@ -145,7 +151,8 @@ export class Dispatcher {
     }
 
     const attempt: AttemptDoc = { ...base, pluginId: target.pluginId };
-    if (!(await this.d.activities.startAttempt(activity, attempt, now))) return;
+    const leaseUntil = this.d.leaseMs ? new Date(now.getTime() + this.d.leaseMs) : undefined;
+    if (!(await this.d.activities.startAttempt(activity, attempt, now, leaseUntil))) return;
     const started: ActivityDoc = { ...activity, status: "DISPATCHING", attempts: [...activity.attempts, attempt] };
     await this.send(started, started.attempts.length - 1);
   }

@@ -84,6 +84,7 @@ export function ccmService(runtime: HubRuntime, registry: PluginRegistry): Servi
         logger,
         nodeId: runtime.nodeId,
         plan,
+        leaseMs: runtime.config.scheduler.leaseMs,
       });
       ingester = new EventIngester({
         activities: runtime.activities,

@@ -188,11 +188,15 @@ export class ActivityStore {
     return this.takeLeases(won, owner, now, leaseMs);
   }
 
-  /** Records that an attempt is starting; false when the lease was lost. */
-  async startAttempt(activity: ActivityDoc, attempt: AttemptDoc, now: Date): Promise<boolean> {
+  /**
+   * Records that an attempt is starting, and renews the lease to `leaseUntil` when given (the
+   * send then has a whole lease, not what the claim round left of it); false when the lease
+   * was lost.
+   */
+  async startAttempt(activity: ActivityDoc, attempt: AttemptDoc, now: Date, leaseUntil?: Date): Promise<boolean> {
     const res = await this.models.Activity.updateOne(
       { _id: activity._id, leaseToken: activity.leaseToken, leaseUntil: { $gt: now } },
-      { $push: { attempts: attempt }, $set: { status: "DISPATCHING", updatedAt: now } },
+      { $push: { attempts: attempt }, $set: { status: "DISPATCHING", updatedAt: now, ...(leaseUntil ? { leaseUntil } : {}) } },
     );
     return res.modifiedCount === 1;
   }
