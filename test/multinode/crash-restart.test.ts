@@ -1,0 +1,90 @@
+/**
+ * A hub node (a real process, in-process transport) killed with SIGKILL right after it
+ * accepted a batch, then a new node on the same database: everything accepted is sent, and
+ * nothing twice but attempts the dead node had in flight, resent under their Message-ID.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { freshDatabaseUrl } from "../support/mongo.ts";
+import { startNodeProcess, type HubNodeProcess } from "../support/node-process.ts";
+import { auditDeliveries, openActivityReader } from "../support/delivery-audit.ts";
+import { startSmtpServer, type LocalSmtpServer } from "../vendors/smtp-server.ts";
+
+const COUNT = 500;
+const LEASE_MS = 4000;
+const CONCURRENCY = 32;
+
+describe("a hub killed with SIGKILL and restarted", { timeout: 120_000 }, () => {
+  let smtp: LocalSmtpServer;
+  before(async () => {
+    smtp = await startSmtpServer();
+  });
+  after(async () => {
+    await smtp?.stop();
+  });
+
+  test("sends every activity it had accepted (202), once per Message-ID, after a kill during dispatch", async (t) => {
+    const mongoUrl = freshDatabaseUrl("crash_restart");
+    const config = { scheduler: { leaseMs: LEASE_MS, concurrency: CONCURRENCY } };
+    const nodes: HubNodeProcess[] = [];
+    const db = await openActivityReader(mongoUrl);
+    try {
+      const first = await startNodeProcess({ nodeId: "crash-1", mongoUrl, smtpPort: smtp.port, config });
+      nodes.push(first);
+      const res = await first.api("POST", "/api/v1/activities", {
+        activities: Array.from({ length: COUNT }, (_, i) => ({
+          customer: { id: `cr-${i}`, firstName: `C${i}`, email: `cr-${i}@example.com`, timezone: "UTC" },
+          channel: "email",
+          content: { subject: "Hello {{firstName}}", text: `message ${i}` },
+          idempotencyKey: `cr-${i}`,
+        })),
+      });
+      assert.equal(res.status, 202, res.text.slice(0, 2000));
+      const accepted = (res.body as { activities: { id: string }[] }).activities.map((a) => a.id);
+      assert.equal(new Set(accepted).size, COUNT);
+
+      // Due now: the node starts dispatching at its next poll. Kill it once it is under way.
+      const deadline = Date.now() + 20_000;
+      while (smtp.messages.length === 0 && (await db.count({ status: "DISPATCHING" })) === 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await first.kill("SIGKILL");
+      const atKill = smtp.messages.length;
+      const counts = await db.statusCounts();
+      assert.ok(atKill < COUNT, `all ${COUNT} were sent before the kill: nothing left for the restart`);
+
+      const restartedAt = Date.now();
+      const second = await startNodeProcess({ nodeId: "crash-2", mongoUrl, smtpPort: smtp.port, config });
+      nodes.push(second);
+      try {
+        await db.waitAllSent(COUNT, LEASE_MS + 60_000);
+      } catch (err) {
+        throw new Error(`${(err as Error).message}\n--- crash-2 ---\n${second.tail(20)}`, { cause: err });
+      }
+      const doneAt = Date.now();
+      await new Promise((r) => setTimeout(r, 1000));
+
+      const activities = await db.activities();
+      assert.deepEqual(
+        activities.map((a) => a._id).sort(),
+        [...accepted].sort(),
+        "the database holds exactly what was accepted",
+      );
+      const audit = auditDeliveries(activities, smtp.messages, { resendableNodes: ["crash-1"] });
+      const summary = `receipts ${audit.receipts}, distinct ${audit.distinctMessageIds}, per node ${JSON.stringify(audit.perNode)}\n${audit.problems.join("\n")}`;
+      assert.deepEqual(audit.problems, [], summary);
+      assert.equal(audit.distinctMessageIds, COUNT, summary);
+      assert.equal(audit.receipts, COUNT + audit.repeated.length, summary);
+      assert.ok(audit.repeated.length <= CONCURRENCY, summary);
+
+      t.diagnostic(
+        `killed after ${atKill} receipts (statuses then ${JSON.stringify(counts)}); restarted node sent the rest in ` +
+          `${((doneAt - restartedAt) / 1000).toFixed(1)} s; interrupted attempts resent under their Message-ID ${audit.repeated.length}; ` +
+          `attempts per node ${JSON.stringify(audit.perNode)}`,
+      );
+    } finally {
+      await db.close();
+      await Promise.all(nodes.map((n) => n.stop()));
+    }
+  });
+});

@@ -1,0 +1,231 @@
+/**
+ * Three hub nodes (separate processes, `node core/main.ts`) over a real nats-server, on one
+ * database: 1,000 activities due at the same moment are each sent exactly once, and when one
+ * node is killed with SIGKILL mid-run the other two finish its work.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { connect } from "nats";
+import { startNats, type RunningService } from "../../core/infra/processes.ts";
+import { freshDatabaseUrl } from "../support/mongo.ts";
+import { startNodeProcess, type HubNodeProcess } from "../support/node-process.ts";
+import { auditDeliveries, openActivityReader, type DeliveryAudit } from "../support/delivery-audit.ts";
+import { startSmtpServer, type LocalSmtpServer } from "../vendors/smtp-server.ts";
+
+const COUNT = 1000;
+/** See node-process.ts for why not shorter on FerretDB. */
+const LEASE_MS = 8000;
+const CONCURRENCY = 32;
+/** Due this long after the batch is posted, so that it is stored before any node sees it. */
+const LEAD_MS = 3000;
+
+interface AttemptView {
+  id: string;
+  status: string;
+  node?: string;
+}
+
+function batch(label: string, dueAt: Date): { activities: unknown[] } {
+  return {
+    activities: Array.from({ length: COUNT }, (_, i) => ({
+      customer: { id: `${label}-${i}`, firstName: `C${i}`, email: `${label}-${i}@example.com`, timezone: "UTC" },
+      channel: "email",
+      content: { subject: "Hello {{firstName}}", text: `Hi {{firstName}}, this is message ${i}` },
+      dueAt: dueAt.toISOString(),
+      idempotencyKey: `${label}-${i}`,
+    })),
+  };
+}
+
+async function startNodes(
+  label: string,
+  mongoUrl: string,
+  nats: RunningService,
+  smtp: LocalSmtpServer,
+): Promise<HubNodeProcess[]> {
+  const started = await Promise.allSettled(
+    ["a", "b", "c"].map((n) =>
+      startNodeProcess({
+        nodeId: `${label}-${n}`,
+        mongoUrl,
+        transporter: nats.url,
+        smtpPort: smtp.port,
+        config: { scheduler: { leaseMs: LEASE_MS, concurrency: CONCURRENCY } },
+      }),
+    ),
+  );
+  const nodes = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
+  const failed = started.find((s) => s.status === "rejected");
+  if (failed) {
+    await Promise.all(nodes.map((n) => n.stop()));
+    throw failed.reason;
+  }
+  return nodes;
+}
+
+/** Until every node's Moleculer heartbeat is seen on NATS: they really are one mesh. */
+async function waitForMesh(nats: RunningService, nodes: HubNodeProcess[]): Promise<void> {
+  const nc = await connect({ servers: nats.url });
+  try {
+    const sub = nc.subscribe("MOL-dialmesh.HEARTBEAT");
+    const missing = new Set(nodes.map((n) => n.nodeId));
+    const timer = setTimeout(() => sub.unsubscribe(), 10_000);
+    for await (const msg of sub) {
+      const sender = (msg.json() as { sender?: string }).sender;
+      if (sender) missing.delete(sender);
+      if (missing.size === 0) break;
+    }
+    clearTimeout(timer);
+    assert.equal(missing.size, 0, `no heartbeat on NATS from ${[...missing].join(", ")}`);
+  } finally {
+    await nc.close();
+  }
+}
+
+function report(audit: DeliveryAudit | undefined, nodes: HubNodeProcess[]): string {
+  return [
+    ...(audit
+      ? [
+          `activities ${audit.activities}, receipts ${audit.receipts}, distinct Message-IDs ${audit.distinctMessageIds}`,
+          `attempts per node ${JSON.stringify(audit.perNode)}, received twice ${audit.repeated.length}`,
+          ...audit.problems,
+        ]
+      : []),
+    ...nodes.map((n) => `--- ${n.nodeId} (last lines) ---\n${n.tail(12)}`),
+  ].join("\n");
+}
+
+/** Posts the batch to `node`; the ids in order. */
+async function post(node: HubNodeProcess, body: { activities: unknown[] }): Promise<string[]> {
+  const res = await node.api("POST", "/api/v1/activities", body);
+  assert.equal(res.status, 202, res.text.slice(0, 2000));
+  const accepted = res.body as { accepted: number; created: number; activities: { id: string }[] };
+  assert.equal(accepted.created, COUNT);
+  return accepted.activities.map((a) => a.id);
+}
+
+/** Runs `fn` with failures that carry what the nodes printed. */
+async function withNodeOutput<T>(nodes: HubNodeProcess[], fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof Error && !err.message.includes("(last lines)")) err.message += `\n${report(undefined, nodes)}`;
+    throw err;
+  }
+}
+
+describe("three hub nodes over NATS on one database", { timeout: 150_000 }, () => {
+  let nats: RunningService;
+  let smtp: LocalSmtpServer;
+
+  before(async () => {
+    [nats, smtp] = await Promise.all([startNats(), startSmtpServer()]);
+  });
+  after(async () => {
+    await smtp?.stop();
+    await nats?.stop();
+  });
+
+  test("1,000 activities due at once: each sent exactly once, the work spread over the nodes", async (t) => {
+    smtp.reset();
+    const mongoUrl = freshDatabaseUrl("multinode_eo");
+    const nodes = await startNodes("eo", mongoUrl, nats, smtp);
+    const db = await openActivityReader(mongoUrl);
+    try {
+      await waitForMesh(nats, nodes);
+      const dueAt = new Date(Date.now() + LEAD_MS);
+      const ids = await post(nodes[0]!, batch("eo", dueAt));
+      assert.ok(Date.now() < dueAt.getTime(), "the batch was stored after it was due: raise LEAD_MS");
+
+      await withNodeOutput(nodes, () => smtp.waitForMessages(COUNT, 90_000));
+      const lastReceipt = Math.max(...smtp.messages.map((m) => m.receivedAt));
+      await withNodeOutput(nodes, () => db.waitAllSent(COUNT, 15_000));
+      // A few more poll rounds on every node: a late second send would show up now.
+      await new Promise((r) => setTimeout(r, 1500));
+
+      const audit = auditDeliveries(await db.activities(), smtp.messages);
+      assert.equal(audit.activities, COUNT);
+      assert.deepEqual(audit.problems, [], report(audit, nodes));
+      assert.equal(audit.receipts, COUNT, report(audit, nodes));
+      assert.equal(audit.distinctMessageIds, COUNT);
+      const busy = Object.keys(audit.perNode);
+      assert.ok(busy.length > 1, `every attempt on one node: ${JSON.stringify(audit.perNode)}`);
+      for (const node of busy)
+        assert.ok(
+          nodes.some((n) => n.nodeId === node),
+          `attempt by unknown node ${node}`,
+        );
+
+      // The API shows which node made an attempt, from any node.
+      const one = await nodes[2]!.api("GET", `/api/v1/activities/${ids[0]}`);
+      const attempts = (one.body as { attempts: AttemptView[] }).attempts;
+      assert.equal(attempts.length, 1, one.text);
+      assert.ok(attempts[0]!.node && busy.includes(attempts[0]!.node), one.text);
+
+      const seconds = (lastReceipt - dueAt.getTime()) / 1000;
+      t.diagnostic(
+        `${COUNT} activities over 3 nodes: last message received ${seconds.toFixed(1)} s after due ` +
+          `(${(COUNT / seconds).toFixed(0)}/s); attempts per node ${JSON.stringify(audit.perNode)}`,
+      );
+    } finally {
+      await db.close();
+      await Promise.all(nodes.map((n) => n.stop()));
+    }
+  });
+
+  test("one node killed with SIGKILL mid-run: the others finish its work; only its interrupted attempts are received twice, under the same Message-ID", async (t) => {
+    smtp.reset();
+    const mongoUrl = freshDatabaseUrl("multinode_kill");
+    const nodes = await startNodes("kill", mongoUrl, nats, smtp);
+    const db = await openActivityReader(mongoUrl);
+    const victim = nodes[1]!;
+    try {
+      await waitForMesh(nats, nodes);
+      const dueAt = new Date(Date.now() + LEAD_MS);
+      await post(nodes[0]!, batch("kill", dueAt));
+
+      // Kill a node once messages are flowing, while it has attempts in flight.
+      await withNodeOutput(nodes, async () => {
+        await smtp.waitForMessages(100, 60_000);
+        const deadline = Date.now() + 20_000;
+        while (
+          (await db.count({ status: "DISPATCHING", "attempts.node": victim.nodeId })) === 0 &&
+          Date.now() < deadline
+        ) {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      });
+      await victim.kill("SIGKILL");
+      const killedAt = Date.now();
+      const atKill = smtp.messages.length;
+      assert.ok(atKill < COUNT, `all ${COUNT} were sent before the kill: nothing left to take over`);
+
+      await withNodeOutput(nodes, () => db.waitAllSent(COUNT, LEASE_MS + 60_000));
+      const doneAt = Date.now();
+      await new Promise((r) => setTimeout(r, 1500));
+
+      const audit = auditDeliveries(await db.activities(), smtp.messages, { resendableNodes: [victim.nodeId] });
+      assert.equal(audit.activities, COUNT);
+      assert.deepEqual(audit.problems, [], report(audit, nodes));
+      assert.equal(audit.distinctMessageIds, COUNT, report(audit, nodes));
+      // Receipts beyond 1,000 are exactly the resends of the victim's interrupted attempts, one each.
+      assert.equal(audit.receipts, COUNT + audit.repeated.length, report(audit, nodes));
+      for (const r of audit.repeated) assert.ok(r.count === 2 && r.node === victim.nodeId, JSON.stringify(r));
+      assert.ok(
+        audit.repeated.length <= CONCURRENCY,
+        `${audit.repeated.length} resends: more than the victim could have in flight`,
+      );
+      assert.ok((audit.perNode[victim.nodeId] ?? 0) > 0, "the victim made no attempt before it died");
+
+      const takeover = (doneAt - killedAt) / 1000;
+      t.diagnostic(
+        `killed ${victim.nodeId} after ${atKill} receipts; all SENT ${takeover.toFixed(1)} s later (lease ${LEASE_MS / 1000} s); ` +
+          `receipts ${audit.receipts}, interrupted attempts resent under their Message-ID ${audit.repeated.length}; ` +
+          `attempts per node ${JSON.stringify(audit.perNode)}`,
+      );
+    } finally {
+      await db.close();
+      await Promise.all(nodes.map((n) => n.stop()));
+    }
+  });
+});
