@@ -4,9 +4,12 @@
  * evaluates update filters in its own process, so two concurrent conditional updates on one
  * document can both "match"; measured: several winners in 27 of 30 rounds of 8 racers.)
  *
- * A claim is the document `<activityId>:<epoch>`. Whoever inserts epoch k holds the activity
- * until it releases it or the claim's `until` passes; the next claimant inserts k+1. Only a
- * holder writes the activity document, so the activity never sees two writers at once.
+ * A claim is the document `<activityId>:<epoch>`. Whoever inserts epoch k holds the activity;
+ * it then writes `claimEpoch: k` and its lease on the activity in one update, renews that lease
+ * when a send starts, and releases it when done. A claimant only tries k+1 when the activity's
+ * lease for epoch k is free or has passed (or, should k's holder have died before writing its
+ * lease, when k's own `until` has passed). Only a holder writes the activity document, so the
+ * activity never sees two writers at once.
  */
 import type { Connection, Collection } from "mongoose";
 
@@ -87,11 +90,17 @@ export class ClaimStore {
       const actById = new Map(acts.map((a) => [a._id, a]));
       const next: { id: string; epoch: number }[] = [];
       for (const l of losers) {
-        const claim = claimById.get(`${l.id}:${l.epoch}`);
         const act = actById.get(l.id);
-        const released = act && (act.claimEpoch ?? 0) >= l.epoch && (!act.leaseUntil || act.leaseUntil < now);
-        const expired = claim && claim.until < now;
-        if (released || expired) next.push({ id: l.id, epoch: Math.max(l.epoch, act?.claimEpoch ?? 0) + 1 });
+        if (!act) continue;
+        const knownEpoch = act.claimEpoch ?? 0;
+        if (knownEpoch >= l.epoch) {
+          // The activity knows this epoch: its lease (renewed by the holder) says whether it is held.
+          if (!act.leaseUntil || act.leaseUntil < now) next.push({ id: l.id, epoch: knownEpoch + 1 });
+        } else {
+          // A claim whose holder never wrote the lease: it died between the two writes, once its claim has passed.
+          const claim = claimById.get(`${l.id}:${l.epoch}`);
+          if (claim && claim.until < now) next.push({ id: l.id, epoch: l.epoch + 1 });
+        }
       }
       pending = next;
     }
@@ -102,11 +111,18 @@ export class ClaimStore {
   async acquireOne(id: string, owner: string, leaseMs: number, waitMs: number): Promise<number | undefined> {
     const deadline = Date.now() + waitMs;
     for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
-      const act = (await this.activities.findOne({ _id: id } as never, { projection: { claimEpoch: 1 } })) as { claimEpoch?: number } | null;
+      const act = (await this.activities.findOne({ _id: id } as never, { projection: { claimEpoch: 1, leaseUntil: 1 } })) as {
+        claimEpoch?: number;
+        leaseUntil?: Date;
+      } | null;
       if (!act) return undefined;
-      const won = await this.acquire([{ _id: id, claimEpoch: act.claimEpoch ?? 0 }], owner, new Date(), leaseMs);
-      const epoch = won.get(id);
-      if (epoch !== undefined) return epoch;
+      const now = new Date();
+      // Held now (a send in progress): the next epoch is not ours to take; wait for the release.
+      if (!act.leaseUntil || act.leaseUntil < now) {
+        const won = await this.acquire([{ _id: id, claimEpoch: act.claimEpoch ?? 0 }], owner, now, leaseMs);
+        const epoch = won.get(id);
+        if (epoch !== undefined) return epoch;
+      }
       if (Date.now() + delay > deadline) return undefined;
       await new Promise((r) => setTimeout(r, delay));
     }
