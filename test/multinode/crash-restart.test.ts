@@ -43,12 +43,16 @@ describe("a hub killed with SIGKILL and restarted", { timeout: 120_000 }, () => 
       const accepted = (res.body as { activities: { id: string }[] }).activities.map((a) => a.id);
       assert.equal(new Set(accepted).size, COUNT);
 
-      // Due now: the node starts dispatching at its next poll. Kill it once it is under way.
+      // Due now: the node starts dispatching at its next poll. Kill it while it has sends in flight.
       const deadline = Date.now() + 20_000;
-      while (smtp.messages.length === 0 && (await db.count({ status: "DISPATCHING" })) === 0 && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 20));
+      while ((await db.inFlight("crash-1")).length === 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 10));
       }
       await first.kill("SIGKILL");
+      // What the dead node left DISPATCHING: its interrupted sends (once the writes it had already
+      // sent to the database have landed).
+      await new Promise((r) => setTimeout(r, 500));
+      const inFlight = await db.inFlight("crash-1");
       const atKill = smtp.messages.length;
       const counts = await db.statusCounts();
       assert.ok(atKill < COUNT, `all ${COUNT} were sent before the kill: nothing left for the restart`);
@@ -76,9 +80,20 @@ describe("a hub killed with SIGKILL and restarted", { timeout: 120_000 }, () => 
       assert.equal(audit.distinctMessageIds, COUNT, summary);
       assert.equal(audit.receipts, COUNT + audit.repeated.length, summary);
       assert.ok(audit.repeated.length <= CONCURRENCY, summary);
+      // Sends interrupted by the kill were completed under their own attempt id (so their Message-ID).
+      assert.ok(inFlight.length > 0, "nothing was in flight when the node was killed");
+      const byId = new Map(activities.map((a) => [a._id, a]));
+      for (const f of inFlight) {
+        assert.deepEqual(
+          byId.get(f.activityId)!.attempts.map((x) => [x.id, x.status]),
+          [[f.attemptId, "SENT"]],
+          `activity ${f.activityId} interrupted in flight`,
+        );
+      }
 
       t.diagnostic(
-        `killed after ${atKill} receipts (statuses then ${JSON.stringify(counts)}); restarted node sent the rest in ` +
+        `killed after ${atKill} receipts with ${inFlight.length} sends in flight (statuses then ${JSON.stringify(counts)}); ` +
+          `the restarted node sent the rest in ` +
           `${((doneAt - restartedAt) / 1000).toFixed(1)} s; interrupted attempts resent under their Message-ID ${audit.repeated.length}; ` +
           `attempts per node ${JSON.stringify(audit.perNode)}`,
       );

@@ -188,19 +188,28 @@ describe("three hub nodes over NATS on one database", { timeout: 150_000 }, () =
       await withNodeOutput(nodes, async () => {
         await smtp.waitForMessages(100, 60_000);
         const deadline = Date.now() + 20_000;
-        while (
-          (await db.count({ status: "DISPATCHING", "attempts.node": victim.nodeId })) === 0 &&
-          Date.now() < deadline
-        ) {
-          await new Promise((r) => setTimeout(r, 50));
+        while ((await db.inFlight(victim.nodeId)).length === 0 && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 20));
         }
       });
       await victim.kill("SIGKILL");
       const killedAt = Date.now();
       const atKill = smtp.messages.length;
+      // What the dead node left DISPATCHING: its interrupted sends (once the writes it had already
+      // sent to the database have landed; it can write nothing more).
+      await new Promise((r) => setTimeout(r, 500));
+      const inFlight = await db.inFlight(victim.nodeId);
       assert.ok(atKill < COUNT, `all ${COUNT} were sent before the kill: nothing left to take over`);
+      assert.ok(inFlight.length > 0, "the victim had no attempt in flight when it was killed");
 
-      await withNodeOutput(nodes, () => db.waitAllSent(COUNT, LEASE_MS + 60_000));
+      // Its attempts in flight are taken over once their lease expires (renewed when each started).
+      const takeoverMs = await withNodeOutput(nodes, () =>
+        db.waitSent(
+          inFlight.map((f) => f.activityId),
+          LEASE_MS + 15_000,
+        ),
+      );
+      await withNodeOutput(nodes, () => db.waitAllSent(COUNT, 60_000));
       const doneAt = Date.now();
       await new Promise((r) => setTimeout(r, 1500));
 
@@ -216,10 +225,22 @@ describe("three hub nodes over NATS on one database", { timeout: 150_000 }, () =
         `${audit.repeated.length} resends: more than the victim could have in flight`,
       );
       assert.ok((audit.perNode[victim.nodeId] ?? 0) > 0, "the victim made no attempt before it died");
+      // Each interrupted attempt was completed under its own id (so its Message-ID), not retried anew.
+      const final = new Map((await db.activities()).map((a) => [a._id, a]));
+      for (const f of inFlight) {
+        const a = final.get(f.activityId)!;
+        assert.deepEqual(
+          a.attempts.map((x) => [x.id, x.status]),
+          [[f.attemptId, "SENT"]],
+          `activity ${f.activityId} interrupted in flight`,
+        );
+      }
+      assert.ok(takeoverMs < LEASE_MS + 20_000, `its work in flight was taken over after ${takeoverMs} ms`);
 
       const takeover = (doneAt - killedAt) / 1000;
       t.diagnostic(
-        `killed ${victim.nodeId} after ${atKill} receipts; all SENT ${takeover.toFixed(1)} s later (lease ${LEASE_MS / 1000} s); ` +
+        `killed ${victim.nodeId} after ${atKill} receipts with ${inFlight.length} attempts in flight, completed by the others ` +
+          `${(takeoverMs / 1000).toFixed(1)} s later (lease ${LEASE_MS / 1000} s); all SENT ${takeover.toFixed(1)} s after the kill; ` +
           `receipts ${audit.receipts}, interrupted attempts resent under their Message-ID ${audit.repeated.length}; ` +
           `attempts per node ${JSON.stringify(audit.perNode)}`,
       );

@@ -28,6 +28,10 @@ export interface ActivityReader {
   activities(): Promise<ActivityDoc[]>;
   /** Activities matching a MongoDB filter. */
   count(filter: Record<string, unknown>): Promise<number>;
+  /** Activities whose latest attempt, started by `node`, is still DISPATCHING: its sends in flight. */
+  inFlight(node: string): Promise<{ activityId: string; attemptId: string }[]>;
+  /** Until the activities `ids` are all SENT; the time it took, in ms. */
+  waitSent(ids: string[], timeoutMs: number): Promise<number>;
   /** Until every one of `count` activities is SENT; rejects with the counts after `timeoutMs`. */
   waitAllSent(count: number, timeoutMs: number): Promise<void>;
   close(): Promise<void>;
@@ -45,6 +49,28 @@ export async function openActivityReader(mongoUrl: string): Promise<ActivityRead
     statusCounts,
     activities: () => store.models.Activity.find({}).lean<ActivityDoc[]>(),
     count: (filter) => store.models.Activity.countDocuments(filter),
+    async inFlight(node) {
+      const docs = await store.models.Activity.find(
+        { status: "DISPATCHING", "attempts.node": node },
+        { attempts: 1 },
+      ).lean<Pick<ActivityDoc, "_id" | "attempts">[]>();
+      return docs.flatMap((d) => {
+        const last = d.attempts.at(-1);
+        return last && last.node === node && last.status === "DISPATCHING"
+          ? [{ activityId: d._id, attemptId: last.id }]
+          : [];
+      });
+    },
+    async waitSent(ids, timeoutMs) {
+      const started = Date.now();
+      let sent = 0;
+      while (Date.now() - started < timeoutMs) {
+        sent = await store.models.Activity.countDocuments({ _id: { $in: ids }, status: "SENT" });
+        if (sent === ids.length) return Date.now() - started;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`${sent} of ${ids.length} activities SENT after ${timeoutMs} ms`);
+    },
     async waitAllSent(count, timeoutMs) {
       const deadline = Date.now() + timeoutMs;
       let counts: Record<string, number> = {};
