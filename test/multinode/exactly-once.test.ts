@@ -206,7 +206,7 @@ describe("three hub nodes over NATS on one database", { timeout: 150_000 }, () =
       const takeoverMs = await withNodeOutput(nodes, () =>
         db.waitSent(
           inFlight.map((f) => f.activityId),
-          LEASE_MS + 15_000,
+          LEASE_MS + 20_000,
         ),
       );
       await withNodeOutput(nodes, () => db.waitAllSent(COUNT, 60_000));
