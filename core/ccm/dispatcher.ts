@@ -152,7 +152,14 @@ export class Dispatcher {
 
     const attempt: AttemptDoc = { ...base, pluginId: target.pluginId };
     const leaseUntil = this.d.leaseMs ? new Date(now.getTime() + this.d.leaseMs) : undefined;
-    if (!(await this.d.activities.startAttempt(activity, attempt, now, leaseUntil))) return;
+    // Start only with half a lease left at least. FerretDB applies a guarded update as read,
+    // check, then write, with no compare-and-swap: a check passed just before the lease ran out
+    // could land after another node had claimed the activity, and both would send (seen once
+    // in 1,000 with three nodes, an 8 s lease, 200 claimed per round and 32 sent at a time).
+    // This keeps a whole half lease between the check and a takeover; an activity left out
+    // here is claimed again when its lease passes.
+    const heldUntil = this.d.leaseMs ? new Date(now.getTime() + this.d.leaseMs / 2) : now;
+    if (!(await this.d.activities.startAttempt(activity, attempt, now, leaseUntil, heldUntil))) return;
     const started: ActivityDoc = { ...activity, status: "DISPATCHING", attempts: [...activity.attempts, attempt] };
     await this.send(started, started.attempts.length - 1);
   }

@@ -191,11 +191,11 @@ export class ActivityStore {
   /**
    * Records that an attempt is starting, and renews the lease to `leaseUntil` when given (the
    * send then has a whole lease, not what the claim round left of it); false when the lease
-   * was lost.
+   * was lost, or runs out before `heldUntil`.
    */
-  async startAttempt(activity: ActivityDoc, attempt: AttemptDoc, now: Date, leaseUntil?: Date): Promise<boolean> {
+  async startAttempt(activity: ActivityDoc, attempt: AttemptDoc, now: Date, leaseUntil?: Date, heldUntil: Date = now): Promise<boolean> {
     const res = await this.models.Activity.updateOne(
-      { _id: activity._id, leaseToken: activity.leaseToken, leaseUntil: { $gt: now } },
+      { _id: activity._id, leaseToken: activity.leaseToken, leaseUntil: { $gt: heldUntil } },
       { $push: { attempts: attempt }, $set: { status: "DISPATCHING", updatedAt: now, ...(leaseUntil ? { leaseUntil } : {}) } },
     );
     return res.modifiedCount === 1;
