@@ -45,14 +45,15 @@ describe("a hub killed with SIGKILL and restarted", { timeout: 120_000 }, () => 
 
       // Due now: the node starts dispatching at its next poll. Kill it while it has sends in flight.
       const deadline = Date.now() + 20_000;
-      while ((await db.inFlight("crash-1")).length === 0 && Date.now() < deadline) {
+      while (!(await db.held("crash-1")).some((h) => h.attemptId) && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 10));
       }
       await first.kill("SIGKILL");
-      // What the dead node left DISPATCHING: its interrupted sends (once the writes it had already
-      // sent to the database have landed).
+      // What the dead node left behind (once the writes it had already sent have landed): the
+      // activities it had claimed, some with a send in flight.
       await new Promise((r) => setTimeout(r, 500));
-      const inFlight = await db.inFlight("crash-1");
+      const held = await db.held("crash-1");
+      const inFlight = held.flatMap((h) => (h.attemptId ? [{ activityId: h.activityId, attemptId: h.attemptId }] : []));
       const atKill = smtp.messages.length;
       const counts = await db.statusCounts();
       assert.ok(atKill < COUNT, `all ${COUNT} were sent before the kill: nothing left for the restart`);
@@ -81,7 +82,7 @@ describe("a hub killed with SIGKILL and restarted", { timeout: 120_000 }, () => 
       assert.equal(audit.receipts, COUNT + audit.repeated.length, summary);
       assert.ok(audit.repeated.length <= CONCURRENCY, summary);
       // Sends interrupted by the kill were completed under their own attempt id (so their Message-ID).
-      assert.ok(inFlight.length > 0, "nothing was in flight when the node was killed");
+      assert.ok(held.length > 0, "the node held no claimed work when it was killed");
       const byId = new Map(activities.map((a) => [a._id, a]));
       for (const f of inFlight) {
         assert.deepEqual(
@@ -92,7 +93,8 @@ describe("a hub killed with SIGKILL and restarted", { timeout: 120_000 }, () => 
       }
 
       t.diagnostic(
-        `killed after ${atKill} receipts with ${inFlight.length} sends in flight (statuses then ${JSON.stringify(counts)}); ` +
+        `killed after ${atKill} receipts holding ${held.length} activities, ${inFlight.length} with a send in flight ` +
+          `(statuses then ${JSON.stringify(counts)}); ` +
           `the restarted node sent the rest in ` +
           `${((doneAt - restartedAt) / 1000).toFixed(1)} s; interrupted attempts resent under their Message-ID ${audit.repeated.length}; ` +
           `attempts per node ${JSON.stringify(audit.perNode)}`,

@@ -28,8 +28,11 @@ export interface ActivityReader {
   activities(): Promise<ActivityDoc[]>;
   /** Activities matching a MongoDB filter. */
   count(filter: Record<string, unknown>): Promise<number>;
-  /** Activities whose latest attempt, started by `node`, is still DISPATCHING: its sends in flight. */
-  inFlight(node: string): Promise<{ activityId: string; attemptId: string }[]>;
+  /**
+   * Activities `node` holds a lease on: claimed and not yet started, or with a send in flight
+   * (then `attemptId` is its DISPATCHING attempt).
+   */
+  held(node: string): Promise<{ activityId: string; attemptId?: string }[]>;
   /** Until the activities `ids` are all SENT; the time it took, in ms. */
   waitSent(ids: string[], timeoutMs: number): Promise<number>;
   /** Until every one of `count` activities is SENT; rejects with the counts after `timeoutMs`. */
@@ -49,16 +52,15 @@ export async function openActivityReader(mongoUrl: string): Promise<ActivityRead
     statusCounts,
     activities: () => store.models.Activity.find({}).lean<ActivityDoc[]>(),
     count: (filter) => store.models.Activity.countDocuments(filter),
-    async inFlight(node) {
-      const docs = await store.models.Activity.find(
-        { status: "DISPATCHING", "attempts.node": node },
-        { attempts: 1 },
-      ).lean<Pick<ActivityDoc, "_id" | "attempts">[]>();
-      return docs.flatMap((d) => {
+    async held(node) {
+      const docs = await store.models.Activity.find({ leaseOwner: node }, { attempts: 1 }).lean<
+        Pick<ActivityDoc, "_id" | "attempts">[]
+      >();
+      return docs.map((d) => {
         const last = d.attempts.at(-1);
         return last && last.node === node && last.status === "DISPATCHING"
-          ? [{ activityId: d._id, attemptId: last.id }]
-          : [];
+          ? { activityId: d._id, attemptId: last.id }
+          : { activityId: d._id };
       });
     },
     async waitSent(ids, timeoutMs) {
