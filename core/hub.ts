@@ -56,7 +56,15 @@ export async function startHub(config: HubConfig, opts: HubOptions): Promise<Hub
         // The framework's own start-up chatter (routes, registry) only when debugging.
         level: ["debug", "trace"].includes(config.logLevel)
           ? config.logLevel
-          : { BROKER: "warn", REGISTRY: "warn", API: "warn", TRANSIT: "warn", TRANSPORTER: "warn", $NODE: "warn", "**": config.logLevel },
+          : {
+              BROKER: "warn",
+              REGISTRY: "warn",
+              API: "warn",
+              TRANSIT: "warn",
+              TRANSPORTER: "warn",
+              $NODE: "warn",
+              "**": config.logLevel,
+            },
         formatter: "short",
         colors: process.stdout.isTTY,
       },

@@ -52,8 +52,14 @@ async function main(): Promise<void> {
   const defaultMail = config.plugins.find((p) => p.use === "email-smtp" && p.options?.host === "127.0.0.1");
   if (!process.env.DIALMESH_CONFIG && defaultMail && process.env.DIALMESH_DEV_MAILBOX !== "0") {
     const port = Number(defaultMail.options?.port ?? 2525);
-    mailbox = await startDevMailbox({ port, dir: path.join(dataDir, "mailbox"), log: (l) => process.stdout.write(`${l}\n`) }).catch((err: Error) => {
-      process.stdout.write(`dev mailbox not started on 127.0.0.1:${port} (${err.message}); email goes to whatever listens there\n`);
+    mailbox = await startDevMailbox({
+      port,
+      dir: path.join(dataDir, "mailbox"),
+      log: (l) => process.stdout.write(`${l}\n`),
+    }).catch((err: Error) => {
+      process.stdout.write(
+        `dev mailbox not started on 127.0.0.1:${port} (${err.message}); email goes to whatever listens there\n`,
+      );
       return undefined;
     });
   }
@@ -82,7 +88,9 @@ async function main(): Promise<void> {
       `  API:       ${hub.apiUrl}  (health: ${hub.apiUrl}/health)`,
       `  Admin key: ${key}${generated ? `  (kept in ${path.join(dataDir, "admin-key")})` : ""}`,
       `  Plugins:   ${[...hub.registry.hosts.values()].map((h) => `${h.id} (${h.manifest.name}, ${h.state})`).join(", ") || "none"}`,
-      ...(mailbox ? [`  Mailbox:   dev SMTP server on 127.0.0.1:${mailbox.port}, messages saved in ${mailbox.dir}`] : []),
+      ...(mailbox
+        ? [`  Mailbox:   dev SMTP server on 127.0.0.1:${mailbox.port}, messages saved in ${mailbox.dir}`]
+        : []),
       "",
       "Send a first activity:",
       `  curl -s -X POST ${hub.apiUrl}/api/v1/activities \\`,

@@ -54,7 +54,9 @@ export function snapshotOf(activity: ActivityDoc): ActivitySnapshot {
       ...(a.retryAfterMs !== undefined ? { retryAfterMs: a.retryAfterMs } : {}),
     })),
     ...(activity.expiresAt ? { expiresAt: activity.expiresAt } : {}),
-    ...(activity.window ? { window: { window: activity.window, zone: windowZone(activity.window, activity.customer.timezone) } } : {}),
+    ...(activity.window
+      ? { window: { window: activity.window, zone: windowZone(activity.window, activity.customer.timezone) } }
+      : {}),
   };
 }
 
@@ -90,7 +92,10 @@ export class Dispatcher {
     const decision = decideNext(snapshotOf(activity), now, this.d.plan);
     switch (decision.kind) {
       case "dispatch":
-        this.d.metrics?.observeLateness(activity.channel, Math.max(0, (now.getTime() - (activity.nextRunAt ?? now).getTime()) / 1000));
+        this.d.metrics?.observeLateness(
+          activity.channel,
+          Math.max(0, (now.getTime() - (activity.nextRunAt ?? now).getTime()) / 1000),
+        );
         return this.attempt(activity, decision.step, decision.retry);
       case "recover":
         return this.recover(activity);
@@ -133,11 +138,23 @@ export class Dispatcher {
     };
 
     if (!address) {
-      return this.recordFinal(activity, { ...base, status: "FAILED", reasonCode: "NO_ADDRESS", reason: `customer has no ${field} for channel "${channel}"`, retryable: false });
+      return this.recordFinal(activity, {
+        ...base,
+        status: "FAILED",
+        reasonCode: "NO_ADDRESS",
+        reason: `customer has no ${field} for channel "${channel}"`,
+        retryable: false,
+      });
     }
     const blocked = await this.d.compliance.blockReason(channel, address);
     if (blocked) {
-      return this.recordFinal(activity, { ...base, status: "BLOCKED", reasonCode: "SUPPRESSED", reason: blocked, retryable: false });
+      return this.recordFinal(activity, {
+        ...base,
+        status: "BLOCKED",
+        reasonCode: "SUPPRESSED",
+        reason: blocked,
+        retryable: false,
+      });
     }
     const target = this.d.routing.route(channel);
     if (!target) {
@@ -182,13 +199,26 @@ export class Dispatcher {
       });
     } catch (err) {
       // The mesh could not reach the plugin: nothing was sent.
-      outcome = { ok: false, error: { code: "PLUGIN_UNREACHABLE", message: (err as Error).message, retryable: true, status: "FAILED", optOut: false } };
+      outcome = {
+        ok: false,
+        error: {
+          code: "PLUGIN_UNREACHABLE",
+          message: (err as Error).message,
+          retryable: true,
+          status: "FAILED",
+          optOut: false,
+        },
+      };
     }
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     this.d.metrics?.pluginCall(attempt.pluginId!, seconds, outcome.ok ? "ok" : "error");
 
     const update: Partial<AttemptDoc> & { status: AttemptStatus } = outcome.ok
-      ? { status: outcome.result.status, vendorId: outcome.result.vendorId, ...(outcome.result.detail ? { reason: outcome.result.detail } : {}) }
+      ? {
+          status: outcome.result.status,
+          vendorId: outcome.result.vendorId,
+          ...(outcome.result.detail ? { reason: outcome.result.detail } : {}),
+        }
       : {
           status: outcome.error.status,
           reasonCode: outcome.error.code,
@@ -197,13 +227,24 @@ export class Dispatcher {
           ...(outcome.error.retryAfterMs !== undefined ? { retryAfterMs: outcome.error.retryAfterMs } : {}),
         };
     if (!outcome.ok && outcome.error.optOut && attempt.address) {
-      await this.d.compliance.suppress(attempt.address, `${outcome.error.code}: ${outcome.error.message}`, `plugin:${attempt.pluginId}`);
+      await this.d.compliance.suppress(
+        attempt.address,
+        `${outcome.error.code}: ${outcome.error.message}`,
+        `plugin:${attempt.pluginId}`,
+      );
     }
     const now = this.now();
-    const after: ActivityDoc = { ...activity, status: update.status, attempts: activity.attempts.map((a, i) => (i === index ? { ...a, ...update, updatedAt: now } : a)) };
+    const after: ActivityDoc = {
+      ...activity,
+      status: update.status,
+      attempts: activity.attempts.map((a, i) => (i === index ? { ...a, ...update, updatedAt: now } : a)),
+    };
     const nextRun = nextRunFor(decideNext(snapshotOf(after), now, this.d.plan), now);
     if (!(await this.d.activities.finishAttempt(activity, index, update, nextRun, now))) {
-      this.d.logger.warn("lease lost before the outcome was recorded", { activityId: activity._id, attemptId: attempt.id });
+      this.d.logger.warn("lease lost before the outcome was recorded", {
+        activityId: activity._id,
+        attemptId: attempt.id,
+      });
       return;
     }
     await this.timeline(after, after.attempts[index]!);
@@ -215,19 +256,28 @@ export class Dispatcher {
     const attempt = activity.attempts[index]!;
     const target = this.d.routing.route(attempt.channel);
     if (target && target.pluginId === attempt.pluginId && target.idempotentSend) {
-      this.d.logger.info("resending an interrupted attempt under its original id", { activityId: activity._id, attemptId: attempt.id });
+      this.d.logger.info("resending an interrupted attempt under its original id", {
+        activityId: activity._id,
+        attemptId: attempt.id,
+      });
       return this.send(activity, index);
     }
     const now = this.now();
     const update = {
       status: "FAILED" as const,
       reasonCode: "OUTCOME_UNKNOWN",
-      reason: "the node sending this attempt stopped before recording the vendor's answer; not resent, to avoid a double send",
+      reason:
+        "the node sending this attempt stopped before recording the vendor's answer; not resent, to avoid a double send",
       retryable: false,
     };
-    const after: ActivityDoc = { ...activity, status: "FAILED", attempts: activity.attempts.map((a, i) => (i === index ? { ...a, ...update } : a)) };
+    const after: ActivityDoc = {
+      ...activity,
+      status: "FAILED",
+      attempts: activity.attempts.map((a, i) => (i === index ? { ...a, ...update } : a)),
+    };
     const nextRun = nextRunFor(decideNext(snapshotOf(after), now, this.d.plan), now);
-    if (await this.d.activities.finishAttempt(activity, index, update, nextRun, now)) await this.timeline(after, after.attempts[index]!);
+    if (await this.d.activities.finishAttempt(activity, index, update, nextRun, now))
+      await this.timeline(after, after.attempts[index]!);
   }
 
   /** Records an attempt that ended before reaching a plugin (no address, blocked, no plugin). */
@@ -281,7 +331,14 @@ export class Dispatcher {
       id: `activity.status:${activity._id}:${attemptPart}:${status}`,
       name: "activity.status",
       occurredAt: this.now(),
-      data: { activityId: activity._id, conversationId: activity.conversationId, customerId: activity.customer.id, campaignId: activity.campaignId, status, ...extra },
+      data: {
+        activityId: activity._id,
+        conversationId: activity.conversationId,
+        customerId: activity.customer.id,
+        campaignId: activity.campaignId,
+        status,
+        ...extra,
+      },
     });
   }
 }

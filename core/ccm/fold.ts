@@ -8,7 +8,9 @@ import { canAdvance, isFailure, isVoiceOutcome, type AttemptStatus } from "../do
 import type { ActivityDoc, AttemptDoc, TimelineEventDoc } from "../store/models.ts";
 import { nextRunFor, snapshotOf } from "./dispatcher.ts";
 
-export type StatusEvent = Pick<TimelineEventDoc, "attemptId" | "status" | "at" | "reasonCode" | "reason" | "raw"> & { retryable?: boolean };
+export type StatusEvent = Pick<TimelineEventDoc, "attemptId" | "status" | "at" | "reasonCode" | "reason" | "raw"> & {
+  retryable?: boolean;
+};
 
 export interface Fold {
   updates: { index: number; set: Partial<AttemptDoc> }[];
@@ -18,7 +20,12 @@ export interface Fold {
 }
 
 /** Undefined when no event changes anything. Events are applied in vendor time order. */
-export function foldStatuses(activity: ActivityDoc, events: StatusEvent[], now: Date, plan: PlanOptions): Fold | undefined {
+export function foldStatuses(
+  activity: ActivityDoc,
+  events: StatusEvent[],
+  now: Date,
+  plan: PlanOptions,
+): Fold | undefined {
   const attempts = activity.attempts.map((a) => ({ ...a }));
   const changed = new Set<number>();
   const sorted = [...events].sort((a, b) => a.at.getTime() - b.at.getTime());
@@ -33,21 +40,35 @@ export function foldStatuses(activity: ActivityDoc, events: StatusEvent[], now: 
       raw: e.raw,
       ...(e.reasonCode !== undefined ? { reasonCode: e.reasonCode } : {}),
       ...(e.reason !== undefined ? { reason: e.reason } : {}),
-      ...(e.retryable !== undefined ? { retryable: e.retryable } : isVoiceOutcome(next) ? { retryable: next === "NO_ANSWER" || next === "BUSY" } : {}),
+      ...(e.retryable !== undefined
+        ? { retryable: e.retryable }
+        : isVoiceOutcome(next)
+          ? { retryable: next === "NO_ANSWER" || next === "BUSY" }
+          : {}),
     });
     changed.add(index);
   }
   if (changed.size === 0) return undefined;
   const latest = attempts.at(-1)!;
-  const after: ActivityDoc = { ...activity, attempts, status: latest.status === "DISPATCHING" ? activity.status : latest.status };
+  const after: ActivityDoc = {
+    ...activity,
+    attempts,
+    status: latest.status === "DISPATCHING" ? activity.status : latest.status,
+  };
   const activitySet: Partial<ActivityDoc> = { status: after.status };
-  if (changed.has(attempts.length - 1) && (isFailure(latest.status) || (isVoiceOutcome(latest.status) && latest.status !== "CONNECTED"))) {
+  if (
+    changed.has(attempts.length - 1) &&
+    (isFailure(latest.status) || (isVoiceOutcome(latest.status) && latest.status !== "CONNECTED"))
+  ) {
     activitySet.nextRunAt = nextRunFor(decideNext(snapshotOf(after), now, plan), now);
   }
   return {
     updates: [...changed].map((index) => {
       const a = attempts[index]!;
-      return { index, set: { status: a.status, raw: a.raw, reasonCode: a.reasonCode, reason: a.reason, retryable: a.retryable } };
+      return {
+        index,
+        set: { status: a.status, raw: a.raw, reasonCode: a.reasonCode, reason: a.reason, retryable: a.retryable },
+      };
     }),
     activitySet,
     activity: { ...after, ...activitySet },

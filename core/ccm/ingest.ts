@@ -62,7 +62,10 @@ export class EventIngester {
           ...(event.retryable !== undefined ? { retryable: event.retryable } : {}),
         });
       case "call-result":
-        return this.status(pluginId, event.vendorId, event.outcome, event.at, { raw: event.raw, retryable: event.outcome === "NO_ANSWER" || event.outcome === "BUSY" });
+        return this.status(pluginId, event.vendorId, event.outcome, event.at, {
+          raw: event.raw,
+          retryable: event.outcome === "NO_ANSWER" || event.outcome === "BUSY",
+        });
       case "reply":
         return this.reply(pluginId, event);
       case "opt-out":
@@ -120,7 +123,10 @@ export class EventIngester {
       if (!fold) return "ignored";
     } else {
       // Busy beyond reason (a long send): the event is kept; the next claim folds it in.
-      this.d.logger.warn("activity busy; status kept on the timeline for the next claim to apply", { activityId: found.activity._id, status });
+      this.d.logger.warn("activity busy; status kept on the timeline for the next claim to apply", {
+        activityId: found.activity._id,
+        status,
+      });
     }
     // The timeline insert (unique id) is the one atomic step: only its winner notifies.
     if (!(await this.d.conversations.record(event, now))) return "ignored";
@@ -147,11 +153,15 @@ export class EventIngester {
     return "applied";
   }
 
-  private async reply(pluginId: string, event: Extract<CanonicalEvent, { kind: "reply" }>): Promise<keyof IngestSummary> {
+  private async reply(
+    pluginId: string,
+    event: Extract<CanonicalEvent, { kind: "reply" }>,
+  ): Promise<keyof IngestSummary> {
     const now = this.now();
     const address = normalizeAddress(event.from) ?? event.from;
     const activity = await this.d.activities.latestToAddress(event.channel, address);
-    const conversationId = activity?.conversationId ?? (await this.d.conversations.ensureInbound(event.channel, address, now));
+    const conversationId =
+      activity?.conversationId ?? (await this.d.conversations.ensureInbound(event.channel, address, now));
     const isNew = await this.d.conversations.record(
       {
         _id: `rp:${pluginId}:${event.vendorId}`,
@@ -187,7 +197,10 @@ export class EventIngester {
     return "applied";
   }
 
-  private async consent(pluginId: string, event: Extract<CanonicalEvent, { kind: "opt-out" | "opt-in" }>): Promise<keyof IngestSummary> {
+  private async consent(
+    pluginId: string,
+    event: Extract<CanonicalEvent, { kind: "opt-out" | "opt-in" }>,
+  ): Promise<keyof IngestSummary> {
     const now = this.now();
     const address = normalizeAddress(event.address);
     if (!address) return "ignored";
@@ -199,17 +212,33 @@ export class EventIngester {
       return "ignored";
     }
     const activity = await this.d.activities.latestToAddress(event.channel, address);
-    const conversationId = activity?.conversationId ?? (await this.d.conversations.ensureInbound(event.channel, address, now));
+    const conversationId =
+      activity?.conversationId ?? (await this.d.conversations.ensureInbound(event.channel, address, now));
     const type = event.kind === "opt-out" ? "OPTED_OUT" : "OPTED_IN";
     await this.d.conversations.record(
-      { _id: `${type}:${pluginId}:${address}:${event.at.getTime()}`, conversationId, type, channel: event.channel, pluginId, address, reason: event.reason, at: event.at },
+      {
+        _id: `${type}:${pluginId}:${address}:${event.at.getTime()}`,
+        conversationId,
+        type,
+        channel: event.channel,
+        pluginId,
+        address,
+        reason: event.reason,
+        at: event.at,
+      },
       now,
     );
     await this.d.events.publish({
       id: `customer.${event.kind}:${address}:${event.at.getTime()}`,
       name: event.kind === "opt-out" ? "customer.opted_out" : "customer.opted_in",
       occurredAt: event.at,
-      data: { address, channel: event.channel, reason: event.reason, conversationId, customerId: activity?.customer.id },
+      data: {
+        address,
+        channel: event.channel,
+        reason: event.reason,
+        conversationId,
+        customerId: activity?.customer.id,
+      },
     });
     return "applied";
   }

@@ -19,8 +19,15 @@ test("defaults load and validate on their own", () => {
 });
 
 test("layers: the DIALMESH_CONFIG file, then the environment", () => {
-  const f = file(JSON.stringify({ api: { port: 9000, publicUrl: "https://hub.example.com" }, fallbacks: { x: { steps: [{ channel: "sms" }] } } }));
-  const config = loadConfig({ env: { DIALMESH_CONFIG: f, PORT: "9100", MONGO_URL: "mongodb://db:27017/dm", TRANSPORTER: "nats://n:4222" } });
+  const f = file(
+    JSON.stringify({
+      api: { port: 9000, publicUrl: "https://hub.example.com" },
+      fallbacks: { x: { steps: [{ channel: "sms" }] } },
+    }),
+  );
+  const config = loadConfig({
+    env: { DIALMESH_CONFIG: f, PORT: "9100", MONGO_URL: "mongodb://db:27017/dm", TRANSPORTER: "nats://n:4222" },
+  });
   assert.equal(config.api.port, 9100);
   assert.equal(config.api.publicUrl, "https://hub.example.com");
   assert.equal(config.api.maxBatch, 10000, "objects merge key by key");
@@ -30,7 +37,12 @@ test("layers: the DIALMESH_CONFIG file, then the environment", () => {
 });
 
 test("an invalid file stops the start with the file, the JSON pointer and what was expected", () => {
-  const f = file(JSON.stringify({ api: { port: 70000, keys: [{ id: "ops", key: "short", roles: ["root"] }] }, plugins: [{ use: "email-smtp" }] }));
+  const f = file(
+    JSON.stringify({
+      api: { port: 70000, keys: [{ id: "ops", key: "short", roles: ["root"] }] },
+      plugins: [{ use: "email-smtp" }],
+    }),
+  );
   assert.throws(
     () => loadConfig({ env: { DIALMESH_CONFIG: f } }),
     (err: unknown) => {
@@ -49,7 +61,10 @@ test("an invalid file stops the start with the file, the JSON pointer and what w
 
 test("malformed JSON names the file and the position; a bad PORT names the variable", () => {
   const f = file('{ "api": { "port": 80, } }');
-  assert.throws(() => loadConfig({ env: { DIALMESH_CONFIG: f } }), (err: unknown) => err instanceof ConfigError && err.source === f && /not valid JSON/.test(err.message));
+  assert.throws(
+    () => loadConfig({ env: { DIALMESH_CONFIG: f } }),
+    (err: unknown) => err instanceof ConfigError && err.source === f && /not valid JSON/.test(err.message),
+  );
   assert.throws(() => loadConfig({ env: { PORT: "eighty" } }), /environment: \/PORT must be a port number/);
   assert.throws(() => loadConfig({ env: { DIALMESH_CONFIG: "/nonexistent/x.json" } }), /cannot be read \(ENOENT\)/);
 });

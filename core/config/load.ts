@@ -10,7 +10,10 @@ import { fileURLToPath } from "node:url";
 import { schemaValidator, validateWith, type ValidationDetail } from "../validation/json-schema.ts";
 import type { HubConfig } from "./types.ts";
 
-export const DEFAULT_CONFIG_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../config/default.json");
+export const DEFAULT_CONFIG_FILE = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  "../../config/default.json",
+);
 
 export class ConfigError extends Error {
   readonly source: string;

@@ -109,7 +109,8 @@ export function normalizeActivity(
   }
 
   const content = a.content ?? {};
-  if (a.channel === "email" && !content.text && !content.html) fail("/content", "needs text or html for channel \"email\"");
+  if (a.channel === "email" && !content.text && !content.html)
+    fail("/content", 'needs text or html for channel "email"');
   if (PHONE_CHANNELS.has(a.channel) && a.channel !== "voice" && !content.text && !content.template) {
     fail("/content", `needs text or a template for channel "${a.channel}"`);
   }
@@ -145,9 +146,19 @@ export function normalizeActivity(
 }
 
 /** Unwraps `{activities: [...]}` or a single activity into a list with pointer prefixes. */
-export function splitBatch(body: unknown): { items: unknown[]; prefix: (i: number) => string; batch: boolean; problem?: string } {
+export function splitBatch(body: unknown): {
+  items: unknown[];
+  prefix: (i: number) => string;
+  batch: boolean;
+  problem?: string;
+} {
   if (Array.isArray(body)) {
-    return { items: [], prefix: () => "", batch: true, problem: 'send one activity object, or {"activities": [...]} for several' };
+    return {
+      items: [],
+      prefix: () => "",
+      batch: true,
+      problem: 'send one activity object, or {"activities": [...]} for several',
+    };
   }
   if (body && typeof body === "object" && !Array.isArray(body) && "activities" in body) {
     const list = (body as { activities: unknown }).activities;

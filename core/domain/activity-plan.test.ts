@@ -43,9 +43,17 @@ test("a retryable failure is retried with exponential backoff, then falls back",
     until: at(1000),
     reason: "retry",
   });
-  assert.deepEqual(decideNext(activity({ attempts: [failed] }), at(1000), opts), { kind: "dispatch", step: 0, retry: 1 });
+  assert.deepEqual(decideNext(activity({ attempts: [failed] }), at(1000), opts), {
+    kind: "dispatch",
+    step: 0,
+    retry: 1,
+  });
   const exhausted = attempt({ status: "FAILED", retryable: true, retry: 2 });
-  assert.deepEqual(decideNext(activity({ attempts: [exhausted] }), at(1), opts), { kind: "dispatch", step: 1, retry: 0 });
+  assert.deepEqual(decideNext(activity({ attempts: [exhausted] }), at(1), opts), {
+    kind: "dispatch",
+    step: 1,
+    retry: 0,
+  });
 });
 
 test("a permanent failure falls back at once; the last step's failure ends the chain", () => {
@@ -61,7 +69,11 @@ test("a permanent failure falls back at once; the last step's failure ends the c
 
 test("the next step waits for its deadline and is skipped once the unless status is reached", () => {
   const sent = activity({ attempts: [attempt({ status: "DELIVERED" })] });
-  assert.deepEqual(decideNext(sent, at(60_000), opts), { kind: "wait", until: at(600_000), reason: "fallback-deadline" });
+  assert.deepEqual(decideNext(sent, at(60_000), opts), {
+    kind: "wait",
+    until: at(600_000),
+    reason: "fallback-deadline",
+  });
   assert.deepEqual(decideNext(sent, at(600_000), opts), { kind: "dispatch", step: 1, retry: 0 });
   const read = activity({ attempts: [attempt({ status: "READ" })] });
   assert.deepEqual(decideNext(read, at(600_000), opts), { kind: "idle" });

@@ -26,8 +26,14 @@ test("next opening skips the weekend", () => {
 test("DST: opening at 08:00 local follows the clock change", () => {
   const w: CallingWindow = { start: "08:00", end: "21:00" };
   // Before the change 08:00 EST = 13:00Z; after it 08:00 EDT = 12:00Z.
-  assert.equal(nextWindowOpening(w, new Date("2026-03-07T03:00:00Z"), "America/New_York")?.toISOString(), "2026-03-07T13:00:00.000Z");
-  assert.equal(nextWindowOpening(w, new Date("2026-03-09T03:00:00Z"), "America/New_York")?.toISOString(), "2026-03-09T12:00:00.000Z");
+  assert.equal(
+    nextWindowOpening(w, new Date("2026-03-07T03:00:00Z"), "America/New_York")?.toISOString(),
+    "2026-03-07T13:00:00.000Z",
+  );
+  assert.equal(
+    nextWindowOpening(w, new Date("2026-03-09T03:00:00Z"), "America/New_York")?.toISOString(),
+    "2026-03-09T12:00:00.000Z",
+  );
 });
 
 test("an opening skipped by DST opens at the first instant after it", () => {

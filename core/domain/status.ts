@@ -37,11 +37,7 @@ export const ATTEMPT_STATUSES: readonly AttemptStatus[] = [
 
 /** Lifecycle of an activity before its current attempt has a vendor status. */
 export type ActivityStatus = "SCHEDULED" | "DISPATCHING" | AttemptStatus;
-export const ACTIVITY_STATUSES: readonly ActivityStatus[] = [
-  "SCHEDULED",
-  "DISPATCHING",
-  ...ATTEMPT_STATUSES,
-];
+export const ACTIVITY_STATUSES: readonly ActivityStatus[] = ["SCHEDULED", "DISPATCHING", ...ATTEMPT_STATUSES];
 
 const PROGRESS_RANK: Record<ProgressStatus, number> = { QUEUED: 1, SENT: 2, DELIVERED: 3, READ: 4 };
 

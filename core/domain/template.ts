@@ -5,7 +5,8 @@ const PLACEHOLDER = /\{\{\s*([A-Za-z_][\w.]*)\s*\}\}/g;
 
 function lookup(customer: Customer, path: string): string {
   const [head, ...rest] = path.split(".");
-  let value: unknown = head === "attributes" ? customer.attributes : (customer as unknown as Record<string, unknown>)[head ?? ""];
+  let value: unknown =
+    head === "attributes" ? customer.attributes : (customer as unknown as Record<string, unknown>)[head ?? ""];
   if (head !== "attributes" && value === undefined && customer.attributes && head) {
     value = customer.attributes[head];
   }
@@ -29,7 +30,9 @@ export function renderContent(content: MessageContent, customer: Customer): Mess
   if (content.template) {
     out.template = {
       ...content.template,
-      ...(content.template.parameters ? { parameters: content.template.parameters.map((p) => fillPlaceholders(p, customer)) } : {}),
+      ...(content.template.parameters
+        ? { parameters: content.template.parameters.map((p) => fillPlaceholders(p, customer)) }
+        : {}),
     };
   }
   return out;

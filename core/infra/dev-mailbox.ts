@@ -12,7 +12,11 @@ export interface DevMailbox {
   stop(): Promise<void>;
 }
 
-export async function startDevMailbox(opts: { port: number; dir: string; log: (line: string) => void }): Promise<DevMailbox> {
+export async function startDevMailbox(opts: {
+  port: number;
+  dir: string;
+  log: (line: string) => void;
+}): Promise<DevMailbox> {
   const { SMTPServer } = await import("smtp-server");
   mkdirSync(opts.dir, { recursive: true });
   let n = 0;

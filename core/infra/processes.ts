@@ -12,7 +12,9 @@ export const FERRETDB_VERSION = "v1.24.2";
 export const FERRETDB_PATCH_LEVEL = "dm2";
 
 export function cacheDir(): string {
-  return process.env.DIALMESH_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), ".cache"), "dialmesh");
+  return (
+    process.env.DIALMESH_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), ".cache"), "dialmesh")
+  );
 }
 
 export async function freePort(): Promise<number> {
@@ -64,13 +66,19 @@ function stopper(child: ChildProcess): () => Promise<void> {
 export function ferretDbBinary(): string {
   const bin = path.join(cacheDir(), `ferretdb-${FERRETDB_VERSION}-${FERRETDB_PATCH_LEVEL}`, "ferretdb");
   if (!existsSync(bin)) {
-    execFileSync("bash", [path.join(ROOT, "scripts/build-ferretdb.sh"), bin], { stdio: ["ignore", "inherit", "inherit"] });
+    execFileSync("bash", [path.join(ROOT, "scripts/build-ferretdb.sh"), bin], {
+      stdio: ["ignore", "inherit", "inherit"],
+    });
   }
   return bin;
 }
 
 /** Starts FerretDB with its SQLite backend, data in `dataDir`. */
-export async function startFerretDb(opts: { dataDir: string; port?: number; logFile?: string }): Promise<RunningService> {
+export async function startFerretDb(opts: {
+  dataDir: string;
+  port?: number;
+  logFile?: string;
+}): Promise<RunningService> {
   const bin = ferretDbBinary();
   const port = opts.port ?? (await freePort());
   const dataDir = path.resolve(opts.dataDir);
@@ -105,9 +113,13 @@ export function natsServerBinary(): string {
   let bin = find();
   if (!bin) {
     process.stderr.write("[nats] nats-server missing; installing it with apt-get\n");
-    execFileSync("sh", ["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server"], {
-      stdio: ["ignore", "inherit", "inherit"],
-    });
+    execFileSync(
+      "sh",
+      ["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server"],
+      {
+        stdio: ["ignore", "inherit", "inherit"],
+      },
+    );
     bin = find();
   }
   if (!bin) throw new Error("nats-server is not installed and apt-get could not install it");

@@ -33,7 +33,10 @@ export function readManifest(dir: string): CatalogEntry {
   }
   const manifest = parsed as PluginManifest;
   if (manifest.name !== name) {
-    entry.errors.push({ path: "/name", message: `${file}: /name "${manifest.name}" must equal the folder name "${name}"` });
+    entry.errors.push({
+      path: "/name",
+      message: `${file}: /name "${manifest.name}" must equal the folder name "${name}"`,
+    });
     return entry;
   }
   entry.manifest = manifest;

@@ -57,15 +57,24 @@ export class PluginConfigError extends Error {
 const ajv = createAjv();
 
 /** Validates instance options against the plugin's schema; pointers are relative to the config file. */
-export function validateInstanceOptions(manifest: PluginManifest, config: PluginInstanceConfig, pointer: string): ValidationDetail[] {
+export function validateInstanceOptions(
+  manifest: PluginManifest,
+  config: PluginInstanceConfig,
+  pointer: string,
+): ValidationDetail[] {
   const validate = ajv.compile(manifest.optionsSchema);
-  return validate(config.options ?? {}) ? [] : toDetails(validate.errors).map((d) => ({ path: `${pointer}/options${d.path}`, message: d.message }));
+  return validate(config.options ?? {})
+    ? []
+    : toDetails(validate.errors).map((d) => ({ path: `${pointer}/options${d.path}`, message: d.message }));
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new PluginError("PLUGIN_TIMEOUT", `${what} did not answer within ${ms} ms`, { retryable: true })), ms);
+    timer = setTimeout(
+      () => reject(new PluginError("PLUGIN_TIMEOUT", `${what} did not answer within ${ms} ms`, { retryable: true })),
+      ms,
+    );
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
@@ -89,7 +98,9 @@ export class PluginHost {
     this.id = config.id;
     this.config = config;
     this.env = env;
-    this.channels = config.channels?.length ? this.manifest.channels.filter((c) => config.channels!.includes(c)) : this.manifest.channels;
+    this.channels = config.channels?.length
+      ? this.manifest.channels.filter((c) => config.channels!.includes(c))
+      : this.manifest.channels;
     this.secrets = secretValues(config.options ?? {}, this.manifest.secretOptions);
   }
 
@@ -100,9 +111,11 @@ export class PluginHost {
   /** Imports and starts the plugin; failures leave the instance `failed` with a reason. */
   async start(cacheBust?: string): Promise<void> {
     try {
-      const entryUrl = pathToFileURL(path.join(this.entry.dir, this.manifest.entry)).href + (cacheBust ? `?v=${cacheBust}` : "");
+      const entryUrl =
+        pathToFileURL(path.join(this.entry.dir, this.manifest.entry)).href + (cacheBust ? `?v=${cacheBust}` : "");
       const mod = (await import(entryUrl)) as { default?: PluginFactory<Record<string, unknown>> };
-      if (typeof mod.default !== "function") throw new Error(`${this.manifest.entry} has no default export plugin factory`);
+      if (typeof mod.default !== "function")
+        throw new Error(`${this.manifest.entry} has no default export plugin factory`);
       const dataDir = path.join(this.env.dataDir, "plugins", this.id);
       mkdirSync(dataDir, { recursive: true });
       const logger = this.redactingLogger(this.env.logger(this.id));
@@ -123,7 +136,9 @@ export class PluginHost {
     } catch (err) {
       this.state = "failed";
       this.lastError = this.clean((err as Error).message ?? String(err));
-      this.env.logger(this.id).error("plugin failed to start; its activities fail until it is fixed", { error: this.lastError });
+      this.env
+        .logger(this.id)
+        .error("plugin failed to start; its activities fail until it is fixed", { error: this.lastError });
     }
   }
 
@@ -139,13 +154,32 @@ export class PluginHost {
     if (this.state !== "ready" || !plugin) {
       return {
         ok: false,
-        error: { code: "PLUGIN_UNAVAILABLE", message: `plugin ${this.id} is ${this.state}${this.lastError ? `: ${this.lastError}` : ""}`, retryable: true, status: "FAILED", optOut: false },
+        error: {
+          code: "PLUGIN_UNAVAILABLE",
+          message: `plugin ${this.id} is ${this.state}${this.lastError ? `: ${this.lastError}` : ""}`,
+          retryable: true,
+          status: "FAILED",
+          optOut: false,
+        },
       };
     }
     try {
-      const result = await withTimeout(plugin.send(request), this.env.sendTimeoutMs ?? 20_000, `plugin ${this.id} send`);
+      const result = await withTimeout(
+        plugin.send(request),
+        this.env.sendTimeoutMs ?? 20_000,
+        `plugin ${this.id} send`,
+      );
       if (!result || typeof result.vendorId !== "string" || !result.vendorId || !isAttemptStatus(result.status)) {
-        return { ok: false, error: { code: "PLUGIN_CONTRACT", message: `plugin ${this.id} returned no vendor id or an unknown status`, retryable: false, status: "FAILED", optOut: false } };
+        return {
+          ok: false,
+          error: {
+            code: "PLUGIN_CONTRACT",
+            message: `plugin ${this.id} returned no vendor id or an unknown status`,
+            retryable: false,
+            status: "FAILED",
+            optOut: false,
+          },
+        };
       }
       return { ok: true, result };
     } catch (err) {
@@ -162,7 +196,16 @@ export class PluginHost {
           },
         };
       }
-      return { ok: false, error: { code: "PLUGIN_ERROR", message: this.clean((err as Error)?.message ?? String(err)), retryable: true, status: "FAILED", optOut: false } };
+      return {
+        ok: false,
+        error: {
+          code: "PLUGIN_ERROR",
+          message: this.clean((err as Error)?.message ?? String(err)),
+          retryable: true,
+          status: "FAILED",
+          optOut: false,
+        },
+      };
     }
   }
 
@@ -174,7 +217,8 @@ export class PluginHost {
   }
 
   async health(): Promise<PluginHealth & { state: InstanceState }> {
-    if (this.state !== "ready" || !this.plugin) return { ok: false, state: this.state, ...(this.lastError ? { detail: this.lastError } : {}) };
+    if (this.state !== "ready" || !this.plugin)
+      return { ok: false, state: this.state, ...(this.lastError ? { detail: this.lastError } : {}) };
     try {
       const h = await withTimeout(this.plugin.health(), 5_000, `plugin ${this.id} health`);
       return { ok: h.ok, state: this.state, ...(h.detail ? { detail: this.clean(h.detail) } : {}) };
@@ -208,7 +252,8 @@ export class PluginHost {
   }
 
   private redactingLogger(inner: Logger): Logger {
-    const scrub = (data?: Record<string, unknown>) => (data ? (JSON.parse(this.clean(JSON.stringify(data))) as Record<string, unknown>) : undefined);
+    const scrub = (data?: Record<string, unknown>) =>
+      data ? (JSON.parse(this.clean(JSON.stringify(data))) as Record<string, unknown>) : undefined;
     return {
       debug: (m, d) => inner.debug(this.clean(m), scrub(d)),
       info: (m, d) => inner.info(this.clean(m), scrub(d)),

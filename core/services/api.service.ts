@@ -11,7 +11,14 @@ import type { ApiKeyConfig, Role } from "../config/types.ts";
 import type { HubRuntime } from "./runtime.ts";
 import { ValidationError, type HttpMeta } from "./errors.ts";
 
-type Req = IncomingMessage & { $action?: { name: string }; $ctx?: Context<unknown, HttpMeta>; originalUrl?: string; query?: Record<string, string>; body?: unknown; $params?: Record<string, unknown> };
+type Req = IncomingMessage & {
+  $action?: { name: string };
+  $ctx?: Context<unknown, HttpMeta>;
+  originalUrl?: string;
+  query?: Record<string, string>;
+  body?: unknown;
+  $params?: Record<string, unknown>;
+};
 
 /** Least role each action needs; anything not listed needs `admin`. */
 const REQUIRED_ROLE: Record<string, Role> = {
@@ -48,34 +55,78 @@ interface ErrorLike {
 /** Maps any error to the API's JSON error shape and HTTP status. */
 export function errorBody(err: ErrorLike): { status: number; body: Record<string, unknown> } {
   if (err.type === "UNSUPPORTED_MEDIA_TYPE") {
-    return { status: 415, body: { error: "UnsupportedMediaType", message: "Send JSON (Content-Type: application/json)", details: [] } };
+    return {
+      status: 415,
+      body: { error: "UnsupportedMediaType", message: "Send JSON (Content-Type: application/json)", details: [] },
+    };
   }
   // body-parser errors
   if (err.type === "entity.parse.failed") {
-    return { status: 400, body: { error: "ValidationError", message: "Malformed JSON body", details: [{ path: "", message: err.message ?? "cannot be parsed" }] } };
+    return {
+      status: 400,
+      body: {
+        error: "ValidationError",
+        message: "Malformed JSON body",
+        details: [{ path: "", message: err.message ?? "cannot be parsed" }],
+      },
+    };
   }
   if (err.type === "entity.too.large") {
     return { status: 413, body: { error: "PayloadTooLarge", message: "Request body is too large", details: [] } };
   }
-  const status = typeof err.code === "number" && err.code >= 400 && err.code < 600 ? err.code : typeof err.status === "number" ? err.status : 500;
+  const status =
+    typeof err.code === "number" && err.code >= 400 && err.code < 600
+      ? err.code
+      : typeof err.status === "number"
+        ? err.status
+        : 500;
   if (status === 404 && err.type === "NOT_FOUND") {
     return { status, body: { error: "NotFound", message: "No such route", details: [] } };
   }
   if (status === 415) {
-    return { status, body: { error: "UnsupportedMediaType", message: err.message ?? "Send JSON (Content-Type: application/json)", details: [] } };
+    return {
+      status,
+      body: {
+        error: "UnsupportedMediaType",
+        message: err.message ?? "Send JSON (Content-Type: application/json)",
+        details: [],
+      },
+    };
   }
   if (status === 401) {
-    const message = err.type === "INVALID_TOKEN" ? "The API key is not valid" : "An API key is required: Authorization: Bearer <key>";
+    const message =
+      err.type === "INVALID_TOKEN" ? "The API key is not valid" : "An API key is required: Authorization: Bearer <key>";
     return { status, body: { error: "Unauthorized", message, details: [] } };
   }
   if (status === 403) {
     const need = (err.data as { message?: string } | undefined)?.message;
-    return { status, body: { error: "Forbidden", message: `This API key may not do that${need ? ` (${need})` : ""}`, details: [] } };
+    return {
+      status,
+      body: { error: "Forbidden", message: `This API key may not do that${need ? ` (${need})` : ""}`, details: [] },
+    };
   }
-  if (status >= 500) return { status, body: { error: status === 503 ? "ServiceUnavailable" : "InternalError", message: status === 503 ? "Service unavailable" : "Internal error", details: [] } };
-  const name = err.type && /^[A-Z]/.test(err.type) ? err.type : status === 401 ? "Unauthorized" : status === 403 ? "Forbidden" : status === 404 ? "NotFound" : (err.name ?? "Error");
+  if (status >= 500)
+    return {
+      status,
+      body: {
+        error: status === 503 ? "ServiceUnavailable" : "InternalError",
+        message: status === 503 ? "Service unavailable" : "Internal error",
+        details: [],
+      },
+    };
+  const name =
+    err.type && /^[A-Z]/.test(err.type)
+      ? err.type
+      : status === 401
+        ? "Unauthorized"
+        : status === 403
+          ? "Forbidden"
+          : status === 404
+            ? "NotFound"
+            : (err.name ?? "Error");
   const details = Array.isArray(err.data) ? err.data : [];
-  const extra = !Array.isArray(err.data) && err.data && typeof err.data === "object" && status === 409 ? { data: err.data } : {};
+  const extra =
+    !Array.isArray(err.data) && err.data && typeof err.data === "object" && status === 409 ? { data: err.data } : {};
   return { status, body: { error: name, message: err.message ?? name, details, ...extra } };
 }
 
@@ -106,10 +157,21 @@ export function apiService(runtime: HubRuntime, keys: readonly ApiKeyConfig[]): 
           mappingPolicy: "restrict",
           bodyParsers: { raw: { type: () => true, limit: "2mb" } },
           aliases: { "GET :pluginId": "api.vendorWebhook", "POST :pluginId": "api.vendorWebhook" },
-          onBeforeCall(ctx: Context<unknown, HttpMeta & { http?: { method: string; url: string; headers: Record<string, string> } }>, _route: unknown, req: Req) {
+          onBeforeCall(
+            ctx: Context<
+              unknown,
+              HttpMeta & { http?: { method: string; url: string; headers: Record<string, string> } }
+            >,
+            _route: unknown,
+            req: Req,
+          ) {
             const headers: Record<string, string> = {};
             for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers[k] = v;
-            ctx.meta.http = { method: req.method ?? "GET", url: publicBase + (req.originalUrl ?? req.url ?? ""), headers };
+            ctx.meta.http = {
+              method: req.method ?? "GET",
+              url: publicBase + (req.originalUrl ?? req.url ?? ""),
+              headers,
+            };
           },
         },
         {
@@ -127,14 +189,21 @@ export function apiService(runtime: HubRuntime, keys: readonly ApiKeyConfig[]): 
           mappingPolicy: "restrict",
           bodyParsers: { json: { limit: config.api.bodyLimit, strict: false } },
           onBeforeCall(_ctx: Context, _route: unknown, req: Req) {
-            const hasBody = Number(req.headers["content-length"] ?? 0) > 0 || req.headers["transfer-encoding"] !== undefined;
+            const hasBody =
+              Number(req.headers["content-length"] ?? 0) > 0 || req.headers["transfer-encoding"] !== undefined;
             const type = req.headers["content-type"] ?? "";
-            if ((req.method === "POST" || req.method === "PUT") && hasBody && !/^application\/([\w.+-]*\+)?json\b/i.test(type)) {
+            if (
+              (req.method === "POST" || req.method === "PUT") &&
+              hasBody &&
+              !/^application\/([\w.+-]*\+)?json\b/i.test(type)
+            ) {
               throw new ApiGateway.Errors.BadRequestError("UNSUPPORTED_MEDIA_TYPE", null);
             }
             // moleculer-web would merge an array body into the params object; say what to send instead.
             if (Array.isArray(req.body)) {
-              throw new ValidationError("Unexpected body", [{ path: "", message: 'must be a JSON object: one activity, or {"activities": [...]} for several' }]);
+              throw new ValidationError("Unexpected body", [
+                { path: "", message: 'must be a JSON object: one activity, or {"activities": [...]} for several' },
+              ]);
             }
           },
           aliases: {
@@ -175,7 +244,12 @@ export function apiService(runtime: HubRuntime, keys: readonly ApiKeyConfig[]): 
         const m = /^Bearer\s+(\S+)$/i.exec(header);
         const key = m ? findKey(keys, m[1]!) : undefined;
         if (!key) {
-          return Promise.reject(new ApiGateway.Errors.UnAuthorizedError(m ? ApiGateway.Errors.ERR_INVALID_TOKEN : ApiGateway.Errors.ERR_NO_TOKEN, null));
+          return Promise.reject(
+            new ApiGateway.Errors.UnAuthorizedError(
+              m ? ApiGateway.Errors.ERR_INVALID_TOKEN : ApiGateway.Errors.ERR_NO_TOKEN,
+              null,
+            ),
+          );
         }
         return Promise.resolve({ id: key.id, roles: key.roles });
       },
@@ -184,7 +258,9 @@ export function apiService(runtime: HubRuntime, keys: readonly ApiKeyConfig[]): 
         const need = REQUIRED_ROLE[req.$action?.name ?? ""] ?? "admin";
         const roles = ctx.meta.user?.roles ?? [];
         if (!roles.some((r) => RANK[r as Role] >= RANK[need])) {
-          return Promise.reject(new ApiGateway.Errors.ForbiddenError("ERR_FORBIDDEN", { message: `needs role ${need}` }));
+          return Promise.reject(
+            new ApiGateway.Errors.ForbiddenError("ERR_FORBIDDEN", { message: `needs role ${need}` }),
+          );
         }
         return Promise.resolve();
       },
@@ -192,7 +268,11 @@ export function apiService(runtime: HubRuntime, keys: readonly ApiKeyConfig[]): 
     actions: {
       health: {
         async handler(this: Service, ctx: Context<unknown, HttpMeta>) {
-          const db = await runtime.store.conn.db!.admin().ping().then(() => "ok").catch(() => "unreachable");
+          const db = await runtime.store.conn
+            .db!.admin()
+            .ping()
+            .then(() => "ok")
+            .catch(() => "unreachable");
           if (db !== "ok") ctx.meta.$statusCode = 503;
           return { status: db === "ok" ? "ok" : "degraded", node: runtime.nodeId, database: db };
         },
@@ -210,10 +290,18 @@ export function apiService(runtime: HubRuntime, keys: readonly ApiKeyConfig[]): 
         },
       },
       vendorWebhook: {
-        async handler(ctx: Context<{ body?: unknown; params: { pluginId: string }; query: Record<string, string> }, HttpMeta & { http?: { method: string; url: string; headers: Record<string, string> } }>) {
+        async handler(
+          ctx: Context<
+            { body?: unknown; params: { pluginId: string }; query: Record<string, string> },
+            HttpMeta & { http?: { method: string; url: string; headers: Record<string, string> } }
+          >,
+        ) {
           const http = ctx.meta.http!;
           const rawBody = Buffer.isBuffer(ctx.params.body) ? ctx.params.body : Buffer.alloc(0);
-          const response = await ctx.call<{ status: number; body?: string; contentType?: string }, Record<string, unknown>>("ccm.webhook", {
+          const response = await ctx.call<
+            { status: number; body?: string; contentType?: string },
+            Record<string, unknown>
+          >("ccm.webhook", {
             pluginId: ctx.params.params.pluginId,
             method: http.method === "GET" ? "GET" : "POST",
             url: http.url,

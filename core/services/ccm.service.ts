@@ -36,7 +36,16 @@ export function ccmService(runtime: HubRuntime, registry: PluginRegistry): Servi
         },
       },
       /** GET|POST /webhooks/:pluginId — the vendor's signature is the authentication. */
-      async webhook(ctx: Context<{ pluginId: string; method: "GET" | "POST"; url: string; headers: Record<string, string>; query: Record<string, string>; rawBody: Buffer }>) {
+      async webhook(
+        ctx: Context<{
+          pluginId: string;
+          method: "GET" | "POST";
+          url: string;
+          headers: Record<string, string>;
+          query: Record<string, string>;
+          rawBody: Buffer;
+        }>,
+      ) {
         const { pluginId } = ctx.params;
         if (!registry.hosts.has(pluginId)) throw new NotFoundError(`plugin ${pluginId}`);
         const request: InboundRequest = {
@@ -63,7 +72,10 @@ export function ccmService(runtime: HubRuntime, registry: PluginRegistry): Servi
         route: (channel) => registry.route(channel),
         send: (pluginId, request) => broker.call<SendOutcome, typeof request>(`connector.${pluginId}.send`, request),
       };
-      const plan = { maxRetries: runtime.config.scheduler.maxRetries, retryBaseMs: runtime.config.scheduler.retryBaseMs };
+      const plan = {
+        maxRetries: runtime.config.scheduler.maxRetries,
+        retryBaseMs: runtime.config.scheduler.retryBaseMs,
+      };
       const honour = runtime.config.compliance.honourSuppressionOn;
       dispatcher = new Dispatcher({
         activities: runtime.activities,
@@ -73,7 +85,9 @@ export function ccmService(runtime: HubRuntime, registry: PluginRegistry): Servi
           blockReason: async (channel, address) => {
             if (honour && !honour.includes(channel)) return undefined;
             const entry = await runtime.suppressions.find(address);
-            return entry ? `${address} is on the suppression list since ${entry.createdAt.toISOString()} (${entry.reason})` : undefined;
+            return entry
+              ? `${address} is on the suppression list since ${entry.createdAt.toISOString()} (${entry.reason})`
+              : undefined;
           },
           suppress: async (address, reason, source) => {
             await runtime.suppressions.add(address, reason, source, new Date());

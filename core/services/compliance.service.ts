@@ -15,21 +15,31 @@ export function complianceService(runtime: HubRuntime): ServiceSchema {
       async suppress(ctx: Context<{ address?: unknown; reason?: unknown }, HttpMeta>) {
         const { address, reason } = ctx.params;
         if (typeof address !== "string" || !normalizeAddress(address)) {
-          throw new ValidationError("Invalid suppression", [{ path: "/address", message: "must be a phone number in international form or an email address" }]);
+          throw new ValidationError("Invalid suppression", [
+            { path: "/address", message: "must be a phone number in international form or an email address" },
+          ]);
         }
-        const doc = await runtime.suppressions.add(address, typeof reason === "string" && reason ? reason : "added by an operator", "api", new Date());
+        const doc = await runtime.suppressions.add(
+          address,
+          typeof reason === "string" && reason ? reason : "added by an operator",
+          "api",
+          new Date(),
+        );
         ctx.meta.$statusCode = 201;
         ctx.meta.$location = `/api/v1/suppressions/${encodeURIComponent(doc._id)}`;
         return { address: doc._id, reason: doc.reason, source: doc.source, since: doc.createdAt };
       },
       async lift(ctx: Context<{ address: string }>) {
-        if (!(await runtime.suppressions.remove(ctx.params.address))) throw new NotFoundError(`suppression of ${ctx.params.address}`);
+        if (!(await runtime.suppressions.remove(ctx.params.address)))
+          throw new NotFoundError(`suppression of ${ctx.params.address}`);
         return { lifted: normalizeAddress(ctx.params.address) ?? ctx.params.address };
       },
       async list(ctx: Context<{ limit?: string; after?: string }>) {
         const limit = Math.min(Math.max(Number(ctx.params.limit ?? 100) || 100, 1), 1000);
         const docs = await runtime.suppressions.list(limit, ctx.params.after);
-        return { suppressions: docs.map((d) => ({ address: d._id, reason: d.reason, source: d.source, since: d.createdAt })) };
+        return {
+          suppressions: docs.map((d) => ({ address: d._id, reason: d.reason, source: d.source, since: d.createdAt })),
+        };
       },
     },
   };

@@ -8,7 +8,10 @@ export function conversationsService(runtime: HubRuntime): ServiceSchema {
     name: "conversations",
     actions: {
       async list(ctx: Context<{ customerId?: string; limit?: string }>) {
-        if (!ctx.params.customerId) throw new ValidationError("customerId is required", [{ path: "/customerId", message: "query parameter is required" }]);
+        if (!ctx.params.customerId)
+          throw new ValidationError("customerId is required", [
+            { path: "/customerId", message: "query parameter is required" },
+          ]);
         const limit = Math.min(Math.max(Number(ctx.params.limit ?? 50) || 50, 1), 500);
         const list = await runtime.conversations.listByCustomer(ctx.params.customerId, limit);
         return { conversations: list.map(({ _id, ...rest }) => ({ id: _id, ...rest })) };
@@ -17,7 +20,11 @@ export function conversationsService(runtime: HubRuntime): ServiceSchema {
         const conv = await runtime.conversations.get(ctx.params.id);
         if (!conv) throw new NotFoundError(`conversation ${ctx.params.id}`);
         const { _id, timeline, ...rest } = conv;
-        return { id: _id, ...rest, timeline: timeline.map(({ _id: eventId, conversationId: _c, ...e }) => ({ id: eventId, ...e })) };
+        return {
+          id: _id,
+          ...rest,
+          timeline: timeline.map(({ _id: eventId, conversationId: _c, ...e }) => ({ id: eventId, ...e })),
+        };
       },
     },
   };

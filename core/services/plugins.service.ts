@@ -56,12 +56,18 @@ export class PluginRegistry {
     const entry = this.catalog.get(config.use);
     if (!entry) {
       const known = [...this.catalog.keys()].sort().join(", ") || "none";
-      return [{ path: `${pointer}/use`, message: `"${config.use}" is not a plugin folder under plugins/ (found: ${known})` }];
+      return [
+        { path: `${pointer}/use`, message: `"${config.use}" is not a plugin folder under plugins/ (found: ${known})` },
+      ];
     }
     if (!entry.manifest) return entry.errors.map((e) => ({ path: `${pointer}/use`, message: e.message }));
     const details = validateInstanceOptions(entry.manifest, config, pointer);
     const unknownChannels = (config.channels ?? []).filter((c) => !entry.manifest!.channels.includes(c));
-    if (unknownChannels.length) details.push({ path: `${pointer}/channels`, message: `${unknownChannels.join(", ")} not carried by ${config.use}` });
+    if (unknownChannels.length)
+      details.push({
+        path: `${pointer}/channels`,
+        message: `${unknownChannels.join(", ")} not carried by ${config.use}`,
+      });
     return details;
   }
 }
@@ -85,7 +91,9 @@ function connectorSchema(host: PluginHost): ServiceSchema {
       },
       inbound: {
         visibility: "public",
-        handler(ctx: Context<Omit<InboundRequest, "rawBody"> & { rawBody: Buffer | { type: "Buffer"; data: number[] } }>): Promise<InboundResult> {
+        handler(
+          ctx: Context<Omit<InboundRequest, "rawBody"> & { rawBody: Buffer | { type: "Buffer"; data: number[] } }>,
+        ): Promise<InboundResult> {
           const raw = ctx.params.rawBody;
           return host.inbound({ ...ctx.params, rawBody: Buffer.isBuffer(raw) ? raw : Buffer.from(raw.data) });
         },
@@ -110,7 +118,9 @@ export function pluginsService(runtime: HubRuntime, registry: PluginRegistry): S
       rateLimiter: runtime.rateLimiter,
       conversations: { lastInboundAt: (channel, address) => runtime.conversations.lastInboundAt(channel, address) },
       ...(runtime.store.conn.db ? { db: runtime.store.conn.db } : {}),
-      hubDefaults: { ...(config.compliance.optOutKeywords ? { optOutKeywords: config.compliance.optOutKeywords } : {}) },
+      hubDefaults: {
+        ...(config.compliance.optOutKeywords ? { optOutKeywords: config.compliance.optOutKeywords } : {}),
+      },
       emit: async (id: string, events: CanonicalEvent[]) => {
         await broker.call("ccm.ingest", { pluginId: id, events });
       },
@@ -138,7 +148,12 @@ export function pluginsService(runtime: HubRuntime, registry: PluginRegistry): S
     const ids = new Set(fromConfig.map((p) => p.id));
     const fromApi = stored
       .filter((s) => !ids.has(s._id) && s.enabled !== false)
-      .map((s) => ({ id: s._id, use: s.use, options: s.options, ...(s.channels?.length ? { channels: s.channels } : {}) }));
+      .map((s) => ({
+        id: s._id,
+        use: s.use,
+        options: s.options,
+        ...(s.channels?.length ? { channels: s.channels } : {}),
+      }));
     return [...fromConfig, ...fromApi];
   }
 
@@ -165,7 +180,9 @@ export function pluginsService(runtime: HubRuntime, registry: PluginRegistry): S
           for (const host of registry.hosts.values()) out.push({ ...host.describe(), health: await host.health() });
           const available = [...registry.catalog.values()].map((e) => ({
             name: e.name,
-            ...(e.manifest ? { version: e.manifest.version, channels: e.manifest.channels } : { errors: e.errors.map((x) => x.message) }),
+            ...(e.manifest
+              ? { version: e.manifest.version, channels: e.manifest.channels }
+              : { errors: e.errors.map((x) => x.message) }),
           }));
           return { instances: out, available };
         },
@@ -176,14 +193,26 @@ export function pluginsService(runtime: HubRuntime, registry: PluginRegistry): S
           if (details.length) throw new PluginValidationError("Invalid plugin instance", details);
           const instance = ctx.params as unknown as PluginInstanceConfig;
           if (config.plugins.some((p) => p.id === instance.id)) {
-            throw new Errors.MoleculerClientError(`plugin "${instance.id}" is defined in the configuration file; change it there`, 409, "Conflict");
+            throw new Errors.MoleculerClientError(
+              `plugin "${instance.id}" is defined in the configuration file; change it there`,
+              409,
+              "Conflict",
+            );
           }
           registry.rescan();
           const problems = registry.validate(instance, "");
           if (problems.length) throw new PluginValidationError("Invalid plugin instance", problems);
           await runtime.store.models.PluginInstance.updateOne(
             { _id: instance.id },
-            { $set: { use: instance.use, options: instance.options ?? {}, channels: instance.channels ?? [], enabled: true, updatedAt: new Date() } },
+            {
+              $set: {
+                use: instance.use,
+                options: instance.options ?? {},
+                channels: instance.channels ?? [],
+                enabled: true,
+                updatedAt: new Date(),
+              },
+            },
             { upsert: true },
           );
           await sync(this.broker, instance.id);
@@ -193,7 +222,8 @@ export function pluginsService(runtime: HubRuntime, registry: PluginRegistry): S
       },
       reload: {
         async handler(this: Service, ctx: Context<{ id: string }>) {
-          if (!registry.hosts.has(ctx.params.id)) throw new Errors.MoleculerClientError(`no plugin instance "${ctx.params.id}"`, 404, "NotFound");
+          if (!registry.hosts.has(ctx.params.id))
+            throw new Errors.MoleculerClientError(`no plugin instance "${ctx.params.id}"`, 404, "NotFound");
           registry.rescan();
           await sync(this.broker, ctx.params.id);
           ctx.broadcast("plugins.changed", { reloadId: ctx.params.id });
@@ -203,10 +233,15 @@ export function pluginsService(runtime: HubRuntime, registry: PluginRegistry): S
       remove: {
         async handler(this: Service, ctx: Context<{ id: string }>) {
           if (config.plugins.some((p) => p.id === ctx.params.id)) {
-            throw new Errors.MoleculerClientError(`plugin "${ctx.params.id}" is defined in the configuration file; remove it there`, 409, "Conflict");
+            throw new Errors.MoleculerClientError(
+              `plugin "${ctx.params.id}" is defined in the configuration file; remove it there`,
+              409,
+              "Conflict",
+            );
           }
           const res = await runtime.store.models.PluginInstance.deleteOne({ _id: ctx.params.id });
-          if (res.deletedCount === 0) throw new Errors.MoleculerClientError(`no plugin instance "${ctx.params.id}"`, 404, "NotFound");
+          if (res.deletedCount === 0)
+            throw new Errors.MoleculerClientError(`no plugin instance "${ctx.params.id}"`, 404, "NotFound");
           await sync(this.broker);
           ctx.broadcast("plugins.changed", {});
           return { removed: ctx.params.id };
@@ -217,7 +252,12 @@ export function pluginsService(runtime: HubRuntime, registry: PluginRegistry): S
           const host = registry.hosts.get(ctx.params.id);
           if (!host) throw new Errors.MoleculerClientError(`no plugin instance "${ctx.params.id}"`, 404, "NotFound");
           const value = await host.view(ctx.params.view);
-          if (value === undefined) throw new Errors.MoleculerClientError(`plugin "${ctx.params.id}" has no view "${ctx.params.view}"`, 404, "NotFound");
+          if (value === undefined)
+            throw new Errors.MoleculerClientError(
+              `plugin "${ctx.params.id}" has no view "${ctx.params.view}"`,
+              404,
+              "NotFound",
+            );
           return value;
         },
       },

@@ -97,9 +97,11 @@ export function schedulerService(runtime: HubRuntime, registry: PluginRegistry):
           throw new ValidationError("No activities", [{ path: "/activities", message: "must be a non-empty array" }]);
         }
         if (items.length > config.api.maxBatch) {
-          throw new ValidationError(`Too many activities`, [
-            { path: "/activities", message: `has ${items.length} items; at most ${config.api.maxBatch} per request` },
-          ], 413);
+          throw new ValidationError(
+            `Too many activities`,
+            [{ path: "/activities", message: `has ${items.length} items; at most ${config.api.maxBatch} per request` }],
+            413,
+          );
         }
         const now = new Date();
         const intake = { channels: registry.channels(), fallbacks: config.fallbacks, now };
@@ -112,7 +114,10 @@ export function schedulerService(runtime: HubRuntime, registry: PluginRegistry):
         });
         // All or nothing: a batch with one bad item stores none, so a corrected resend is simple.
         if (details.length > 0) {
-          throw new ValidationError(`${details.length} problem(s) in the request; nothing was stored`, details.slice(0, 1000));
+          throw new ValidationError(
+            `${details.length} problem(s) in the request; nothing was stored`,
+            details.slice(0, 1000),
+          );
         }
         const accepted = await activities.accept(normalized, now);
         const conflicts = accepted.filter((a) => a.conflict);
@@ -129,7 +134,12 @@ export function schedulerService(runtime: HubRuntime, registry: PluginRegistry):
         return {
           accepted: accepted.length,
           created,
-          activities: accepted.map((a) => ({ id: a.id, status: a.status, ...(a.created ? {} : { duplicate: true }), ...(a.conflict ? { conflict: true } : {}) })),
+          activities: accepted.map((a) => ({
+            id: a.id,
+            status: a.status,
+            ...(a.created ? {} : { duplicate: true }),
+            ...(a.conflict ? { conflict: true } : {}),
+          })),
         };
       },
       async get(ctx: Context<{ id: string }>) {
@@ -141,7 +151,9 @@ export function schedulerService(runtime: HubRuntime, registry: PluginRegistry):
         const { cancelled, activity } = await activities.cancel(ctx.params.id, runtime.nodeId, new Date());
         if (!activity) throw new NotFoundError(`activity ${ctx.params.id}`);
         if (!cancelled && activity.status !== "CANCELLED") {
-          throw new ConflictError(`activity ${ctx.params.id} can no longer be cancelled (status ${activity.status})`, { status: activity.status });
+          throw new ConflictError(`activity ${ctx.params.id} can no longer be cancelled (status ${activity.status})`, {
+            status: activity.status,
+          });
         }
         if (cancelled) {
           await ctx.call("webhooks.publish", {

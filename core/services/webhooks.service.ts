@@ -37,15 +37,26 @@ export function webhooksService(runtime: HubRuntime): ServiceSchema {
         return { subscriptions: await outbox.listSubscriptions() };
       },
       async remove(ctx: Context<{ id: string }>) {
-        if (!(await outbox.deleteSubscription(ctx.params.id))) throw new NotFoundError(`webhook subscription ${ctx.params.id}`);
+        if (!(await outbox.deleteSubscription(ctx.params.id)))
+          throw new NotFoundError(`webhook subscription ${ctx.params.id}`);
         return { deleted: ctx.params.id };
       },
       async deadLetters(ctx: Context<{ subscriptionId?: string; limit?: string }>) {
         const limit = Math.min(Math.max(Number(ctx.params.limit ?? 100) || 100, 1), 1000);
-        return { deadLetters: await outbox.listDeadLetters({ ...(ctx.params.subscriptionId ? { subscriptionId: ctx.params.subscriptionId } : {}), limit }) };
+        return {
+          deadLetters: await outbox.listDeadLetters({
+            ...(ctx.params.subscriptionId ? { subscriptionId: ctx.params.subscriptionId } : {}),
+            limit,
+          }),
+        };
       },
       async replay(ctx: Context<{ id?: string; subscriptionId?: string }>) {
-        const n = await outbox.replay(ctx.params.id ?? { all: true, ...(ctx.params.subscriptionId ? { subscriptionId: ctx.params.subscriptionId } : {}) });
+        const n = await outbox.replay(
+          ctx.params.id ?? {
+            all: true,
+            ...(ctx.params.subscriptionId ? { subscriptionId: ctx.params.subscriptionId } : {}),
+          },
+        );
         if (ctx.params.id && n === 0) throw new NotFoundError(`dead letter ${ctx.params.id}`);
         return { replayed: n };
       },

@@ -122,7 +122,9 @@ export class ActivityStore {
     }
     if (conversations.size > 0) {
       try {
-        await this.models.Conversation.collection.insertMany([...conversations.values()] as never[], { ordered: false });
+        await this.models.Conversation.collection.insertMany([...conversations.values()] as never[], {
+          ordered: false,
+        });
       } catch (err) {
         const e = err as MongoWriteError;
         const codes = (e.writeErrors ?? [{ code: e.code }]).map((w) => w.code ?? w.err?.code);
@@ -149,12 +151,20 @@ export class ActivityStore {
   }
 
   /** Writes the lease of claims just won, and reads the activities back. */
-  private async takeLeases(won: Map<string, number>, owner: string, now: Date, leaseMs: number): Promise<ActivityDoc[]> {
+  private async takeLeases(
+    won: Map<string, number>,
+    owner: string,
+    now: Date,
+    leaseMs: number,
+  ): Promise<ActivityDoc[]> {
     if (won.size === 0) return [];
     const until = new Date(now.getTime() + leaseMs);
     await this.models.Activity.bulkWrite(
       [...won].map(([id, epoch]) => ({
-        updateOne: { filter: { _id: id }, update: { $set: { leaseOwner: owner, leaseToken: `${id}:${epoch}`, leaseUntil: until, claimEpoch: epoch } } },
+        updateOne: {
+          filter: { _id: id },
+          update: { $set: { leaseOwner: owner, leaseToken: `${id}:${epoch}`, leaseUntil: until, claimEpoch: epoch } },
+        },
       })),
       { ordered: false },
     );
@@ -179,7 +189,10 @@ export class ActivityStore {
    * (see claims.ts), so concurrent nodes never share one.
    */
   async claimDue(owner: string, now: Date, limit: number, leaseMs: number): Promise<ActivityDoc[]> {
-    const candidates = await this.models.Activity.find({ nextRunAt: { $lte: now }, leaseUntil: { $lt: now } }, { _id: 1, claimEpoch: 1 })
+    const candidates = await this.models.Activity.find(
+      { nextRunAt: { $lte: now }, leaseUntil: { $lt: now } },
+      { _id: 1, claimEpoch: 1 },
+    )
       .sort({ nextRunAt: 1 })
       .limit(limit)
       .lean();
@@ -193,10 +206,19 @@ export class ActivityStore {
    * send then has a whole lease, not what the claim round left of it); false when the lease
    * was lost, or runs out before `heldUntil`.
    */
-  async startAttempt(activity: ActivityDoc, attempt: AttemptDoc, now: Date, leaseUntil?: Date, heldUntil: Date = now): Promise<boolean> {
+  async startAttempt(
+    activity: ActivityDoc,
+    attempt: AttemptDoc,
+    now: Date,
+    leaseUntil?: Date,
+    heldUntil: Date = now,
+  ): Promise<boolean> {
     const res = await this.models.Activity.updateOne(
       { _id: activity._id, leaseToken: activity.leaseToken, leaseUntil: { $gt: heldUntil } },
-      { $push: { attempts: attempt }, $set: { status: "DISPATCHING", updatedAt: now, ...(leaseUntil ? { leaseUntil } : {}) } },
+      {
+        $push: { attempts: attempt },
+        $set: { status: "DISPATCHING", updatedAt: now, ...(leaseUntil ? { leaseUntil } : {}) },
+      },
     );
     return res.modifiedCount === 1;
   }
@@ -207,7 +229,14 @@ export class ActivityStore {
       { _id: activity._id, leaseToken: activity.leaseToken },
       {
         $push: { attempts: attempt },
-        $set: { status: attempt.status, nextRunAt, updatedAt: now, leaseOwner: null, leaseToken: null, leaseUntil: FREE },
+        $set: {
+          status: attempt.status,
+          nextRunAt,
+          updatedAt: now,
+          leaseOwner: null,
+          leaseToken: null,
+          leaseUntil: FREE,
+        },
       },
     );
     return res.modifiedCount === 1;
@@ -280,7 +309,10 @@ export class ActivityStore {
   async latestToAddress(channel: string, address: string): Promise<ActivityDoc | null> {
     const field = addressField(channel);
     const normalized = normalizeAddress(address) ?? address;
-    const candidates = await this.models.Activity.find({ [`customer.${field}`]: normalized, "attempts.channel": channel })
+    const candidates = await this.models.Activity.find({
+      [`customer.${field}`]: normalized,
+      "attempts.channel": channel,
+    })
       .sort({ updatedAt: -1 })
       .limit(50)
       .lean<ActivityDoc[]>();

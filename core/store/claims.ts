@@ -111,7 +111,9 @@ export class ClaimStore {
   async acquireOne(id: string, owner: string, leaseMs: number, waitMs: number): Promise<number | undefined> {
     const deadline = Date.now() + waitMs;
     for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
-      const act = (await this.activities.findOne({ _id: id } as never, { projection: { claimEpoch: 1, leaseUntil: 1 } })) as {
+      const act = (await this.activities.findOne({ _id: id } as never, {
+        projection: { claimEpoch: 1, leaseUntil: 1 },
+      })) as {
         claimEpoch?: number;
         leaseUntil?: Date;
       } | null;

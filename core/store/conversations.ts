@@ -31,7 +31,14 @@ export class ConversationStore {
     const id = stableId("cv", "inbound", channel, normalized);
     await this.models.Conversation.updateOne(
       { _id: id },
-      { $setOnInsert: { customerId: `unknown:${normalized}`, addresses: [normalized], createdAt: now, lastEventAt: now } },
+      {
+        $setOnInsert: {
+          customerId: `unknown:${normalized}`,
+          addresses: [normalized],
+          createdAt: now,
+          lastEventAt: now,
+        },
+      },
       { upsert: true },
     );
     return id;
@@ -40,17 +47,24 @@ export class ConversationStore {
   async get(id: string): Promise<ConversationView | null> {
     const conv = await this.models.Conversation.findById(id).lean<ConversationDoc>();
     if (!conv) return null;
-    const timeline = await this.models.TimelineEvent.find({ conversationId: id }).sort({ at: 1, recordedAt: 1 }).lean<TimelineEventDoc[]>();
+    const timeline = await this.models.TimelineEvent.find({ conversationId: id })
+      .sort({ at: 1, recordedAt: 1 })
+      .lean<TimelineEventDoc[]>();
     return { ...conv, timeline };
   }
 
   listByCustomer(customerId: string, limit: number): Promise<ConversationDoc[]> {
-    return this.models.Conversation.find({ customerId }).sort({ lastEventAt: -1 }).limit(limit).lean<ConversationDoc[]>();
+    return this.models.Conversation.find({ customerId })
+      .sort({ lastEventAt: -1 })
+      .limit(limit)
+      .lean<ConversationDoc[]>();
   }
 
   /** Vendor statuses and call results recorded for an activity. */
   statusEvents(activityId: string): Promise<TimelineEventDoc[]> {
-    return this.models.TimelineEvent.find({ activityId, type: { $in: ["STATUS", "CALL_RESULT"] } }).lean<TimelineEventDoc[]>();
+    return this.models.TimelineEvent.find({ activityId, type: { $in: ["STATUS", "CALL_RESULT"] } }).lean<
+      TimelineEventDoc[]
+    >();
   }
 
   /** When the customer last wrote on a channel (e.g. the WhatsApp 24-hour window). */

@@ -28,7 +28,11 @@ export class SharedRateLimiter implements RateLimiter {
       const hintKey = `${key}@${second}`;
       for (let slot = this.hint.get(hintKey) ?? 0; slot < slots; slot++) {
         try {
-          await this.models.RateWindow.collection.insertOne({ _id: `${hintKey}#${slot}`, n: 1, expiresAt: new Date((second + 60) * 1000) } as never);
+          await this.models.RateWindow.collection.insertOne({
+            _id: `${hintKey}#${slot}`,
+            n: 1,
+            expiresAt: new Date((second + 60) * 1000),
+          } as never);
           this.hint.set(hintKey, slot + 1);
           if (this.hint.size > 1000) this.hint.clear();
           return;

@@ -25,7 +25,9 @@ describe("REST API: validation, authentication, idempotency, cancellation", () =
     smtp = await startSmtpServer();
     hub = await startTestHub({
       api: { maxBatch: 50 },
-      plugins: [{ id: "mail", use: "email-smtp", options: { host: "127.0.0.1", port: smtp.port, from: "noreply@example.com" } }],
+      plugins: [
+        { id: "mail", use: "email-smtp", options: { host: "127.0.0.1", port: smtp.port, from: "noreply@example.com" } },
+      ],
       fallbacks: { default: { steps: [{ channel: "email" }] } },
     });
   });
@@ -37,14 +39,44 @@ describe("REST API: validation, authentication, idempotency, cancellation", () =
   const badCases: { name: string; body: unknown; path: string; pattern?: RegExp }[] = [
     { name: "missing customer", body: { channel: "email", content: { text: "x" } }, path: "/customer" },
     { name: "customer without id", body: { ...good, customer: { email: "a@b.co" } }, path: "/customer/id" },
-    { name: "unknown channel", body: { ...good, channel: "pigeon" }, path: "/channel", pattern: /not carried by any loaded plugin/ },
-    { name: "email channel without email", body: { ...good, customer: { id: "x" } }, path: "/customer/email", pattern: /required for channel "email"/ },
-    { name: "malformed email", body: { ...good, customer: { id: "x", email: "not-an-email" } }, path: "/customer/email" },
-    { name: "malformed phone", body: { ...good, customer: { id: "x", email: "a@b.co", phone: "12" } }, path: "/customer/phone" },
-    { name: "unknown time zone", body: { ...good, customer: { ...good.customer, timezone: "Mars/Olympus" } }, path: "/customer/timezone" },
+    {
+      name: "unknown channel",
+      body: { ...good, channel: "pigeon" },
+      path: "/channel",
+      pattern: /not carried by any loaded plugin/,
+    },
+    {
+      name: "email channel without email",
+      body: { ...good, customer: { id: "x" } },
+      path: "/customer/email",
+      pattern: /required for channel "email"/,
+    },
+    {
+      name: "malformed email",
+      body: { ...good, customer: { id: "x", email: "not-an-email" } },
+      path: "/customer/email",
+    },
+    {
+      name: "malformed phone",
+      body: { ...good, customer: { id: "x", email: "a@b.co", phone: "12" } },
+      path: "/customer/phone",
+    },
+    {
+      name: "unknown time zone",
+      body: { ...good, customer: { ...good.customer, timezone: "Mars/Olympus" } },
+      path: "/customer/timezone",
+    },
     { name: "bad dueAt", body: { ...good, dueAt: "tomorrow" }, path: "/dueAt" },
-    { name: "expiresAt before dueAt", body: { ...good, dueAt: later(), expiresAt: new Date().toISOString() }, path: "/expiresAt" },
-    { name: "bad window day", body: { ...good, window: { days: ["funday"], start: "09:00", end: "17:00" } }, path: "/window/days/0" },
+    {
+      name: "expiresAt before dueAt",
+      body: { ...good, dueAt: later(), expiresAt: new Date().toISOString() },
+      path: "/expiresAt",
+    },
+    {
+      name: "bad window day",
+      body: { ...good, window: { days: ["funday"], start: "09:00", end: "17:00" } },
+      path: "/window/days/0",
+    },
     { name: "bad window time", body: { ...good, window: { start: "9am", end: "17:00" } }, path: "/window/start" },
     { name: "window start after end", body: { ...good, window: { start: "18:00", end: "09:00" } }, path: "/window" },
     { name: "unknown fallback policy", body: { ...good, fallbackPolicy: "nope" }, path: "/fallbackPolicy" },
@@ -93,7 +125,10 @@ describe("REST API: validation, authentication, idempotency, cancellation", () =
     const before = await count();
     const res = await hub.api("POST", "/api/v1/activities", { activities: [good, { ...good, channel: "fax" }, good] });
     assert.equal(res.status, 400);
-    assert.deepEqual((res.body as ErrorBody).details.map((d) => d.path), ["/activities/1/channel"]);
+    assert.deepEqual(
+      (res.body as ErrorBody).details.map((d) => d.path),
+      ["/activities/1/channel"],
+    );
     assert.equal(await count(), before);
   });
 
@@ -135,7 +170,7 @@ describe("REST API: validation, authentication, idempotency, cancellation", () =
     assert.equal((a.body as { id: string }).id, (b.body as { id: string }).id);
     const c = await hub.api("POST", "/api/v1/activities", { ...body, content: { text: "other" } }, TEST_KEYS.writer);
     assert.equal(c.status, 409);
-    assert.equal((await hub.runtime.store.models.Activity.countDocuments({ idempotencyKey: "order-42" })), 1);
+    assert.equal(await hub.runtime.store.models.Activity.countDocuments({ idempotencyKey: "order-42" }), 1);
   });
 
   test("a batch answers one id per item, with duplicates marked", async () => {
@@ -173,10 +208,16 @@ describe("REST API: validation, authentication, idempotency, cancellation", () =
   });
 
   test("suppressed addresses are BLOCKED with the reason, never sent", async () => {
-    const add = await hub.api("POST", "/api/v1/suppressions", { address: "Blocked@Example.com", reason: "GDPR objection" });
+    const add = await hub.api("POST", "/api/v1/suppressions", {
+      address: "Blocked@Example.com",
+      reason: "GDPR objection",
+    });
     assert.equal(add.status, 201);
     const before = smtp.messages.length;
-    const res = await hub.api("POST", "/api/v1/activities", { ...good, customer: { id: "c-b", email: "blocked@example.com" } });
+    const res = await hub.api("POST", "/api/v1/activities", {
+      ...good,
+      customer: { id: "c-b", email: "blocked@example.com" },
+    });
     const id = (res.body as { id: string }).id;
     let activity: { status: string; attempts: { status: string; reason?: string; reasonCode?: string }[] } | undefined;
     for (let i = 0; i < 100; i++) {

@@ -17,7 +17,13 @@ describe("email end to end: API -> scheduler -> ccm -> email-smtp -> conversatio
   before(async () => {
     smtp = await startSmtpServer();
     hub = await startTestHub({
-      plugins: [{ id: "mail", use: "email-smtp", options: { host: "127.0.0.1", port: smtp.port, secure: false, from: "Campaigns <noreply@example.com>" } }],
+      plugins: [
+        {
+          id: "mail",
+          use: "email-smtp",
+          options: { host: "127.0.0.1", port: smtp.port, secure: false, from: "Campaigns <noreply@example.com>" },
+        },
+      ],
     });
   });
   after(async () => {
@@ -42,11 +48,15 @@ describe("email end to end: API -> scheduler -> ccm -> email-smtp -> conversatio
     assert.match(mail.text ?? "", /Hi Ada!/);
     assert.equal(mail.headers.subject, "Hello Ada");
 
-    const activity = await eventually(async () => {
-      const r = await hub.api("GET", `/api/v1/activities/${id}`);
-      const a = r.body as ActivityBody;
-      return a.status === "SENT" ? a : undefined;
-    }, 10_000, "activity SENT");
+    const activity = await eventually(
+      async () => {
+        const r = await hub.api("GET", `/api/v1/activities/${id}`);
+        const a = r.body as ActivityBody;
+        return a.status === "SENT" ? a : undefined;
+      },
+      10_000,
+      "activity SENT",
+    );
     assert.equal(activity.attempts.length, 1);
     assert.equal(activity.attempts[0]!.pluginId, "mail");
     assert.ok(activity.attempts[0]!.vendorId);
@@ -54,7 +64,10 @@ describe("email end to end: API -> scheduler -> ccm -> email-smtp -> conversatio
     const conv = await hub.api("GET", `/api/v1/conversations/${activity.conversationId}`, undefined);
     assert.equal(conv.status, 200);
     const timeline = (conv.body as { timeline: { type: string; status: string }[] }).timeline;
-    assert.deepEqual(timeline.map((e) => `${e.type}:${e.status}`), ["OUTBOUND:SENT"]);
+    assert.deepEqual(
+      timeline.map((e) => `${e.type}:${e.status}`),
+      ["OUTBOUND:SENT"],
+    );
 
     const list = await hub.api("GET", "/api/v1/conversations?customerId=cust-1");
     assert.equal((list.body as { conversations: unknown[] }).conversations.length, 1);

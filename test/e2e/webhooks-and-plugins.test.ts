@@ -26,7 +26,10 @@ function pluginsFixture(): string {
     mkdirSync(path.join(dir, name));
     writeFileSync(path.join(dir, name, "plugin.json"), JSON.stringify(manifest(name)));
   }
-  writeFileSync(path.join(dir, "crash-on-start", "crash-on-start.provider.ts"), `export default () => { throw new Error("vendor SDK missing"); };\n`);
+  writeFileSync(
+    path.join(dir, "crash-on-start", "crash-on-start.provider.ts"),
+    `export default () => { throw new Error("vendor SDK missing"); };\n`,
+  );
   writeFileSync(
     path.join(dir, "throws-on-send", "throws-on-send.provider.ts"),
     `export default (ctx: { options: { token: string } }) => ({
@@ -49,7 +52,13 @@ describe("webhook subscriptions and plugins through the API", () => {
     receiver = await startReceiver();
     hub = await startTestHub(
       {
-        plugins: [{ id: "mail", use: "email-smtp", options: { host: "127.0.0.1", port: smtp.port, from: "noreply@example.com" } }],
+        plugins: [
+          {
+            id: "mail",
+            use: "email-smtp",
+            options: { host: "127.0.0.1", port: smtp.port, from: "noreply@example.com" },
+          },
+        ],
         webhooks: { maxAttempts: 2, backoff: { baseDelayMs: 50, maxDelayMs: 100, jitter: 0 } },
         scheduler: { maxRetries: 0 },
       },
@@ -69,7 +78,11 @@ describe("webhook subscriptions and plugins through the API", () => {
     const listed = await hub.api("GET", "/api/v1/webhooks");
     assert.ok(!listed.text.includes(secret), "the secret is never listed");
 
-    await hub.api("POST", "/api/v1/activities", { customer: { id: "w-1", email: "w1@example.com" }, channel: "email", content: { text: "x" } });
+    await hub.api("POST", "/api/v1/activities", {
+      customer: { id: "w-1", email: "w1@example.com" },
+      channel: "email",
+      content: { text: "x" },
+    });
     await receiver.waitFor(1);
     const first = receiver.requests[0]!;
     const expected = `sha256=${createHmac("sha256", secret).update(first.rawBody).digest("hex")}`;
@@ -80,12 +93,20 @@ describe("webhook subscriptions and plugins through the API", () => {
 
     // The receiver now fails: after 2 attempts the delivery is a dead letter.
     receiver.respond = () => ({ status: 500 });
-    await hub.api("POST", "/api/v1/activities", { customer: { id: "w-2", email: "w2@example.com" }, channel: "email", content: { text: "x" } });
-    const dead = await eventually(async () => {
-      const r = await hub.api("GET", "/api/v1/webhooks/dead-letters");
-      const list = (r.body as { deadLetters: { id: string; attempts: number }[] }).deadLetters;
-      return list.length === 1 ? list : undefined;
-    }, 10_000, "a dead letter");
+    await hub.api("POST", "/api/v1/activities", {
+      customer: { id: "w-2", email: "w2@example.com" },
+      channel: "email",
+      content: { text: "x" },
+    });
+    const dead = await eventually(
+      async () => {
+        const r = await hub.api("GET", "/api/v1/webhooks/dead-letters");
+        const list = (r.body as { deadLetters: { id: string; attempts: number }[] }).deadLetters;
+        return list.length === 1 ? list : undefined;
+      },
+      10_000,
+      "a dead letter",
+    );
     assert.equal(dead[0]!.attempts, 2);
 
     receiver.respond = () => ({ status: 204 });
@@ -94,7 +115,11 @@ describe("webhook subscriptions and plugins through the API", () => {
     assert.equal(replay.status, 200, replay.text);
     await receiver.waitFor(before + 1);
     const empty = await hub.api("GET", "/api/v1/webhooks/dead-letters");
-    await eventually(async () => ((await hub.api("GET", "/api/v1/webhooks/dead-letters")).body as { deadLetters: unknown[] }).deadLetters.length === 0);
+    await eventually(
+      async () =>
+        ((await hub.api("GET", "/api/v1/webhooks/dead-letters")).body as { deadLetters: unknown[] }).deadLetters
+          .length === 0,
+    );
     assert.equal(empty.status, 200);
   });
 
@@ -115,14 +140,20 @@ describe("webhook subscriptions and plugins through the API", () => {
     assert.equal(res.status, 202, "the channel of a failed plugin is still accepted");
     const id = (res.body as { id: string }).id;
     const failed = await eventually(async () => {
-      const a = (await hub.api("GET", `/api/v1/activities/${id}`)).body as { attempts: { status: string; reasonCode: string; reason: string }[] };
+      const a = (await hub.api("GET", `/api/v1/activities/${id}`)).body as {
+        attempts: { status: string; reasonCode: string; reason: string }[];
+      };
       return a.attempts[0]?.status === "FAILED" ? a.attempts[0] : undefined;
     });
     assert.equal(failed.reasonCode, "PLUGIN_UNAVAILABLE");
     assert.match(failed.reason, /vendor SDK missing/);
 
     // Email still works: the hub is not taken down.
-    const mail = await hub.api("POST", "/api/v1/activities", { customer: { id: "m-9", email: "m9@example.com" }, channel: "email", content: { text: "still here" } });
+    const mail = await hub.api("POST", "/api/v1/activities", {
+      customer: { id: "m-9", email: "m9@example.com" },
+      channel: "email",
+      content: { text: "still here" },
+    });
     assert.equal(mail.status, 202);
     await eventually(async () => smtp.messages.some((m) => m.envelope.rcptTo.includes("m9@example.com")));
 
@@ -133,20 +164,30 @@ describe("webhook subscriptions and plugins through the API", () => {
   });
 
   test("errors a plugin throws are typed, and its secrets are redacted", async () => {
-    const added = await hub.api("POST", "/api/v1/plugins", { id: "sms-throws", use: "throws-on-send", options: { token: "tok-SECRET-123" } });
+    const added = await hub.api("POST", "/api/v1/plugins", {
+      id: "sms-throws",
+      use: "throws-on-send",
+      options: { token: "tok-SECRET-123" },
+    });
     assert.equal(added.status, 200, added.text);
     assert.ok(!added.text.includes("tok-SECRET-123"), "options are returned without secrets");
     const res = await hub.api("POST", "/api/v1/activities", sms);
     const id = (res.body as { id: string }).id;
     const attempt = await eventually(async () => {
-      const a = (await hub.api("GET", `/api/v1/activities/${id}`)).body as { attempts: { status: string; reasonCode: string; reason: string }[] };
+      const a = (await hub.api("GET", `/api/v1/activities/${id}`)).body as {
+        attempts: { status: string; reasonCode: string; reason: string }[];
+      };
       return a.attempts[0]?.status === "FAILED" ? a.attempts[0] : undefined;
     });
     assert.equal(attempt.reasonCode, "PLUGIN_ERROR");
     assert.match(attempt.reason, /boom with token \*\*\*/);
     const reload = await hub.api("POST", "/api/v1/plugins/sms-throws/reload");
     assert.equal(reload.status, 200);
-    assert.equal((await hub.api("POST", "/api/v1/plugins", { id: "mail", use: "email-smtp" })).status, 409, "config-file plugins are changed in the file");
+    assert.equal(
+      (await hub.api("POST", "/api/v1/plugins", { id: "mail", use: "email-smtp" })).status,
+      409,
+      "config-file plugins are changed in the file",
+    );
     assert.equal((await hub.api("POST", "/api/v1/plugins", { id: "x", use: "no-such-plugin" })).status, 400);
   });
 });

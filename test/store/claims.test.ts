@@ -22,7 +22,9 @@ async function lease(id: string, epoch: number, until: Date): Promise<void> {
 test("eight nodes racing for one activity: exactly one wins", async () => {
   await activity("a1");
   const nodes = Array.from({ length: 8 }, () => new ClaimStore(store.conn));
-  const results = await Promise.all(nodes.map((n, i) => n.acquire([{ _id: "a1", claimEpoch: 0 }], `node-${i}`, new Date(), 30_000)));
+  const results = await Promise.all(
+    nodes.map((n, i) => n.acquire([{ _id: "a1", claimEpoch: 0 }], `node-${i}`, new Date(), 30_000)),
+  );
   assert.equal(results.filter((r) => r.has("a1")).length, 1);
 });
 

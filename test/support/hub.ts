@@ -14,7 +14,12 @@ export const TEST_KEYS = {
 };
 
 export interface TestHub extends Hub {
-  api(method: string, url: string, body?: unknown, key?: string): Promise<{ status: number; body: unknown; text: string }>;
+  api(
+    method: string,
+    url: string,
+    body?: unknown,
+    key?: string,
+  ): Promise<{ status: number; body: unknown; text: string }>;
 }
 
 export async function startTestHub(
@@ -48,7 +53,10 @@ export async function startTestHub(
     async api(method, url, body, key = TEST_KEYS.admin) {
       const res = await fetch(hub.apiUrl + url, {
         method,
-        headers: { Authorization: `Bearer ${key}`, ...(body !== undefined ? { "Content-Type": "application/json" } : {}) },
+        headers: {
+          Authorization: `Bearer ${key}`,
+          ...(body !== undefined ? { "Content-Type": "application/json" } : {}),
+        },
         ...(body !== undefined ? { body: typeof body === "string" ? body : JSON.stringify(body) } : {}),
       });
       const text = await res.text();
@@ -64,7 +72,11 @@ export async function startTestHub(
 }
 
 /** Polls until `check` returns a value, or fails after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T | undefined | false>, timeoutMs = 10_000, what = "condition"): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined | false>,
+  timeoutMs = 10_000,
+  what = "condition",
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
