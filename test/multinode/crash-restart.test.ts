@@ -11,7 +11,7 @@ import { auditDeliveries, openActivityReader } from "../support/delivery-audit.t
 import { startSmtpServer, type LocalSmtpServer } from "../vendors/smtp-server.ts";
 
 const COUNT = 500;
-const LEASE_MS = 4000;
+const LEASE_MS = 6000;
 const CONCURRENCY = 32;
 
 describe("a hub killed with SIGKILL and restarted", { timeout: 120_000 }, () => {
@@ -25,7 +25,7 @@ describe("a hub killed with SIGKILL and restarted", { timeout: 120_000 }, () => 
 
   test("sends every activity it had accepted (202), once per Message-ID, after a kill during dispatch", async (t) => {
     const mongoUrl = freshDatabaseUrl("crash_restart");
-    const config = { scheduler: { leaseMs: LEASE_MS, concurrency: CONCURRENCY } };
+    const config = { scheduler: { leaseMs: LEASE_MS, concurrency: CONCURRENCY, batchSize: CONCURRENCY } };
     const nodes: HubNodeProcess[] = [];
     const db = await openActivityReader(mongoUrl);
     try {

@@ -50,7 +50,7 @@ async function startNodes(
         mongoUrl,
         transporter: nats.url,
         smtpPort: smtp.port,
-        config: { scheduler: { leaseMs: LEASE_MS, concurrency: CONCURRENCY } },
+        config: { scheduler: { leaseMs: LEASE_MS, concurrency: CONCURRENCY, batchSize: CONCURRENCY } },
       }),
     ),
   );
