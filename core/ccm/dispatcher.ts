@@ -176,6 +176,9 @@ export class Dispatcher {
     // This keeps a whole half lease between the check and a takeover; an activity left out
     // here is claimed again when its lease passes.
     const heldUntil = this.d.leaseMs ? new Date(now.getTime() + this.d.leaseMs / 2) : now;
+    // And the attempt number itself is settled by a unique insert: should two nodes still both
+    // think they hold the activity, only one starts this attempt.
+    if (!(await this.d.activities.reserveAttempt(activity, this.d.nodeId, now))) return;
     if (!(await this.d.activities.startAttempt(activity, attempt, now, leaseUntil, heldUntil))) return;
     const started: ActivityDoc = { ...activity, status: "DISPATCHING", attempts: [...activity.attempts, attempt] };
     await this.send(started, started.attempts.length - 1);
@@ -286,6 +289,7 @@ export class Dispatcher {
     const status = attempt.status as AttemptStatus;
     const after: ActivityDoc = { ...activity, status, attempts: [...activity.attempts, attempt] };
     const nextRun = nextRunFor(decideNext(snapshotOf(after), now, this.d.plan), now);
+    if (!(await this.d.activities.reserveAttempt(activity, this.d.nodeId, now))) return;
     if (await this.d.activities.recordAttempt(activity, attempt, nextRun, now)) await this.timeline(after, attempt);
   }
 

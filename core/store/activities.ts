@@ -171,6 +171,11 @@ export class ActivityStore {
     return this.models.Activity.find({ _id: { $in: [...won.keys()] } }).lean<ActivityDoc[]>();
   }
 
+  /** See ClaimStore.reserveAttempt. */
+  reserveAttempt(activity: ActivityDoc, owner: string, now: Date): Promise<boolean> {
+    return this.claims.reserveAttempt(activity._id, activity.attempts.length, owner, now);
+  }
+
   /** Drops claim records older than `before` (their activities have long moved on). */
   purgeClaims(before: Date): Promise<number> {
     return this.claims.purge(before);

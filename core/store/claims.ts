@@ -130,6 +130,30 @@ export class ClaimStore {
     }
   }
 
+  /**
+   * Reserves attempt number `index` of an activity for `owner`: true for exactly one caller.
+   * The dispatcher reserves before it records and sends an attempt, so two nodes that both
+   * believe they hold the activity (a lease that passed while a write was in flight) can
+   * never both start the same attempt. A reservation whose maker never recorded the attempt
+   * (it lost its lease, or died) goes stale after `staleMs`; the holder then takes the next
+   * generation of it.
+   */
+  async reserveAttempt(
+    activityId: string,
+    index: number,
+    owner: string,
+    now: Date,
+    staleMs = 10_000,
+  ): Promise<boolean> {
+    for (let generation = 0; generation < 50; generation++) {
+      const id = `${activityId}#attempt-${index}.${generation}`;
+      if ((await this.insert([{ _id: id, owner, until: now, createdAt: now }])).size === 0) return true;
+      const existing = await this.claims.findOne({ _id: id });
+      if (existing && existing.createdAt.getTime() > now.getTime() - staleMs) return false;
+    }
+    return false;
+  }
+
   /** Claims older than `before` (their activities have moved on): a purge job, as FerretDB has no TTL index. */
   async purge(before: Date): Promise<number> {
     const res = await this.claims.deleteMany({ until: { $lt: before } });

@@ -56,3 +56,22 @@ test("a holder that died between its claim and its lease is taken over once the 
   const won = await b.acquire([{ _id: "a4", claimEpoch: 0 }], "B", new Date(), 30_000);
   assert.equal(won.get("a4"), 2);
 });
+
+test("an attempt number is started by one node only; a reservation its maker abandoned goes stale", async () => {
+  const nodes = Array.from({ length: 6 }, () => new ClaimStore(store.conn));
+  const now = new Date();
+  const won = await Promise.all(nodes.map((n, i) => n.reserveAttempt("a5", 0, `node-${i}`, now)));
+  assert.equal(won.filter(Boolean).length, 1);
+  const b = new ClaimStore(store.conn);
+  assert.equal(
+    await b.reserveAttempt("a5", 0, "B", new Date(now.getTime() + 1_000)),
+    false,
+    "fresh: its maker may be starting it",
+  );
+  assert.equal(
+    await b.reserveAttempt("a5", 0, "B", new Date(now.getTime() + 11_000)),
+    true,
+    "stale: the next generation is taken",
+  );
+  assert.equal(await b.reserveAttempt("a5", 1, "B", now), true, "the next attempt number is free");
+});
