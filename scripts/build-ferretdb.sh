@@ -29,7 +29,11 @@ echo "$version" > ferretdb-src/build/version/version.txt
 # Our fixes to its SQLite backend (scripts/ferretdb-patches/*.patch; each says why).
 for p in "$patches"/*.patch; do
   echo "[ferretdb] applying $(basename "$p")" >&2
-  patch -d ferretdb-src -p1 --forward --quiet < "$p" >&2
+  if command -v patch >/dev/null; then
+    patch -d ferretdb-src -p1 --forward --quiet < "$p" >&2
+  else
+    git -C ferretdb-src apply -p1 "$p" >&2
+  fi
 done
 go mod edit -replace "github.com/FerretDB/FerretDB=./ferretdb-src"
 echo "[ferretdb] building $version" >&2
