@@ -47,13 +47,13 @@ type System = "hub" | "agenda";
 type Scenario = "e2e" | "spread" | "burst";
 
 const HELP = `Usage: node bench/hub/run.ts [flags]
-  --runs <k>                    repetitions of every scenario (default 1; 3 for published figures)
+  --runs <k>                    repetitions of every scenario (default 1)
   --scenarios <list>            e2e,spread,burst (default all)
   --systems <list>              hub,agenda (default both)
-  --n <N>                       activities in the e2e scenario (default 5000)
-  --lateness-n <M>              activities in the spread and burst scenarios (default 10000)
+  --n <N>                       activities in the e2e scenario (default 1000; the issue's size is 5000)
+  --lateness-n <M>              activities in the spread and burst scenarios (default 1000; the issue's is 10000)
   --window-ms <ms>              spread window (default 60000)
-  --lead-ms <ms>                due window starts this long after intake begins (default 25000)
+  --lead-ms <ms>                due window starts this long after intake begins (default 20000)
   --batch <k>                   activities per POST (default 1000)
   --post-concurrency <k>        POSTs in flight (default 2)
   --producer-concurrency <k>    agenda.schedule() calls in flight (default 32)
@@ -62,9 +62,9 @@ const HELP = `Usage: node bench/hub/run.ts [flags]
   --hub-batch-size <k>          scheduler.batchSize (default 200)
   --hub-concurrency <k>         scheduler.concurrency (default 64)
   --agenda-process-every <ms>   processEvery (default 250)
-  --agenda-max-concurrency <k>  maxConcurrency (default 64)
-  --agenda-concurrency <k>      defaultConcurrency (default 64)
-  --agenda-lock-limit <k>       lockLimit and defaultLockLimit (default 200)
+  --agenda-max-concurrency <k>  maxConcurrency (default 8)
+  --agenda-concurrency <k>      defaultConcurrency (default 8)
+  --agenda-lock-limit <k>       lockLimit and defaultLockLimit (default 50)
   --profile <hub|agenda|both>   write V8 CPU profiles of the system processes (directory printed at the end)
   --out <dir>                   results directory (default bench/results)`;
 
@@ -73,10 +73,10 @@ const { values: flags } = parseArgs({
     runs: { type: "string", default: "1" },
     scenarios: { type: "string", default: "e2e,spread,burst" },
     systems: { type: "string", default: "hub,agenda" },
-    n: { type: "string", default: "5000" },
-    "lateness-n": { type: "string", default: "10000" },
+    n: { type: "string", default: "1000" },
+    "lateness-n": { type: "string", default: "1000" },
     "window-ms": { type: "string", default: "60000" },
-    "lead-ms": { type: "string", default: "25000" },
+    "lead-ms": { type: "string", default: "20000" },
     batch: { type: "string", default: "1000" },
     "post-concurrency": { type: "string", default: "2" },
     "producer-concurrency": { type: "string", default: "32" },
@@ -85,9 +85,9 @@ const { values: flags } = parseArgs({
     "hub-batch-size": { type: "string", default: "200" },
     "hub-concurrency": { type: "string", default: "64" },
     "agenda-process-every": { type: "string", default: "250" },
-    "agenda-max-concurrency": { type: "string", default: "64" },
-    "agenda-concurrency": { type: "string", default: "64" },
-    "agenda-lock-limit": { type: "string", default: "200" },
+    "agenda-max-concurrency": { type: "string", default: "8" },
+    "agenda-concurrency": { type: "string", default: "8" },
+    "agenda-lock-limit": { type: "string", default: "50" },
     profile: { type: "string" },
     out: { type: "string", default: path.join(ROOT, "bench/results") },
     help: { type: "boolean", default: false },
