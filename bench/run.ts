@@ -5,7 +5,7 @@
  *
  *   npm run bench                      both, with their defaults
  *   npm run bench -- --only hub        one of them (hub | pacing)
- *   npm run bench -- --hub "--runs 3"  extra flags for one of them (also --pacing "...")
+ *   npm run bench -- --hub="--runs 3" extra flags for one of them (also --pacing="...")
  */
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
