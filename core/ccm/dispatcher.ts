@@ -198,7 +198,6 @@ export class Dispatcher {
         customer: activity.customer,
         content: renderContent(activity.content, activity.customer),
         ...(activity.campaignId ? { campaignId: activity.campaignId } : {}),
-        ...(await this.lastInbound(attempt)),
       });
     } catch (err) {
       // The mesh could not reach the plugin: nothing was sent.
@@ -291,12 +290,6 @@ export class Dispatcher {
     const nextRun = nextRunFor(decideNext(snapshotOf(after), now, this.d.plan), now);
     if (!(await this.d.activities.reserveAttempt(activity, this.d.nodeId, now))) return;
     if (await this.d.activities.recordAttempt(activity, attempt, nextRun, now)) await this.timeline(after, attempt);
-  }
-
-  private async lastInbound(attempt: AttemptDoc): Promise<{ lastInboundAt?: Date }> {
-    if (attempt.channel === "email" || !attempt.address) return {};
-    const at = await this.d.conversations.lastInboundAt(attempt.channel, attempt.address);
-    return at ? { lastInboundAt: at } : {};
   }
 
   private async timeline(activity: ActivityDoc, attempt: AttemptDoc): Promise<void> {

@@ -45,7 +45,8 @@ export interface IntakeContext {
   now: Date;
 }
 
-const PHONE_CHANNELS = new Set(["sms", "whatsapp", "voice"]);
+/** Channels whose message needs text or a template (voice carries none). */
+const TEXT_CHANNELS = new Set(["sms", "whatsapp"]);
 
 /** Which customer field a channel sends to. */
 export function addressField(channel: string): "email" | "phone" {
@@ -111,7 +112,7 @@ export function normalizeActivity(
   const content = a.content ?? {};
   if (a.channel === "email" && !content.text && !content.html)
     fail("/content", 'needs text or html for channel "email"');
-  if (PHONE_CHANNELS.has(a.channel) && a.channel !== "voice" && !content.text && !content.template) {
+  if (TEXT_CHANNELS.has(a.channel) && !content.text && !content.template) {
     fail("/content", `needs text or a template for channel "${a.channel}"`);
   }
 

@@ -18,8 +18,3 @@ export function normalizeEmail(input: string): string | undefined {
 export function normalizeAddress(input: string): string | undefined {
   return input.includes("@") ? normalizeEmail(input) : normalizePhone(input);
 }
-
-/** Which customer field carries a channel. */
-export function addressFieldFor(channel: string): "email" | "phone" {
-  return channel === "email" ? "email" : "phone";
-}

@@ -85,7 +85,11 @@ export interface SendRequest {
   customer: Customer;
   /** Placeholders already filled. */
   content: MessageContent;
-  /** When the customer last wrote on this channel (e.g. the WhatsApp 24-hour window). */
+  /**
+   * When the customer last wrote on this channel, if the caller already knows it. The hub does
+   * not look it up for every send: a plugin that needs it (the WhatsApp 24-hour window) falls
+   * back to `context.conversations.lastInboundAt`.
+   */
   lastInboundAt?: Date;
 }
 

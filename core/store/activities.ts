@@ -7,7 +7,7 @@ import type { NormalizedActivity } from "../domain/activity-input.ts";
 import { addressField } from "../domain/activity-input.ts";
 import { normalizeAddress } from "../domain/address.ts";
 import { newId, stableId } from "../domain/ids.ts";
-import { isSuccess, type AttemptStatus } from "../domain/status.ts";
+import type { AttemptStatus } from "../domain/status.ts";
 import type { ActivityDoc, AttemptDoc, Models } from "./models.ts";
 import type { ClaimStore } from "./claims.ts";
 
@@ -340,9 +340,5 @@ export class ActivityStore {
       { $group: { _id: { status: "$status", channel: "$channel" }, n: { $sum: 1 } } },
     ]);
     return rows.map((r) => ({ status: r._id.status, channel: r._id.channel, count: r.n }));
-  }
-
-  hasSucceeded(activity: ActivityDoc): boolean {
-    return activity.attempts.some((a) => a.status !== "DISPATCHING" && isSuccess(a.status));
   }
 }
