@@ -1,6 +1,6 @@
 /**
  * `npm test`: starts a throwaway FerretDB (SQLite backend) for the suite, runs every
- * `*.test.ts` under core/, plugins/ and test/ with node:test, and stops FerretDB.
+ * `*.test.ts` under packages/, core/, plugins/ and test/ with node:test, and stops FerretDB.
  * `npm test -- <files or globs>` runs a subset.
  */
 import { spawn } from "node:child_process";
@@ -10,7 +10,8 @@ import path from "node:path";
 import { startFerretDb } from "../core/infra/processes.ts";
 
 const args = process.argv.slice(2);
-const patterns = args.length > 0 ? args : ["core/**/*.test.ts", "plugins/**/*.test.ts", "test/**/*.test.ts"];
+const patterns =
+  args.length > 0 ? args : ["packages/**/*.test.ts", "core/**/*.test.ts", "plugins/**/*.test.ts", "test/**/*.test.ts"];
 
 const dataDir = mkdtempSync(path.join(tmpdir(), "dialmesh-test-db-"));
 const db = await startFerretDb({ dataDir });

@@ -11,7 +11,7 @@ import mongoose from "mongoose";
 import nodemailer from "nodemailer";
 import { Agenda, type Job } from "agenda";
 import { MongoBackend } from "@agendajs/mongo-backend";
-import { renderContent } from "../../core/domain/template.ts";
+import { renderContent } from "@dialmesh/sdk";
 import { FROM, toParent, type BenchCustomer, type DriverMessage } from "./common.ts";
 
 export interface AgendaNodeSettings {

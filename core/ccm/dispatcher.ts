@@ -12,12 +12,12 @@ import { decideNext, type ActivitySnapshot, type Decision, type PlanOptions } fr
 import { addressField } from "../domain/activity-input.ts";
 import { windowZone } from "../domain/calling-window.ts";
 import { newId } from "../domain/ids.ts";
-import type { AttemptStatus } from "../domain/status.ts";
-import { renderContent } from "../domain/template.ts";
+import type { AttemptStatus } from "@dialmesh/sdk";
+import { renderContent } from "@dialmesh/sdk";
 import type { ActivityStore } from "../store/activities.ts";
 import type { ConversationStore } from "../store/conversations.ts";
 import type { ActivityDoc, AttemptDoc } from "../store/models.ts";
-import type { Logger } from "../sdk/plugin.ts";
+import type { Logger } from "@dialmesh/sdk";
 import { foldStatuses } from "./fold.ts";
 import type { ComplianceCheck, DispatchMetrics, EventPublisher, Routing, SendOutcome } from "./ports.ts";
 

@@ -4,7 +4,7 @@
  * ends badly, the activity is due again for its retry or fallback. Pure.
  */
 import { decideNext, type PlanOptions } from "../domain/activity-plan.ts";
-import { canAdvance, isFailure, isVoiceOutcome, type AttemptStatus } from "../domain/status.ts";
+import { canAdvance, isFailure, isVoiceOutcome, type AttemptStatus } from "@dialmesh/sdk";
 import type { ActivityDoc, AttemptDoc, TimelineEventDoc } from "../store/models.ts";
 import { nextRunFor, snapshotOf } from "./dispatcher.ts";
 

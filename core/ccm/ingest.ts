@@ -3,9 +3,9 @@
  * never twice), replies land on the customer's conversation, opt-outs update the
  * suppression list. Every step is idempotent, so a repeated callback changes nothing.
  */
-import { normalizeAddress } from "../domain/address.ts";
-import { isVoiceOutcome, type AttemptStatus } from "../domain/status.ts";
-import type { CanonicalEvent, Logger } from "../sdk/plugin.ts";
+import { normalizeAddress } from "@dialmesh/sdk";
+import { isVoiceOutcome, type AttemptStatus } from "@dialmesh/sdk";
+import type { CanonicalEvent, Logger } from "@dialmesh/sdk";
 import type { ActivityStore } from "../store/activities.ts";
 import type { ConversationStore } from "../store/conversations.ts";
 import type { SuppressionStore } from "../store/suppressions.ts";

@@ -1,5 +1,5 @@
 /** What the dispatcher and the event ingester need from the rest of the hub. */
-import type { SendRequest, SendResult } from "../sdk/plugin.ts";
+import type { SendRequest, SendResult } from "@dialmesh/sdk";
 
 export interface RouteTarget {
   pluginId: string;

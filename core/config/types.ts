@@ -1,5 +1,5 @@
 /** The hub configuration, as described by schemas/hub-config.schema.json. */
-import type { AttemptStatus } from "../domain/status.ts";
+import type { AttemptStatus } from "@dialmesh/sdk";
 
 export type Role = "admin" | "writer" | "reader";
 

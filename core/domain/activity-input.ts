@@ -5,9 +5,9 @@
  */
 import { createHash } from "node:crypto";
 import type { FallbackPolicy, FallbackStep } from "../config/types.ts";
-import type { Customer, MessageContent } from "../sdk/plugin.ts";
+import type { Customer, MessageContent } from "@dialmesh/sdk";
 import { schemaValidator, validateWith, type ValidationDetail } from "../validation/json-schema.ts";
-import { normalizeEmail, normalizePhone } from "./address.ts";
+import { normalizeEmail, normalizePhone } from "@dialmesh/sdk";
 import { isValidZone, windowZone, nextWindowOpening, type CallingWindow } from "./calling-window.ts";
 import { resolveChain } from "./fallback.ts";
 

@@ -6,7 +6,7 @@
 import type { FallbackStep } from "../config/types.ts";
 import { nextWindowOpening, type CallingWindow } from "./calling-window.ts";
 import { durationMs, isStepUnnecessary } from "./fallback.ts";
-import { isFailure, isSuccess, isVoiceOutcome, type ActivityStatus, type AttemptStatus } from "./status.ts";
+import { isFailure, isSuccess, isVoiceOutcome, type ActivityStatus, type AttemptStatus } from "@dialmesh/sdk";
 
 export interface AttemptSnapshot {
   step: number;

@@ -4,7 +4,7 @@
  */
 import { Duration } from "luxon";
 import type { FallbackPolicy, FallbackStep } from "../config/types.ts";
-import { hasReached, isSuccess, type AttemptStatus } from "./status.ts";
+import { hasReached, isSuccess, type AttemptStatus } from "@dialmesh/sdk";
 
 /**
  * The chain an activity follows: the policy's steps, led by the activity's own channel.

@@ -2,8 +2,11 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { PluginManifest } from "../sdk/plugin.ts";
+import type { PluginManifest } from "@dialmesh/sdk";
 import { schemaValidator, validateWith, type ValidationDetail } from "../validation/json-schema.ts";
+
+/** The manifest schema ships with the SDK: plugins and the hub validate against the same file. */
+const MANIFEST_SCHEMA = fileURLToPath(import.meta.resolve("@dialmesh/sdk/plugin-manifest.schema.json"));
 
 export const PLUGINS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../plugins");
 
@@ -26,7 +29,7 @@ export function readManifest(dir: string): CatalogEntry {
     entry.errors.push({ path: "", message: `${file}: ${(err as Error).message}` });
     return entry;
   }
-  const details = validateWith(schemaValidator("plugin-manifest.schema.json"), parsed);
+  const details = validateWith(schemaValidator(MANIFEST_SCHEMA), parsed);
   if (details.length > 0) {
     entry.errors.push(...details.map((d) => ({ path: d.path, message: `${file}: ${d.path || "/"} ${d.message}` })));
     return entry;

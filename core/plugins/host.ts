@@ -6,6 +6,7 @@
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { mkdirSync } from "node:fs";
+import type { Db } from "mongodb";
 import type {
   CanonicalEvent,
   ChannelPlugin,
@@ -15,18 +16,19 @@ import type {
   Logger,
   PluginFactory,
   PluginHealth,
-  PluginContext,
   PluginManifest,
   RateLimiter,
   SendRequest,
-} from "../sdk/plugin.ts";
-import { PluginError } from "../sdk/plugin.ts";
-import { isAttemptStatus } from "../domain/status.ts";
+} from "@dialmesh/sdk";
+import { PluginError, isPluginError } from "@dialmesh/sdk";
+import { isAttemptStatus } from "@dialmesh/sdk";
 import { createAjv, toDetails, type ValidationDetail } from "../validation/json-schema.ts";
 import type { SendOutcome } from "../ccm/ports.ts";
 import type { CatalogEntry } from "./catalog.ts";
-import { redactOptions, redactText, secretValues } from "../sdk/secrets.ts";
+import { redactOptions, redactText, secretValues } from "@dialmesh/sdk";
 import type { PluginInstanceConfig } from "../config/types.ts";
+import { pluginStorage } from "./storage.ts";
+import { resolveSdkFromHub } from "./sdk-resolution.ts";
 import { withHubDefaults, type HubPluginDefaults } from "./hub-options.ts";
 
 export type InstanceState = "starting" | "ready" | "failed" | "stopped";
@@ -38,8 +40,8 @@ export interface HostEnvironment {
   rateLimiter: RateLimiter;
   conversations: ConversationLookup;
   emit: (instanceId: string, events: CanonicalEvent[]) => Promise<void>;
-  /** The hub's database, for plugins that keep state there (sessions). */
-  db?: PluginContext<unknown>["db"];
+  /** The hub's database; each plugin gets a scope of its own in it (see storage.ts). */
+  db?: Db;
   /** Hub-wide settings merged into the options of plugins that declare them (see hub-options.ts). */
   hubDefaults?: HubPluginDefaults;
   sendTimeoutMs?: number;
@@ -111,6 +113,7 @@ export class PluginHost {
   /** Imports and starts the plugin; failures leave the instance `failed` with a reason. */
   async start(cacheBust?: string): Promise<void> {
     try {
+      resolveSdkFromHub();
       const entryUrl =
         pathToFileURL(path.join(this.entry.dir, this.manifest.entry)).href + (cacheBust ? `?v=${cacheBust}` : "");
       const mod = (await import(entryUrl)) as { default?: PluginFactory<Record<string, unknown>> };
@@ -128,7 +131,7 @@ export class PluginHost {
         rateLimiter: this.env.rateLimiter,
         conversations: this.env.conversations,
         emit: (events) => this.env.emit(this.id, events),
-        ...(this.env.db ? { db: this.env.db } : {}),
+        ...(this.env.db ? { storage: pluginStorage(this.env.db, this.id) } : {}),
       });
       await withTimeout(this.plugin.start?.() ?? Promise.resolve(), 60_000, `plugin ${this.id} start`);
       this.state = "ready";
@@ -183,7 +186,7 @@ export class PluginHost {
       }
       return { ok: true, result };
     } catch (err) {
-      if (err instanceof PluginError) {
+      if (isPluginError(err)) {
         return {
           ok: false,
           error: {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { PluginManifest } from "../sdk/plugin.ts";
+import type { PluginManifest } from "@dialmesh/sdk";
 import { declaresOption, mergeOptOutKeywords, withHubDefaults } from "./hub-options.ts";
 
 function manifest(properties: Record<string, unknown>): PluginManifest {

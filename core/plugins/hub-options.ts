@@ -6,8 +6,8 @@
  *   `optOutKeywords` option, merged per language with the instance's own keywords: both
  *   apply. A plugin that does not declare the option receives nothing extra.
  */
-import type { OptOutKeywords } from "../domain/opt-out.ts";
-import type { PluginManifest } from "../sdk/plugin.ts";
+import type { OptOutKeywords } from "@dialmesh/sdk";
+import type { PluginManifest } from "@dialmesh/sdk";
 
 export interface HubPluginDefaults {
   /** The hub config's `compliance.optOutKeywords`. */

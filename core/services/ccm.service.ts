@@ -6,7 +6,7 @@ import type { Context, Service, ServiceSchema } from "moleculer";
 import { Dispatcher } from "../ccm/dispatcher.ts";
 import { EventIngester } from "../ccm/ingest.ts";
 import type { EventPublisher, Routing, SendOutcome } from "../ccm/ports.ts";
-import type { CanonicalEvent, InboundRequest, InboundResult } from "../sdk/plugin.ts";
+import type { CanonicalEvent, InboundRequest, InboundResult } from "@dialmesh/sdk";
 import type { ActivityDoc } from "../store/models.ts";
 import { NotFoundError } from "./errors.ts";
 import { sdkLogger, type HubRuntime } from "./runtime.ts";

@@ -1,6 +1,6 @@
 /** `compliance`: the suppression list (by normalised phone or email), checked before every attempt. */
 import type { Context, ServiceSchema } from "moleculer";
-import { normalizeAddress } from "../domain/address.ts";
+import { normalizeAddress } from "@dialmesh/sdk";
 import { NotFoundError, ValidationError, type HttpMeta } from "./errors.ts";
 import type { HubRuntime } from "./runtime.ts";
 

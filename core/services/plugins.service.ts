@@ -6,7 +6,7 @@
 import type { Context, ServiceBroker, ServiceSchema, Service } from "moleculer";
 import { Errors } from "moleculer";
 import type { PluginInstanceConfig } from "../config/types.ts";
-import type { CanonicalEvent, InboundRequest, InboundResult, SendRequest } from "../sdk/plugin.ts";
+import type { CanonicalEvent, InboundRequest, InboundResult, SendRequest } from "@dialmesh/sdk";
 import type { RouteTarget, SendOutcome } from "../ccm/ports.ts";
 import { discoverPlugins, PLUGINS_DIR, type CatalogEntry } from "../plugins/catalog.ts";
 import { PluginHost, validateInstanceOptions, type HostEnvironment } from "../plugins/host.ts";

@@ -7,7 +7,7 @@ import { SuppressionStore } from "../store/suppressions.ts";
 import { SharedRateLimiter } from "../store/rate-limiter.ts";
 import { ClaimStore } from "../store/claims.ts";
 import { HubMetrics } from "./metrics.ts";
-import type { Logger } from "../sdk/plugin.ts";
+import type { Logger } from "@dialmesh/sdk";
 import type { Logger as MoleculerLogger } from "moleculer";
 
 export interface HubRuntime {

@@ -5,9 +5,9 @@
  */
 import type { NormalizedActivity } from "../domain/activity-input.ts";
 import { addressField } from "../domain/activity-input.ts";
-import { normalizeAddress } from "../domain/address.ts";
+import { normalizeAddress } from "@dialmesh/sdk";
 import { newId, stableId } from "../domain/ids.ts";
-import type { AttemptStatus } from "../domain/status.ts";
+import type { AttemptStatus } from "@dialmesh/sdk";
 import type { ActivityDoc, AttemptDoc, Models } from "./models.ts";
 import type { ClaimStore } from "./claims.ts";
 

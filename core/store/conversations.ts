@@ -1,5 +1,5 @@
 /** Conversations and their timelines. Timeline events have deterministic ids: recording one twice is a no-op. */
-import { normalizeAddress } from "../domain/address.ts";
+import { normalizeAddress } from "@dialmesh/sdk";
 import { stableId } from "../domain/ids.ts";
 import type { ConversationDoc, Models, TimelineEventDoc } from "./models.ts";
 

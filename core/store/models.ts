@@ -5,9 +5,9 @@
  */
 import mongoose, { Schema, type Connection, type Model } from "mongoose";
 import type { CallingWindow } from "../domain/calling-window.ts";
-import type { ActivityStatus, AttemptStatus } from "../domain/status.ts";
+import type { ActivityStatus, AttemptStatus } from "@dialmesh/sdk";
 import type { FallbackStep } from "../config/types.ts";
-import type { Customer, MessageContent } from "../sdk/plugin.ts";
+import type { Customer, MessageContent } from "@dialmesh/sdk";
 
 export interface AttemptDoc {
   id: string;

@@ -5,7 +5,7 @@
  * the second is taken, the caller waits for the next. Old slots are purged by a job, not a
  * TTL index (FerretDB has none).
  */
-import type { RateLimiter } from "../sdk/plugin.ts";
+import type { RateLimiter } from "@dialmesh/sdk";
 import type { Models } from "./models.ts";
 
 export class SharedRateLimiter implements RateLimiter {

@@ -1,5 +1,5 @@
 /** The suppression list: normalised addresses never to be contacted, with why and since when. */
-import { normalizeAddress } from "../domain/address.ts";
+import { normalizeAddress } from "@dialmesh/sdk";
 import type { Models, SuppressionDoc } from "./models.ts";
 
 export class SuppressionStore {

@@ -22,11 +22,11 @@ export function createAjv(): Ajv2020.default {
 const shared = createAjv();
 const byFile = new Map<string, ValidateFunction>();
 
-/** Compiled validator for a schema file in schemas/. */
+/** Compiled validator for a schema file in schemas/ (or at an absolute path). */
 export function schemaValidator(file: string): ValidateFunction {
   let validate = byFile.get(file);
   if (!validate) {
-    const schema = JSON.parse(readFileSync(path.join(SCHEMAS_DIR, file), "utf8")) as Record<string, unknown>;
+    const schema = JSON.parse(readFileSync(path.resolve(SCHEMAS_DIR, file), "utf8")) as Record<string, unknown>;
     validate = shared.compile(schema);
     byFile.set(file, validate);
   }

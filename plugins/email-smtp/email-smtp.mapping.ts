@@ -15,8 +15,8 @@
  * | DSN `Action: failed`                            | `FAILED`, not retryable                    |
  * | DSN `Action: delayed` / `relayed`               | no event (the attempt stays `SENT`)        |
  */
-import type { CanonicalEvent } from "../../core/sdk/plugin.ts";
-import { PluginError } from "../../core/sdk/plugin.ts";
+import type { CanonicalEvent } from "@dialmesh/sdk";
+import { PluginError } from "@dialmesh/sdk";
 import type { DsnRecipient } from "./dsn-report.ts";
 
 /** Backoff hints (ms) for transient failures. */

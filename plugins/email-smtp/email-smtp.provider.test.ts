@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { after, before, describe, test } from "node:test";
-import { contractSendRequest, createTestContext, runPluginContract } from "../../core/sdk/contract-kit.ts";
-import type { TestContext } from "../../core/sdk/contract-kit.ts";
-import type { ChannelPlugin, Customer, InboundRequest, SendRequest } from "../../core/sdk/plugin.ts";
-import { PluginError } from "../../core/sdk/plugin.ts";
+import { contractSendRequest, createTestContext, runPluginContract } from "@dialmesh/sdk/contract-kit";
+import type { TestContext } from "@dialmesh/sdk/contract-kit";
+import type { ChannelPlugin, Customer, InboundRequest, SendRequest } from "@dialmesh/sdk";
+import { PluginError, isPluginError } from "@dialmesh/sdk";
 import { LocalSmtpServer, dsnReport, signedWebhookRequest, startSmtpServer } from "../../test/vendors/smtp-server.ts";
 import { parseDsnReport } from "./dsn-report.ts";
 import { RETRY_AFTER_MS, smtpErrorToPluginError } from "./email-smtp.mapping.ts";
@@ -108,7 +108,7 @@ async function rejection(p: Promise<unknown>): Promise<PluginError> {
   try {
     await p;
   } catch (err) {
-    assert.ok(err instanceof PluginError, `expected a PluginError, got ${String(err)}`);
+    assert.ok(isPluginError(err), `expected a PluginError, got ${String(err)}`);
     return err;
   }
   assert.fail("expected send() to reject");

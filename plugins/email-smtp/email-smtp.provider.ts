@@ -20,9 +20,9 @@ import type {
   PluginHealth,
   SendRequest,
   SendResult,
-} from "../../core/sdk/plugin.ts";
-import { PluginError, definePlugin } from "../../core/sdk/plugin.ts";
-import { redactText, secretValues } from "../../core/sdk/secrets.ts";
+} from "@dialmesh/sdk";
+import { PluginError, definePlugin, isPluginError } from "@dialmesh/sdk";
+import { redactText, secretValues } from "@dialmesh/sdk";
 import { parseDsnReport } from "./dsn-report.ts";
 import { dsnToEvent, smtpErrorToPluginError } from "./email-smtp.mapping.ts";
 
@@ -188,7 +188,7 @@ export default definePlugin<EmailSmtpOptions>((ctx) => {
       ctx.logger.debug("email accepted", { attemptId: request.attemptId, messageId, response });
       return { status: "SENT", vendorId: messageId, ...(response ? { detail: response } : {}) };
     } catch (err) {
-      if (err instanceof PluginError) throw err;
+      if (isPluginError(err)) throw err;
       const mapped = smtpErrorToPluginError(err, scrub);
       ctx.logger.warn("email not sent", {
         attemptId: request.attemptId,

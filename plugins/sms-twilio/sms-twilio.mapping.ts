@@ -3,7 +3,7 @@
  * vocabulary, and SMS segment counting (Twilio's throughput is in segments per second).
  * Pure, no I/O.
  */
-import type { AttemptStatus } from "../../core/domain/status.ts";
+import type { AttemptStatus } from "@dialmesh/sdk";
 
 /** Every value of Twilio's Message `status`. */
 export const TWILIO_MESSAGE_STATUSES = [

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { createTestContext, runPluginContract, type TestContext } from "../../core/sdk/contract-kit.ts";
-import { PluginError, type CanonicalEvent, type ChannelPlugin, type SendRequest } from "../../core/sdk/plugin.ts";
+import { createTestContext, runPluginContract, type TestContext } from "@dialmesh/sdk/contract-kit";
+import { PluginError, type CanonicalEvent, type ChannelPlugin, type SendRequest, isPluginError } from "@dialmesh/sdk";
 import {
   signedTwilioRequest,
   startTwilioServer,
@@ -91,7 +91,7 @@ async function sendError(plugin: ChannelPlugin, req: SendRequest = request()): P
   try {
     await plugin.send(req);
   } catch (err) {
-    assert.ok(err instanceof PluginError, `expected a PluginError, got ${String(err)}`);
+    assert.ok(isPluginError(err), `expected a PluginError, got ${String(err)}`);
     return err;
   }
   assert.fail("send() should have failed");

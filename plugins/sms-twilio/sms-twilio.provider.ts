@@ -11,8 +11,8 @@
 import twilio from "twilio";
 import type RequestClient from "twilio/lib/base/RequestClient.js";
 import type * as ResponseModule from "twilio/lib/http/response.js";
-import { normalizePhone } from "../../core/domain/address.ts";
-import { classifyKeyword, compileKeywords, type OptOutKeywords } from "../../core/domain/opt-out.ts";
+import { normalizePhone, isPluginError } from "@dialmesh/sdk";
+import { classifyKeyword, compileKeywords, type OptOutKeywords } from "@dialmesh/sdk";
 import {
   definePlugin,
   PluginError,
@@ -23,7 +23,7 @@ import {
   type PluginContext,
   type SendRequest,
   type SendResult,
-} from "../../core/sdk/plugin.ts";
+} from "@dialmesh/sdk";
 import { countSegments, describeTwilioError, mapTwilioStatus } from "./sms-twilio.mapping.ts";
 
 export interface SmsTwilioOptions {
@@ -88,7 +88,7 @@ function isTwilioApiError(err: unknown): err is TwilioApiError {
 const NOT_SENT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
 
 export function toPluginError(err: unknown): PluginError {
-  if (err instanceof PluginError) return err;
+  if (isPluginError(err)) return err;
   if (isTwilioApiError(err)) {
     const info = describeTwilioError(err.code, err.status);
     const vendor = err.code !== undefined ? `Twilio ${err.code}` : `Twilio HTTP ${err.status}`;

@@ -2,7 +2,7 @@
  * Private to the whatsapp-cloud plugin: Cloud API statuses and Graph error codes in the
  * canonical vocabulary. Pure, no I/O.
  */
-import type { AttemptStatus } from "../../core/domain/status.ts";
+import type { AttemptStatus } from "@dialmesh/sdk";
 
 /** Values of `statuses[].status` in the messages webhook. */
 export const CLOUD_STATUS_MAP: Record<string, AttemptStatus> = {

@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { compileKeywords } from "../../core/domain/opt-out.ts";
-import { createTestContext, runPluginContract, type TestContext } from "../../core/sdk/contract-kit.ts";
-import { PluginError, type CanonicalEvent, type ChannelPlugin, type SendRequest } from "../../core/sdk/plugin.ts";
+import { compileKeywords, isPluginError } from "@dialmesh/sdk";
+import { createTestContext, runPluginContract, type TestContext } from "@dialmesh/sdk/contract-kit";
+import { PluginError, type CanonicalEvent, type ChannelPlugin, type SendRequest } from "@dialmesh/sdk";
 import {
   GRAPH_ERRORS,
   signedGraphRequest,
@@ -128,7 +128,7 @@ async function sendError(plugin: ChannelPlugin, req: SendRequest): Promise<Plugi
   try {
     await plugin.send(req);
   } catch (err) {
-    assert.ok(err instanceof PluginError, `expected a PluginError, got ${String(err)}`);
+    assert.ok(isPluginError(err), `expected a PluginError, got ${String(err)}`);
     return err;
   }
   assert.fail("send() should have failed");

@@ -10,14 +10,9 @@
  *   replies plus opt-out/opt-in events for keywords.
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { normalizePhone } from "../../core/domain/address.ts";
-import {
-  classifyKeyword,
-  compileKeywords,
-  type CompiledKeywords,
-  type OptOutKeywords,
-} from "../../core/domain/opt-out.ts";
-import { fillPlaceholders } from "../../core/domain/template.ts";
+import { normalizePhone, isPluginError } from "@dialmesh/sdk";
+import { classifyKeyword, compileKeywords, type CompiledKeywords, type OptOutKeywords } from "@dialmesh/sdk";
+import { fillPlaceholders } from "@dialmesh/sdk";
 import {
   definePlugin,
   PluginError,
@@ -29,7 +24,7 @@ import {
   type SendRequest,
   type SendResult,
   type TemplateContent,
-} from "../../core/sdk/plugin.ts";
+} from "@dialmesh/sdk";
 import { describeGraphError, mapCloudStatus } from "./whatsapp-cloud.mapping.ts";
 
 export interface WhatsAppCloudOptions {
@@ -222,7 +217,7 @@ export function createWhatsAppCloud(ctx: PluginContext<WhatsAppCloudOptions>): C
         detail: kind === "text" ? "text (inside 24 h window)" : `template ${String(template?.name)}`,
       };
     } catch (err) {
-      const error = err instanceof PluginError ? err : networkError(err);
+      const error = isPluginError(err) ? err : networkError(err);
       // The window closed between our check and Meta's: the text was refused, so a template is safe to send.
       if (error.code === "WINDOW_CLOSED" && kind === "text" && template) {
         ctx.logger.info("whatsapp window closed at send time; sending the template instead", {});
@@ -230,7 +225,7 @@ export function createWhatsAppCloud(ctx: PluginContext<WhatsAppCloudOptions>): C
           const id = await post(asTemplate(template));
           return { status: "QUEUED", vendorId: id, detail: `template ${template.name} (window closed at send time)` };
         } catch (retryErr) {
-          throw report(retryErr instanceof PluginError ? retryErr : networkError(retryErr));
+          throw report(isPluginError(retryErr) ? retryErr : networkError(retryErr));
         }
       }
       throw report(error);
@@ -299,7 +294,7 @@ function graphError(httpStatus: number, body: GraphErrorBody | undefined, header
 }
 
 function networkError(err: unknown): PluginError {
-  if (err instanceof PluginError) return err;
+  if (isPluginError(err)) return err;
   const cause = err instanceof Error ? (err.cause as { code?: unknown } | undefined) : undefined;
   const code = typeof cause?.code === "string" ? cause.code : undefined;
   if (code && NOT_SENT_CODES.has(code)) {

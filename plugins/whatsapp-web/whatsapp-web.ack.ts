@@ -2,7 +2,7 @@
  * whatsapp-web.js ACK values (`Message.ack`, event `message_ack`) in the canonical vocabulary.
  * Private to the plugin: the provider uses it for the status at send time and for ACK events.
  */
-import type { AttemptStatus } from "../../core/domain/status.ts";
+import type { AttemptStatus } from "@dialmesh/sdk";
 
 export interface MappedAck {
   status: AttemptStatus;

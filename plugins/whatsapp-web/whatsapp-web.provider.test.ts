@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { createTestContext, runPluginContract, type TestContext } from "../../core/sdk/contract-kit.ts";
-import { PluginError, type CanonicalEvent, type SendRequest } from "../../core/sdk/plugin.ts";
+import { createTestContext, runPluginContract, type TestContext } from "@dialmesh/sdk/contract-kit";
+import { PluginError, type CanonicalEvent, type SendRequest, isPluginError } from "@dialmesh/sdk";
 import { mapAck } from "./whatsapp-web.ack.ts";
 import { FakeWhatsAppVendor } from "./whatsapp-web.fake-client.ts";
 import {
@@ -84,7 +84,7 @@ async function rejection(promise: Promise<unknown>): Promise<PluginError> {
   try {
     await promise;
   } catch (error) {
-    assert.ok(error instanceof PluginError, `expected a PluginError, got ${String(error)}`);
+    assert.ok(isPluginError(error), `expected a PluginError, got ${String(error)}`);
     return error;
   }
   assert.fail("expected a rejection");

@@ -23,15 +23,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { EventEmitter } from "node:events";
-import mongoose from "mongoose";
-import type { mongo } from "mongoose";
-import { normalizePhone } from "../../core/domain/address.ts";
-import {
-  classifyKeyword,
-  compileKeywords,
-  type CompiledKeywords,
-  type OptOutKeywords,
-} from "../../core/domain/opt-out.ts";
+import { GridFSBucket, MongoClient } from "mongodb";
+import { normalizePhone, isPluginError } from "@dialmesh/sdk";
+import { classifyKeyword, compileKeywords, type CompiledKeywords, type OptOutKeywords } from "@dialmesh/sdk";
 import {
   definePlugin,
   PluginError,
@@ -43,7 +37,7 @@ import {
   type PluginHealth,
   type SendRequest,
   type SendResult,
-} from "../../core/sdk/plugin.ts";
+} from "@dialmesh/sdk";
 import { mapAck } from "./whatsapp-web.ack.ts";
 import { GridFsSessionStore, type RemoteSessionStore } from "./whatsapp-web.session-store.ts";
 
@@ -56,6 +50,9 @@ export const CHROMIUM_ARGS: readonly string[] = [
   "--disable-sync",
   "--no-first-run",
 ];
+/** GridFS bucket of the RemoteAuth session, inside the plugin's storage scope. */
+const SESSION_BUCKET = "sessions";
+
 const INSTALL_SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../scripts/install-chromium.sh");
 
 /** Instance options (plugin.json `optionsSchema`); defaults are applied here. */
@@ -146,7 +143,7 @@ export interface WhatsAppWebHooks {
   createClient?: WhatsAppWebClientFactory;
   /** Makes sure the browser exists; default: install it when missing, skipped when `createClient` is given. */
   ensureBrowser?: (executablePath: string) => Promise<void>;
-  /** RemoteAuth store; default: GridFS on `ctx.db` or `mongoUrl`. */
+  /** RemoteAuth store; default: GridFS in the plugin's storage scope (`ctx.storage`) or at `mongoUrl`. */
   sessionStore?: RemoteSessionStore;
 }
 
@@ -214,7 +211,7 @@ export class WhatsAppWebProvider implements ChannelPlugin {
   /** Inbound events are handled one after the other, so they are reported in order. */
   #inbound: Promise<void> = Promise.resolve();
   #store: RemoteSessionStore | undefined;
-  #ownMongo: mongo.MongoClient | undefined;
+  #ownMongo: MongoClient | undefined;
   readonly #stateListeners = new Set<() => void>();
 
   constructor(ctx: PluginContext<WhatsAppWebOptions>, hooks: WhatsAppWebHooks = {}) {
@@ -336,10 +333,10 @@ export class WhatsAppWebProvider implements ChannelPlugin {
 
   async #openSessionStore(): Promise<RemoteSessionStore> {
     if (this.#hooks.sessionStore) return this.#hooks.sessionStore;
-    let db = this.#ctx.db;
-    if (!db && this.#settings.mongoUrl) {
+    let bucket = this.#ctx.storage?.bucket(SESSION_BUCKET);
+    if (!bucket && this.#settings.mongoUrl) {
       const url = this.#settings.mongoUrl;
-      this.#ownMongo = new mongoose.mongo.MongoClient(url, { serverSelectionTimeoutMS: 10_000 });
+      this.#ownMongo = new MongoClient(url, { serverSelectionTimeoutMS: 10_000 });
       try {
         await this.#ownMongo.connect();
       } catch (error) {
@@ -351,16 +348,16 @@ export class WhatsAppWebProvider implements ChannelPlugin {
           retryable: true,
         });
       }
-      db = this.#ownMongo.db();
+      bucket = new GridFSBucket(this.#ownMongo.db(), { bucketName: `whatsapp_web_${SESSION_BUCKET}` });
     }
-    if (!db) {
+    if (!bucket) {
       throw new PluginError(
         "WA_NO_SESSION_DATABASE",
         'auth "remote" keeps the session in the database: the hub gave none and the mongoUrl option is not set',
         { retryable: false },
       );
     }
-    return new GridFsSessionStore(db, { dataPath: this.#remoteDataPath() });
+    return new GridFsSessionStore(bucket, { dataPath: this.#remoteDataPath() });
   }
 
   #remoteDataPath(): string {
@@ -669,7 +666,7 @@ function messageText(content: MessageContent, templates: Record<string, string>)
 
 /** A failure of getNumberId/sendMessage as a typed error. */
 function sendError(error: unknown): PluginError {
-  if (error instanceof PluginError) return error;
+  if (isPluginError(error)) return error;
   const message = messageOf(error);
   if (/not registered|invalid wid|wid error|no lid for user/i.test(message)) {
     return new PluginError("WA_NOT_REGISTERED", "the customer's number is not on WhatsApp", {

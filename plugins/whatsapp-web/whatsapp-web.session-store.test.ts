@@ -11,7 +11,9 @@ import mongoose from "mongoose";
 import type { mongo } from "mongoose";
 import type { Client } from "whatsapp-web.js";
 import { freshDatabaseUrl } from "../../test/support/mongo.ts";
-import { createTestContext } from "../../core/sdk/contract-kit.ts";
+import { createTestContext } from "@dialmesh/sdk/contract-kit";
+import type { PluginStorage } from "@dialmesh/sdk";
+import { pluginStorage } from "../../core/plugins/storage.ts";
 import { FakeWhatsAppVendor } from "./whatsapp-web.fake-client.ts";
 import { createWhatsAppWebPlugin, type WhatsAppWebOptions } from "./whatsapp-web.provider.ts";
 import { GridFsSessionStore } from "./whatsapp-web.session-store.ts";
@@ -33,12 +35,14 @@ const hasDb = Boolean(process.env.DIALMESH_TEST_MONGO_URL);
 describe("whatsapp-web GridFS session store", { skip: hasDb ? false : "needs npm test (FerretDB)" }, () => {
   let client: mongo.MongoClient;
   let db: mongo.Db;
+  let storage: PluginStorage;
   let dir: string;
 
   before(async () => {
     client = new mongoose.mongo.MongoClient(freshDatabaseUrl("wa_sessions"));
     await client.connect();
     db = client.db();
+    storage = pluginStorage(db, "wa");
     dir = await mkdtemp(path.join(tmpdir(), "dialmesh-wa-store-"));
   });
 
@@ -51,7 +55,7 @@ describe("whatsapp-web GridFS session store", { skip: hasDb ? false : "needs npm
   test("save, exists, extract and delete; saving again keeps only the newest version", async () => {
     const dataPath = path.join(dir, "plain");
     await mkdir(dataPath, { recursive: true });
-    const store = new GridFsSessionStore(db, { dataPath });
+    const store = new GridFsSessionStore(storage.bucket("sessions"), { dataPath });
     const session = "RemoteAuth-plain";
 
     assert.equal(await store.sessionExists({ session }), false);
@@ -63,7 +67,7 @@ describe("whatsapp-web GridFS session store", { skip: hasDb ? false : "needs npm
     const v2 = Buffer.concat([Buffer.from("v2"), Buffer.alloc(300_000, 2)]);
     await writeFile(path.join(dataPath, `${session}.zip`), v2);
     await store.save({ session });
-    assert.equal(await db.collection("whatsapp_web_sessions.files").countDocuments({}), 1);
+    assert.equal(await db.collection("plugin_wa_sessions.files").countDocuments({}), 1);
 
     const target = path.join(dir, "restore", "out.zip");
     await store.extract({ session, path: target });
@@ -71,7 +75,7 @@ describe("whatsapp-web GridFS session store", { skip: hasDb ? false : "needs npm
 
     await store.delete({ session });
     assert.equal(await store.sessionExists({ session }), false);
-    assert.equal(await db.collection("whatsapp_web_sessions.chunks").countDocuments({}), 0);
+    assert.equal(await db.collection("plugin_wa_sessions.chunks").countDocuments({}), 0);
     await store.delete({ session }); // deleting nothing is fine
     await assert.rejects(store.extract({ session, path: target }), /no saved WhatsApp Web session/);
   });
@@ -85,7 +89,7 @@ describe("whatsapp-web GridFS session store", { skip: hasDb ? false : "needs npm
     const authA = new wweb.RemoteAuth({
       clientId: "sales",
       dataPath: dataA,
-      store: new GridFsSessionStore(db, { dataPath: dataA }),
+      store: new GridFsSessionStore(storage.bucket("sessions"), { dataPath: dataA }),
       backupSyncIntervalMs: 60_000,
     });
     authA.setup({ options: { puppeteer: {} } } as unknown as Client);
@@ -103,7 +107,7 @@ describe("whatsapp-web GridFS session store", { skip: hasDb ? false : "needs npm
     const authB = new wweb.RemoteAuth({
       clientId: "sales",
       dataPath: dataB,
-      store: new GridFsSessionStore(db, { dataPath: dataB }),
+      store: new GridFsSessionStore(storage.bucket("sessions"), { dataPath: dataB }),
       backupSyncIntervalMs: 60_000,
     });
     const clientB = { options: { puppeteer: {} as Record<string, unknown> } };
@@ -119,17 +123,19 @@ describe("whatsapp-web GridFS session store", { skip: hasDb ? false : "needs npm
     // Logging out removes the saved session.
     await authB.disconnect();
     assert.equal(
-      await new GridFsSessionStore(db, { dataPath: dataB }).sessionExists({ session: "RemoteAuth-sales" }),
+      await new GridFsSessionStore(storage.bucket("sessions"), { dataPath: dataB }).sessionExists({
+        session: "RemoteAuth-sales",
+      }),
       false,
     );
   });
 
-  test("auth remote: the plugin keeps the session in the hub's database (ctx.db) or at mongoUrl", async () => {
+  test("auth remote: the plugin keeps the session in its storage scope (ctx.storage) or at mongoUrl", async () => {
     for (const source of ["context", "mongoUrl"] as const) {
       const vendor = new FakeWhatsAppVendor();
       const tc = createTestContext<WhatsAppWebOptions>(
         source === "mongoUrl" ? { auth: "remote", mongoUrl: freshDatabaseUrl("wa_url") } : { auth: "remote" },
-        source === "context" ? { db } : {},
+        source === "context" ? { storage } : {},
       );
       const plugin = createWhatsAppWebPlugin(tc.context, { createClient: vendor.factory });
       try {

@@ -10,8 +10,7 @@ import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
-import mongoose from "mongoose";
-import type { mongo } from "mongoose";
+import { MongoRuntimeError, type GridFSBucket, type ObjectId } from "mongodb";
 
 /** The store interface RemoteAuth calls (`Store` in whatsapp-web.js's index.d.ts). */
 export interface RemoteSessionStore {
@@ -24,16 +23,14 @@ export interface RemoteSessionStore {
 export interface GridFsSessionStoreOptions {
   /** RemoteAuth's `dataPath`: where it writes `<session>.zip` before `save`. */
   dataPath: string;
-  /** GridFS bucket name; default `whatsapp_web_sessions`. */
-  bucketName?: string;
 }
 
 export class GridFsSessionStore implements RemoteSessionStore {
-  readonly #bucket: mongo.GridFSBucket;
+  readonly #bucket: GridFSBucket;
   readonly #dataPath: string;
 
-  constructor(db: mongo.Db, options: GridFsSessionStoreOptions) {
-    this.#bucket = new mongoose.mongo.GridFSBucket(db, { bucketName: options.bucketName ?? "whatsapp_web_sessions" });
+  constructor(bucket: GridFSBucket, options: GridFsSessionStoreOptions) {
+    this.#bucket = bucket;
     this.#dataPath = options.dataPath;
   }
 
@@ -68,12 +65,12 @@ export class GridFsSessionStore implements RemoteSessionStore {
     for (const file of files) await this.#deleteQuietly(file._id);
   }
 
-  async #deleteQuietly(id: mongo.ObjectId): Promise<void> {
+  async #deleteQuietly(id: ObjectId): Promise<void> {
     try {
       await this.#bucket.delete(id);
     } catch (error) {
       // Already removed by another node: GridFS reports FileNotFound; anything else is real.
-      if (!(error instanceof mongoose.mongo.MongoRuntimeError) || !/not found/i.test(error.message)) throw error;
+      if (!(error instanceof MongoRuntimeError) || !/not found/i.test(error.message)) throw error;
     }
   }
 }

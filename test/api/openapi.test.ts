@@ -21,7 +21,7 @@ import type { ValidateFunction } from "ajv/dist/2020.js";
 import { apiService } from "../../core/services/api.service.ts";
 import type { HubRuntime } from "../../core/services/runtime.ts";
 import { loadConfig } from "../../core/config/load.ts";
-import { ACTIVITY_STATUSES, ATTEMPT_STATUSES } from "../../core/domain/status.ts";
+import { ACTIVITY_STATUSES, ATTEMPT_STATUSES } from "@dialmesh/sdk";
 import { createAjv } from "../../core/validation/json-schema.ts";
 import { verifySignature } from "../../core/webhooks/signature.ts";
 import { startSmtpServer, type LocalSmtpServer } from "../vendors/smtp-server.ts";

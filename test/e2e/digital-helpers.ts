@@ -1,6 +1,6 @@
 /** Shared helpers of the digital-channel end-to-end tests (test/e2e/digital-*.test.ts). */
 import assert from "node:assert/strict";
-import type { InboundRequest } from "../../core/sdk/plugin.ts";
+import type { InboundRequest } from "@dialmesh/sdk";
 import { deliverInbound, type DeliveredResponse } from "../vendors/deliver.ts";
 import { eventually, type TestHub } from "../support/hub.ts";
 

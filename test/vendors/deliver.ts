@@ -6,7 +6,7 @@
  * `api.publicUrl` is https://hub.test): path, query, headers and the raw body are kept, so the
  * signature stays valid for a hub whose `api.publicUrl` is the signed origin.
  */
-import type { InboundRequest } from "../../core/sdk/plugin.ts";
+import type { InboundRequest } from "@dialmesh/sdk";
 
 export interface DeliveredResponse {
   status: number;

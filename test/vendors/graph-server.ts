@@ -12,7 +12,7 @@
 import { createHmac, randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { InboundRequest } from "../../core/sdk/plugin.ts";
+import type { InboundRequest } from "@dialmesh/sdk";
 
 export interface GraphErrorSpec {
   /** HTTP status of the error response. */

@@ -14,7 +14,7 @@
 import { createHmac } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from "smtp-server";
-import type { InboundRequest } from "../../core/sdk/plugin.ts";
+import type { InboundRequest } from "@dialmesh/sdk";
 
 export interface SmtpDsnParams {
   /** RET from MAIL FROM: FULL or HDRS. */

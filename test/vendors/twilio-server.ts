@@ -15,7 +15,7 @@ import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import twilio from "twilio";
-import type { InboundRequest } from "../../core/sdk/plugin.ts";
+import type { InboundRequest } from "@dialmesh/sdk";
 
 export interface TwilioErrorSpec {
   /** HTTP status of the error response. */

@@ -3,8 +3,8 @@ import assert from "node:assert/strict";
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
-import type { InboundRequest } from "../../core/sdk/plugin.ts";
-import { createTestContext } from "../../core/sdk/contract-kit.ts";
+import type { InboundRequest } from "@dialmesh/sdk";
+import { createTestContext } from "@dialmesh/sdk/contract-kit";
 import { createSmsTwilio, type SmsTwilioOptions } from "../../plugins/sms-twilio/sms-twilio.provider.ts";
 import {
   createWhatsAppCloud,

@@ -1,5 +1,5 @@
 /** `{{firstName}}`-style placeholders filled from the customer. */
-import type { Customer, MessageContent } from "../sdk/plugin.ts";
+import type { Customer, MessageContent } from "./plugin.ts";
 
 const PLACEHOLDER = /\{\{\s*([A-Za-z_][\w.]*)\s*\}\}/g;
 

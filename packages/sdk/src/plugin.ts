@@ -1,10 +1,11 @@
 /**
  * The plugin contract: what an integrator implements to carry a channel for a vendor.
  * A plugin folder holds `plugin.json` (validated against schemas/plugin-manifest.schema.json)
- * and an entry module whose default export is a {@link PluginFactory}.
+ * and an entry module whose default export is a {@link PluginFactory}. The manifest schema ships
+ * with this package (`@dialmesh/sdk/plugin-manifest.schema.json`).
  */
-import type { mongo } from "mongoose";
-import type { AttemptStatus, VoiceOutcome } from "../domain/status.ts";
+import type { Collection, Document, GridFSBucket } from "mongodb";
+import type { AttemptStatus, VoiceOutcome } from "./status.ts";
 
 export type Channel = "email" | "sms" | "whatsapp" | "voice" | (string & {});
 
@@ -101,26 +102,34 @@ export interface SendResult {
   detail?: string;
 }
 
+/**
+ * Marks a PluginError. The hub recognises errors by this brand and their `code`, not by
+ * `instanceof`: a plugin installed with its own copy of the SDK (or running in another vm
+ * realm, as under jest) throws errors of a different class object.
+ */
+const PLUGIN_ERROR_BRAND = Symbol.for("@dialmesh/sdk/PluginError");
+
+export type PluginErrorStatus = "FAILED" | "BLOCKED" | "EXPIRED";
+
+export interface PluginErrorOptions {
+  retryable?: boolean;
+  status?: PluginErrorStatus;
+  optOut?: boolean;
+  retryAfterMs?: number;
+  cause?: unknown;
+}
+
 /** Typed plugin failure. Throw it from `send`; anything else is treated as retryable. */
 export class PluginError extends Error {
   readonly code: string;
   readonly retryable: boolean;
-  readonly status: "FAILED" | "BLOCKED" | "EXPIRED";
+  readonly status: PluginErrorStatus;
   /** The vendor says the customer opted out: the hub adds the address to the suppression list. */
   readonly optOut: boolean;
   readonly retryAfterMs: number | undefined;
+  readonly [PLUGIN_ERROR_BRAND] = true;
 
-  constructor(
-    code: string,
-    message: string,
-    opts: {
-      retryable?: boolean;
-      status?: "FAILED" | "BLOCKED" | "EXPIRED";
-      optOut?: boolean;
-      retryAfterMs?: number;
-      cause?: unknown;
-    } = {},
-  ) {
+  constructor(code: string, message: string, opts: PluginErrorOptions = {}) {
     super(message, { cause: opts.cause });
     this.name = "PluginError";
     this.code = code;
@@ -129,6 +138,13 @@ export class PluginError extends Error {
     this.optOut = opts.optOut ?? false;
     this.retryAfterMs = opts.retryAfterMs;
   }
+}
+
+/** True for a PluginError from any copy of the SDK (brand and a string `code`). */
+export function isPluginError(value: unknown): value is PluginError {
+  if (typeof value !== "object" || value === null) return false;
+  const v = value as Record<PropertyKey, unknown>;
+  return v[PLUGIN_ERROR_BRAND] === true && typeof v.code === "string";
 }
 
 /** A request that reached /webhooks/<instanceId>, as received. */
@@ -220,12 +236,22 @@ export interface PluginContext<Options> {
   /** Reports events the plugin receives on its own (sockets, polling) rather than by webhook. */
   emit(events: CanonicalEvent[]): Promise<void>;
   /**
-   * The hub's database (the MongoDB driver's `Db` of the shared mongoose connection), for
-   * plugins that keep state there rather than in `dataDir` so that it follows the plugin to
-   * another node (e.g. whatsapp-web sessions in GridFS). Optional: a hub or test kit without
-   * a database leaves it out, and plugins that need it say so clearly.
+   * The plugin's own storage in the hub's database: collections and GridFS buckets whose names
+   * carry this instance's prefix, so that state follows the plugin to another node (e.g.
+   * whatsapp-web sessions) without the plugin seeing the hub's collections. Optional: a hub or
+   * test kit without a database leaves it out, and plugins that need it say so clearly.
    */
-  db?: mongo.Db;
+  storage?: PluginStorage;
+}
+
+/** A storage scope of one plugin instance. */
+export interface PluginStorage {
+  /** Prefix of every collection and bucket of this instance, e.g. `plugin_wa_`. */
+  readonly prefix: string;
+  /** The collection `<prefix><name>`. */
+  collection<T extends Document = Document>(name: string): Collection<T>;
+  /** The GridFS bucket `<prefix><name>` (collections `<prefix><name>.files` and `.chunks`). */
+  bucket(name: string): GridFSBucket;
 }
 
 export interface ChannelPlugin {

@@ -4,7 +4,7 @@
  * speaking the vendor's protocol. Implemented with node:test.
  *
  * ```ts
- * import { runPluginContract } from "../../core/sdk/contract-kit.ts";
+ * import { runPluginContract } from "@dialmesh/sdk/contract-kit";
  * runPluginContract<MyOptions>({ pluginDir: import.meta.dirname, channel: "sms", ... });
  * ```
  *
@@ -18,7 +18,7 @@ import { after, before, describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
 import Ajv2020 from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
-import { isAttemptStatus, isVoiceOutcome } from "../domain/status.ts";
+import { isAttemptStatus, isVoiceOutcome } from "./status.ts";
 import type {
   CanonicalEvent,
   Channel,
@@ -33,7 +33,7 @@ import type {
   SendRequest,
   SendResult,
 } from "./plugin.ts";
-import { PluginError } from "./plugin.ts";
+import { PluginError, isPluginError } from "./plugin.ts";
 import { missingSecrets, secretValues } from "./secrets.ts";
 
 export interface ContractHarness<Options> {
@@ -201,7 +201,7 @@ export function readManifest(pluginDir: string): PluginManifest {
   return JSON.parse(readFileSync(path.join(pluginDir, "plugin.json"), "utf8")) as PluginManifest;
 }
 
-const SCHEMA_FILE = path.resolve(import.meta.dirname, "../../schemas/plugin-manifest.schema.json");
+const SCHEMA_FILE = path.resolve(import.meta.dirname, "../plugin-manifest.schema.json");
 
 function newAjv(): Ajv2020.default {
   // strict: false like the hub's loader, so the kit accepts exactly what the hub accepts.
@@ -298,10 +298,7 @@ export function runPluginContract<Options>(harness: ContractHarness<Options>): v
       }
       assert.ok(caught !== undefined, `send() must reject after ${what}`);
       expose(`${what}: send error`, caught);
-      assert.ok(
-        caught instanceof PluginError,
-        `send() must reject with a PluginError after ${what}, got ${stringify(caught)}`,
-      );
+      assert.ok(isPluginError(caught), `send() must reject with a PluginError after ${what}, got ${stringify(caught)}`);
       return caught;
     };
 

@@ -1,3 +1,0 @@
-export * from "./plugin.ts";
-export * from "../domain/status.ts";
-export * from "./secrets.ts";
