@@ -8,7 +8,9 @@ import { ServiceBroker, type BrokerOptions } from "moleculer";
 import type { ApiKeyConfig, HubConfig } from "./config/types.ts";
 import { openStore } from "./store/connection.ts";
 import { createRuntime, type HubRuntime } from "./services/runtime.ts";
-import { PluginRegistry, pluginsService, PLUGINS_DIR } from "./services/plugins.service.ts";
+import { pluginsService, PLUGINS_DIR } from "./services/plugins.service.ts";
+import { PluginRegistry } from "./plugins/registry.ts";
+import { configProblems } from "./plugins/config-check.ts";
 import { schedulerService } from "./services/scheduler.service.ts";
 import { ccmService } from "./services/ccm.service.ts";
 import { conversationsService } from "./services/conversations.service.ts";
@@ -37,10 +39,13 @@ export async function startHub(config: HubConfig, opts: HubOptions): Promise<Hub
   const nodeId = opts.nodeId ?? config.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(2).toString("hex")}`;
   const store = await openStore(opts.mongoUrl, config.store?.database ? { database: config.store.database } : {});
   const runtime = createRuntime(config, nodeId, store, opts.pluginsDir);
-  const registry = new PluginRegistry(opts.pluginsDir ?? PLUGINS_DIR);
+  const registry = new PluginRegistry(opts.pluginsDir ?? PLUGINS_DIR, {
+    routing: config.routing,
+    failureThreshold: config.pluginHealth.failureThreshold,
+  });
 
-  // Plugins named in the config must exist and have valid options: fail the start, clearly.
-  const problems = config.plugins.flatMap((p, i) => (p.enabled === false ? [] : registry.validate(p, `/plugins/${i}`)));
+  // Plugins named in the config must exist, have valid options and a clear route per channel.
+  const problems = configProblems(config, registry);
   if (problems.length > 0) {
     await store.close();
     throw new Error(`Invalid plugin configuration:\n${problems.map((p) => `  ${p.path} ${p.message}`).join("\n")}`);

@@ -8,9 +8,8 @@
  * with the same attempt id (plugins whose vendor dedupes on it) or fails it with
  * OUTCOME_UNKNOWN, leaving the decision to the fallback chain.
  */
-import { decideNext, type ActivitySnapshot, type Decision, type PlanOptions } from "../domain/activity-plan.ts";
+import { decideNext, type PlanOptions } from "../domain/activity-plan.ts";
 import { addressField } from "../domain/activity-input.ts";
-import { windowZone } from "../domain/calling-window.ts";
 import { newId } from "../domain/ids.ts";
 import type { AttemptStatus } from "@dialmesh/sdk";
 import { renderContent } from "@dialmesh/sdk";
@@ -19,6 +18,9 @@ import type { ConversationStore } from "../store/conversations.ts";
 import type { ActivityDoc, AttemptDoc } from "../store/models.ts";
 import type { Logger } from "@dialmesh/sdk";
 import { foldStatuses } from "./fold.ts";
+import { nextRunFor, snapshotOf } from "./snapshot.ts";
+import { canFailOver } from "../routing/health.ts";
+import type { PassedOver } from "../routing/plan.ts";
 import type { ComplianceCheck, DispatchMetrics, EventPublisher, Routing, SendOutcome } from "./ports.ts";
 
 export interface DispatcherDeps {
@@ -40,39 +42,8 @@ export interface DispatcherDeps {
   now?: () => Date;
 }
 
-export function snapshotOf(activity: ActivityDoc): ActivitySnapshot {
-  return {
-    status: activity.status,
-    dueAt: activity.dueAt,
-    chain: activity.chain,
-    attempts: activity.attempts.map((a) => ({
-      step: a.step,
-      retry: a.retry,
-      status: a.status,
-      dispatchedAt: a.dispatchedAt,
-      ...(a.retryable !== undefined ? { retryable: a.retryable } : {}),
-      ...(a.retryAfterMs !== undefined ? { retryAfterMs: a.retryAfterMs } : {}),
-    })),
-    ...(activity.expiresAt ? { expiresAt: activity.expiresAt } : {}),
-    ...(activity.window
-      ? { window: { window: activity.window, zone: windowZone(activity.window, activity.customer.timezone) } }
-      : {}),
-  };
-}
-
-/** When the scheduler should look again after `decision`; null for never. */
-export function nextRunFor(decision: Decision, now: Date): Date | null {
-  switch (decision.kind) {
-    case "wait":
-      return decision.until;
-    case "dispatch":
-    case "recover":
-    case "expire":
-      return now;
-    case "idle":
-      return null;
-  }
-}
+/** How long an activity waits when this node has not loaded the plugins of its channel yet. */
+const PLUGIN_WAIT_MS = 1_000;
 
 export class Dispatcher {
   private readonly d: DispatcherDeps;
@@ -156,18 +127,28 @@ export class Dispatcher {
         retryable: false,
       });
     }
-    const target = this.d.routing.route(channel);
-    if (!target) {
+    const plan = this.d.routing.route(channel, activity.chain[step]?.pluginId);
+    if (plan.kind === "none") {
       return this.recordFinal(activity, {
         ...base,
         status: "FAILED",
         reasonCode: "NO_PLUGIN",
-        reason: `no ready plugin carries channel "${channel}"`,
+        reason: plan.reason,
         retryable: true,
       });
     }
+    if (plan.kind === "wait") {
+      // This node has not loaded the channel's plugins yet (a start or a reload): not the
+      // activity's fault, so no attempt is spent; look again shortly (here or on another node).
+      await this.d.activities.release(activity, { nextRunAt: new Date(now.getTime() + PLUGIN_WAIT_MS) }, now);
+      return;
+    }
 
-    const attempt: AttemptDoc = { ...base, pluginId: target.pluginId };
+    const attempt: AttemptDoc = {
+      ...base,
+      pluginId: plan.candidates[0]!,
+      ...(plan.passedOver.length ? { passedOver: plan.passedOver } : {}),
+    };
     const leaseUntil = this.d.leaseMs ? new Date(now.getTime() + this.d.leaseMs) : undefined;
     // Start only with half a lease left at least. FerretDB applies a guarded update as read,
     // check, then write, with no compare-and-swap: a check passed just before the lease ran out
@@ -181,39 +162,42 @@ export class Dispatcher {
     if (!(await this.d.activities.reserveAttempt(activity, this.d.nodeId, now))) return;
     if (!(await this.d.activities.startAttempt(activity, attempt, now, leaseUntil, heldUntil))) return;
     const started: ActivityDoc = { ...activity, status: "DISPATCHING", attempts: [...activity.attempts, attempt] };
-    await this.send(started, started.attempts.length - 1);
+    await this.send(started, started.attempts.length - 1, plan.candidates.slice(1));
   }
 
-  /** Calls the plugin for attempt `index` (already recorded as DISPATCHING) and records the outcome. */
-  private async send(activity: ActivityDoc, index: number): Promise<void> {
-    const attempt = activity.attempts[index]!;
-    const t0 = process.hrtime.bigint();
-    let outcome: SendOutcome;
-    try {
-      outcome = await this.d.routing.send(attempt.pluginId!, {
-        attemptId: attempt.id,
+  /**
+   * Calls the plugin for attempt `index` (already recorded as DISPATCHING) and records the
+   * outcome. On a failure that proves nothing was sent (see canFailOver), the same attempt goes
+   * to the next instance in `failovers`, and the attempt records which one it passed over and why.
+   */
+  private async send(activity: ActivityDoc, index: number, failovers: readonly string[] = []): Promise<void> {
+    let attempt = activity.attempts[index]!;
+    let outcome = await this.call(activity, attempt);
+    for (const next of failovers) {
+      if (outcome.ok || !canFailOver(outcome.error)) break;
+      const passedOver: PassedOver[] = [
+        ...(attempt.passedOver ?? []),
+        { pluginId: attempt.pluginId!, code: outcome.error.code, reason: outcome.error.message },
+      ];
+      // Recorded before the next instance is called, so a crash in between leaves the attempt on
+      // the instance that may have it, and recovery asks the right one.
+      if (
+        !(await this.d.activities.switchAttemptPlugin(activity, index, attempt.pluginId!, next, passedOver, this.now()))
+      ) {
+        this.d.logger.warn("lease lost before failing over", { activityId: activity._id, attemptId: attempt.id });
+        return;
+      }
+      this.d.logger.info("failing over to the next plugin instance", {
         activityId: activity._id,
-        conversationId: activity.conversationId,
-        channel: attempt.channel,
-        customer: activity.customer,
-        content: renderContent(activity.content, activity.customer),
-        ...(activity.campaignId ? { campaignId: activity.campaignId } : {}),
+        attemptId: attempt.id,
+        from: attempt.pluginId,
+        to: next,
+        code: outcome.error.code,
       });
-    } catch (err) {
-      // The mesh could not reach the plugin: nothing was sent.
-      outcome = {
-        ok: false,
-        error: {
-          code: "PLUGIN_UNREACHABLE",
-          message: (err as Error).message,
-          retryable: true,
-          status: "FAILED",
-          optOut: false,
-        },
-      };
+      attempt = { ...attempt, pluginId: next, passedOver };
+      activity = { ...activity, attempts: activity.attempts.map((a, i) => (i === index ? attempt : a)) };
+      outcome = await this.call(activity, attempt);
     }
-    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    this.d.metrics?.pluginCall(attempt.pluginId!, seconds, outcome.ok ? "ok" : "error");
 
     const update: Partial<AttemptDoc> & { status: AttemptStatus } = outcome.ok
       ? {
@@ -252,12 +236,43 @@ export class Dispatcher {
     await this.timeline(after, after.attempts[index]!);
   }
 
+  /** One call of one plugin instance; never throws. */
+  private async call(activity: ActivityDoc, attempt: AttemptDoc): Promise<SendOutcome> {
+    const t0 = process.hrtime.bigint();
+    let outcome: SendOutcome;
+    try {
+      outcome = await this.d.routing.send(attempt.pluginId!, {
+        attemptId: attempt.id,
+        activityId: activity._id,
+        conversationId: activity.conversationId,
+        channel: attempt.channel,
+        customer: activity.customer,
+        content: renderContent(activity.content, activity.customer),
+        ...(activity.campaignId ? { campaignId: activity.campaignId } : {}),
+      });
+    } catch (err) {
+      // The mesh could not reach the plugin: nothing was sent.
+      outcome = {
+        ok: false,
+        error: {
+          code: "PLUGIN_UNREACHABLE",
+          message: (err as Error).message,
+          retryable: true,
+          status: "FAILED",
+          optOut: false,
+        },
+      };
+    }
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    this.d.metrics?.pluginCall(attempt.pluginId!, seconds, outcome.ok ? "ok" : "error");
+    return outcome;
+  }
+
   /** An attempt left DISPATCHING by a node that died. */
   private async recover(activity: ActivityDoc): Promise<void> {
     const index = activity.attempts.length - 1;
     const attempt = activity.attempts[index]!;
-    const target = this.d.routing.route(attempt.channel);
-    if (target && target.pluginId === attempt.pluginId && target.idempotentSend) {
+    if (attempt.pluginId && this.d.routing.idempotentSend(attempt.pluginId)) {
       this.d.logger.info("resending an interrupted attempt under its original id", {
         activityId: activity._id,
         attemptId: attempt.id,

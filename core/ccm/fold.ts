@@ -6,7 +6,7 @@
 import { decideNext, type PlanOptions } from "../domain/activity-plan.ts";
 import { canAdvance, isFailure, isVoiceOutcome, type AttemptStatus } from "@dialmesh/sdk";
 import type { ActivityDoc, AttemptDoc, TimelineEventDoc } from "../store/models.ts";
-import { nextRunFor, snapshotOf } from "./dispatcher.ts";
+import { nextRunFor, snapshotOf } from "./snapshot.ts";
 
 export type StatusEvent = Pick<TimelineEventDoc, "attemptId" | "status" | "at" | "reasonCode" | "reason" | "raw"> & {
   retryable?: boolean;

@@ -1,10 +1,6 @@
 /** What the dispatcher and the event ingester need from the rest of the hub. */
 import type { SendRequest, SendResult } from "@dialmesh/sdk";
-
-export interface RouteTarget {
-  pluginId: string;
-  idempotentSend: boolean;
-}
+import type { RoutePlan } from "../routing/plan.ts";
 
 /** A plugin's refusal, as it crosses the service mesh. */
 export interface SendFailure {
@@ -19,8 +15,11 @@ export interface SendFailure {
 export type SendOutcome = { ok: true; result: SendResult } | { ok: false; error: SendFailure };
 
 export interface Routing {
-  /** The plugin instance that carries `channel` now, or undefined when none is ready. */
-  route(channel: string): RouteTarget | undefined;
+  /** The instances to try for one attempt on `channel`, in order; `pinned` forces one. */
+  route(channel: string, pinned?: string): RoutePlan;
+  /** Whether the instance's vendor dedupes a resend of the same attempt id. */
+  idempotentSend(pluginId: string): boolean;
+  /** Sends through the instance; its outcome also feeds the instance's health. */
   send(pluginId: string, request: SendRequest): Promise<SendOutcome>;
 }
 

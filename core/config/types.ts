@@ -1,5 +1,6 @@
 /** The hub configuration, as described by schemas/hub-config.schema.json. */
 import type { AttemptStatus } from "@dialmesh/sdk";
+import type { RoutingConfig } from "../routing/table.ts";
 
 export type Role = "admin" | "writer" | "reader";
 
@@ -15,6 +16,8 @@ export interface FallbackStep {
   after?: string;
   /** The previous attempt reaching this status makes the step unnecessary. */
   unless?: AttemptStatus;
+  /** Send this step through this plugin instance rather than by the channel's routing. */
+  pluginId?: string;
 }
 
 export interface FallbackPolicy {
@@ -52,6 +55,9 @@ export interface HubConfig {
     retryBaseMs: number;
   };
   plugins: PluginInstanceConfig[];
+  /** Per channel: which instances carry it and the strategy between them (see core/routing). */
+  routing: RoutingConfig;
+  pluginHealth: { intervalMs: number; failureThreshold: number };
   fallbacks: Record<string, FallbackPolicy>;
   webhooks: {
     allowPrivateNetworks: boolean;

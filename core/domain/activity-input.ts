@@ -14,6 +14,8 @@ import { resolveChain } from "./fallback.ts";
 export interface ActivityInput {
   customer: Customer;
   channel: string;
+  /** Plugin instance for the first step, instead of the channel's routing. */
+  pluginId?: string;
   content?: MessageContent;
   dueAt?: string;
   window?: CallingWindow;
@@ -41,6 +43,8 @@ export interface NormalizedActivity {
 export interface IntakeContext {
   /** Channels that loaded plugins carry. */
   channels: ReadonlySet<string>;
+  /** Enabled plugin instances and the channels each carries (for `pluginId`). */
+  instances: ReadonlyMap<string, readonly string[]>;
   fallbacks: Record<string, FallbackPolicy>;
   now: Date;
 }
@@ -103,6 +107,16 @@ export function normalizeActivity(
     policy = ctx.fallbacks.default;
   }
   const chain = resolveChain(a.channel, policy);
+  if (a.pluginId !== undefined) {
+    const carries = ctx.instances.get(a.pluginId);
+    if (!carries) {
+      const known = [...ctx.instances.keys()].sort().join(", ") || "none";
+      fail("/pluginId", `"${a.pluginId}" is not an enabled plugin instance (enabled: ${known})`);
+    } else if (!carries.includes(a.channel)) {
+      fail("/pluginId", `"${a.pluginId}" does not carry ${a.channel} (it carries: ${carries.join(", ") || "nothing"})`);
+    }
+    chain[0] = { ...chain[0]!, pluginId: a.pluginId };
+  }
   // Only the first channel's address is mandatory; a later step without one fails at its turn.
   const first = addressField(a.channel);
   if (knownChannel && !customer[first] && !details.some((d) => d.path === `${at}/customer/${first}`)) {

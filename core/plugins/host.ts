@@ -28,6 +28,7 @@ import type { CatalogEntry } from "./catalog.ts";
 import { redactOptions, redactText, secretValues } from "@dialmesh/sdk";
 import type { PluginInstanceConfig } from "../config/types.ts";
 import { pluginStorage } from "./storage.ts";
+import { instanceChannels } from "./channels.ts";
 import { resolveSdkFromHub } from "./sdk-resolution.ts";
 import { withHubDefaults, type HubPluginDefaults } from "./hub-options.ts";
 
@@ -100,9 +101,7 @@ export class PluginHost {
     this.id = config.id;
     this.config = config;
     this.env = env;
-    this.channels = config.channels?.length
-      ? this.manifest.channels.filter((c) => config.channels!.includes(c))
-      : this.manifest.channels;
+    this.channels = instanceChannels(this.manifest, config).channels;
     this.secrets = secretValues(config.options ?? {}, this.manifest.secretOptions);
   }
 

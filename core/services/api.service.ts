@@ -221,6 +221,8 @@ export function apiService(runtime: HubRuntime, keys: readonly ApiKeyConfig[]): 
             "GET plugins": "plugins.list",
             "POST plugins": "plugins.add",
             "POST plugins/:id/reload": "plugins.reload",
+            "POST plugins/:id/enable": "plugins.enable",
+            "POST plugins/:id/disable": "plugins.disable",
             "DELETE plugins/:id": "plugins.remove",
             "GET plugins/:id/:view": "plugins.view",
             "GET suppressions": "compliance.list",

@@ -10,7 +10,7 @@ import type { CanonicalEvent, InboundRequest, InboundResult } from "@dialmesh/sd
 import type { ActivityDoc } from "../store/models.ts";
 import { NotFoundError } from "./errors.ts";
 import { sdkLogger, type HubRuntime } from "./runtime.ts";
-import type { PluginRegistry } from "./plugins.service.ts";
+import type { PluginRegistry } from "../plugins/registry.ts";
 
 function reviveEvent(e: CanonicalEvent): CanonicalEvent {
   return { ...e, at: e.at instanceof Date ? e.at : new Date(e.at as unknown as string) };
@@ -69,8 +69,18 @@ export function ccmService(runtime: HubRuntime, registry: PluginRegistry): Servi
         },
       };
       const routing: Routing = {
-        route: (channel) => registry.route(channel),
-        send: (pluginId, request) => broker.call<SendOutcome, typeof request>(`connector.${pluginId}.send`, request),
+        route: (channel, pinned) => registry.route(channel, pinned),
+        idempotentSend: (pluginId) => registry.idempotentSend(pluginId),
+        send: async (pluginId, request) => {
+          const outcome = await broker.call<SendOutcome, typeof request>(`connector.${pluginId}.send`, request);
+          registry.observe(
+            pluginId,
+            outcome.ok
+              ? { kind: "sent", at: new Date() }
+              : { kind: "send-failed", error: outcome.error, at: new Date() },
+          );
+          return outcome;
+        },
       };
       const plan = {
         maxRetries: runtime.config.scheduler.maxRetries,

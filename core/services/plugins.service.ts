@@ -1,15 +1,19 @@
 /**
  * `plugins`: discovers plugin folders, loads the instances the config (and the admin API)
  * asks for, and publishes each as a `connector.<id>` service. Instances can be added,
- * reloaded or removed while the hub runs; every node follows via the `plugins.changed` event.
+ * reloaded, enabled, disabled or removed while the hub runs. What every node should run is
+ * stored (plugin_instances); a change is broadcast as `plugins.changed` so that every node
+ * reconciles at once, and each node also reconciles on a timer, so one that missed the event
+ * (or started later) converges too. Health is polled and fed to the routing.
  */
 import type { Context, ServiceBroker, ServiceSchema, Service } from "moleculer";
 import { Errors } from "moleculer";
 import type { PluginInstanceConfig } from "../config/types.ts";
 import type { CanonicalEvent, InboundRequest, InboundResult, SendRequest } from "@dialmesh/sdk";
-import type { RouteTarget, SendOutcome } from "../ccm/ports.ts";
-import { discoverPlugins, PLUGINS_DIR, type CatalogEntry } from "../plugins/catalog.ts";
-import { PluginHost, validateInstanceOptions, type HostEnvironment } from "../plugins/host.ts";
+import type { SendOutcome } from "../ccm/ports.ts";
+import { PLUGINS_DIR } from "../plugins/catalog.ts";
+import { PluginHost, type HostEnvironment } from "../plugins/host.ts";
+import { PluginRegistry } from "../plugins/registry.ts";
 import type { ValidationDetail } from "../validation/json-schema.ts";
 import { schemaValidator, validateWith } from "../validation/json-schema.ts";
 import { sdkLogger, type HubRuntime } from "./runtime.ts";
@@ -17,58 +21,6 @@ import { sdkLogger, type HubRuntime } from "./runtime.ts";
 export class PluginValidationError extends Errors.MoleculerClientError {
   constructor(message: string, details: ValidationDetail[]) {
     super(message, 400, "ValidationError", details);
-  }
-}
-
-/** Which instance carries a channel: the first ready one, in configuration order. */
-export class PluginRegistry {
-  readonly hosts = new Map<string, PluginHost>();
-  catalog: Map<string, CatalogEntry>;
-  private readonly dir: string;
-  constructor(dir: string) {
-    this.dir = dir;
-    this.catalog = discoverPlugins(dir);
-  }
-
-  rescan(): void {
-    this.catalog = discoverPlugins(this.dir);
-  }
-
-  route(channel: string): RouteTarget | undefined {
-    let fallback: PluginHost | undefined;
-    for (const host of this.hosts.values()) {
-      if (!host.channels.includes(channel) || host.config.enabled === false) continue;
-      if (host.state === "ready") return { pluginId: host.id, idempotentSend: host.idempotentSend };
-      fallback ??= host;
-    }
-    // A failed instance still "carries" the channel: its attempts fail with its reason.
-    return fallback ? { pluginId: fallback.id, idempotentSend: fallback.idempotentSend } : undefined;
-  }
-
-  channels(): Set<string> {
-    const out = new Set<string>();
-    for (const host of this.hosts.values()) if (host.config.enabled !== false) host.channels.forEach((c) => out.add(c));
-    return out;
-  }
-
-  /** Validates an instance config; details carry pointers under `pointer`. */
-  validate(config: PluginInstanceConfig, pointer: string): ValidationDetail[] {
-    const entry = this.catalog.get(config.use);
-    if (!entry) {
-      const known = [...this.catalog.keys()].sort().join(", ") || "none";
-      return [
-        { path: `${pointer}/use`, message: `"${config.use}" is not a plugin folder under plugins/ (found: ${known})` },
-      ];
-    }
-    if (!entry.manifest) return entry.errors.map((e) => ({ path: `${pointer}/use`, message: e.message }));
-    const details = validateInstanceOptions(entry.manifest, config, pointer);
-    const unknownChannels = (config.channels ?? []).filter((c) => !entry.manifest!.channels.includes(c));
-    if (unknownChannels.length)
-      details.push({
-        path: `${pointer}/channels`,
-        message: `${unknownChannels.join(", ")} not carried by ${config.use}`,
-      });
-    return details;
   }
 }
 
@@ -138,37 +90,146 @@ export function pluginsService(runtime: HubRuntime, registry: PluginRegistry): S
     registry.hosts.delete(id);
     const connector = connectors.get(id);
     connectors.delete(id);
+    mountedRevision.delete(id);
     if (connector) await broker.destroyService(connector);
     await host?.stop();
   }
 
-  async function desired(): Promise<PluginInstanceConfig[]> {
-    const fromConfig = config.plugins.filter((p) => p.enabled !== false);
+  interface Wanted {
+    instance: PluginInstanceConfig;
+    revision: number;
+  }
+  /** Revision each mounted instance was loaded at. */
+  const mountedRevision = new Map<string, number>();
+
+  /** What every node should run: the config file's instances (with admin overrides) and the API's. */
+  async function desired(): Promise<Wanted[]> {
     const stored = await runtime.store.models.PluginInstance.find({}).lean();
-    const ids = new Set(fromConfig.map((p) => p.id));
+    const byId = new Map(stored.map((s) => [s._id, s]));
+    const fromConfig = config.plugins
+      .map((p) => ({ p, o: byId.get(p.id) }))
+      .filter(({ p, o }) => (o?.source === "config" && o.enabled !== undefined ? o.enabled : p.enabled !== false))
+      .map(({ p, o }) => ({ instance: { ...p, enabled: true }, revision: o?.revision ?? 0 }));
+    const configIds = new Set(config.plugins.map((p) => p.id));
     const fromApi = stored
-      .filter((s) => !ids.has(s._id) && s.enabled !== false)
+      .filter((s) => s.source !== "config" && !configIds.has(s._id) && s.enabled !== false && s.use)
       .map((s) => ({
-        id: s._id,
-        use: s.use,
-        options: s.options,
-        ...(s.channels?.length ? { channels: s.channels } : {}),
+        instance: {
+          id: s._id,
+          use: s.use!,
+          options: s.options ?? {},
+          ...(s.channels?.length ? { channels: s.channels } : {}),
+        },
+        revision: s.revision ?? 0,
       }));
     return [...fromConfig, ...fromApi];
   }
 
-  /** Brings this node's instances in line with config + store. */
-  async function sync(broker: ServiceBroker, reloadId?: string): Promise<void> {
-    const want = await desired();
-    const wantIds = new Set(want.map((w) => w.id));
-    for (const id of [...registry.hosts.keys()]) if (!wantIds.has(id)) await unmount(broker, id);
-    for (const instance of want) {
-      const current = registry.hosts.get(instance.id);
-      const changed = current && JSON.stringify(current.config) !== JSON.stringify(instance);
-      if (current && !changed && reloadId !== instance.id) continue;
-      if (current) await unmount(broker, instance.id);
-      await mount(broker, instance);
+  let syncing: Promise<void> = Promise.resolve();
+  /** Brings this node's instances in line with config + store; one reconcile at a time. */
+  function sync(broker: ServiceBroker): Promise<void> {
+    const run = syncing.then(async () => {
+      const want = await desired();
+      const problems = registry.setWanted(want.map((w) => w.instance));
+      for (const p of problems) broker.getLogger("plugins").error(`routing: ${p.path} ${p.message}`);
+      const wantIds = new Set(want.map((w) => w.instance.id));
+      for (const id of [...registry.hosts.keys()]) if (!wantIds.has(id)) await unmount(broker, id);
+      for (const { instance, revision } of want) {
+        const current = registry.hosts.get(instance.id);
+        const changed =
+          !current ||
+          JSON.stringify(current.config) !== JSON.stringify(instance) ||
+          mountedRevision.get(instance.id) !== revision;
+        if (!changed) continue;
+        if (current) await unmount(broker, instance.id);
+        await mount(broker, instance);
+        mountedRevision.set(instance.id, revision);
+      }
+    });
+    syncing = run.catch(() => undefined);
+    return run;
+  }
+
+  async function changed(ctx: Context, broker: ServiceBroker): Promise<void> {
+    await sync(broker);
+    // Every node, this one included, hears it; this one has already reconciled.
+    ctx.broadcast("plugins.changed", { from: broker.nodeID });
+  }
+
+  function notFound(id: string): Errors.MoleculerClientError {
+    return new Errors.MoleculerClientError(`no plugin instance "${id}"`, 404, "NotFound");
+  }
+
+  function isKnown(id: string, stored: { source?: string } | null): boolean {
+    return config.plugins.some((p) => p.id === id) || (stored !== null && stored.source !== "config");
+  }
+
+  /** Bumps the revision (reload) or sets `enabled`, for a config-file or an API instance. */
+  async function override(id: string, set: { enabled?: boolean; reload?: boolean }): Promise<void> {
+    const fromConfig = config.plugins.some((p) => p.id === id);
+    await runtime.store.models.PluginInstance.updateOne(
+      { _id: id },
+      {
+        $set: {
+          ...(set.enabled !== undefined ? { enabled: set.enabled } : {}),
+          ...(fromConfig ? { source: "config" } : {}),
+          updatedAt: new Date(),
+        },
+        ...(set.reload ? { $inc: { revision: 1 } } : {}),
+      },
+      { upsert: fromConfig },
+    );
+  }
+
+  let reconcileTimer: NodeJS.Timeout | undefined;
+  let healthTimer: NodeJS.Timeout | undefined;
+  let polling = false;
+
+  async function pollHealth(): Promise<void> {
+    if (polling) return;
+    polling = true;
+    try {
+      await Promise.all(
+        [...registry.hosts.values()].map(async (host) => {
+          if (host.state !== "ready") return;
+          const h = await host.health();
+          registry.observe(host.id, {
+            kind: "check",
+            ok: h.ok,
+            at: new Date(),
+            ...(h.detail ? { detail: h.detail } : {}),
+          });
+        }),
+      );
+    } finally {
+      polling = false;
     }
+  }
+
+  async function describeAll(): Promise<Record<string, unknown>[]> {
+    const out = [];
+    for (const host of registry.hosts.values()) {
+      const routing = registry.healthOf(host.id);
+      out.push({
+        ...host.describe(),
+        health: {
+          ...(await host.health()),
+          routable: routing.ok,
+          consecutiveFailures: routing.consecutiveFailures,
+          ...(routing.ok || !routing.detail ? {} : { reason: routing.detail }),
+          ...(routing.checkedAt ? { checkedAt: routing.checkedAt } : {}),
+        },
+      });
+    }
+    for (const w of registry.wantedInstances) {
+      if (!registry.hosts.has(w.id)) out.push({ id: w.id, use: w.use, state: "starting" });
+    }
+    const running = new Set(registry.wantedInstances.map((w) => w.id));
+    const stored = await runtime.store.models.PluginInstance.find({}).lean();
+    for (const p of config.plugins) if (!running.has(p.id)) out.push({ id: p.id, use: p.use, state: "disabled" });
+    for (const s of stored)
+      if (s.source !== "config" && !running.has(s._id) && s.use) out.push({ id: s._id, use: s.use, state: "disabled" });
+    return out;
   }
 
   return {
@@ -176,15 +237,13 @@ export function pluginsService(runtime: HubRuntime, registry: PluginRegistry): S
     actions: {
       list: {
         async handler(this: Service) {
-          const out = [];
-          for (const host of registry.hosts.values()) out.push({ ...host.describe(), health: await host.health() });
           const available = [...registry.catalog.values()].map((e) => ({
             name: e.name,
             ...(e.manifest
               ? { version: e.manifest.version, channels: e.manifest.channels }
               : { errors: e.errors.map((x) => x.message) }),
           }));
-          return { instances: out, available };
+          return { instances: await describeAll(), routing: registry.routingView(), available };
         },
       },
       add: {
@@ -202,55 +261,100 @@ export function pluginsService(runtime: HubRuntime, registry: PluginRegistry): S
           registry.rescan();
           const problems = registry.validate(instance, "");
           if (problems.length) throw new PluginValidationError("Invalid plugin instance", problems);
+          const others = (await desired()).map((w) => w.instance).filter((i) => i.id !== instance.id);
+          const routing = registry.plan([...others, instance]).problems;
+          if (routing.length)
+            throw new PluginValidationError(
+              `Adding "${instance.id}" would leave a channel without a clear route; add a routing entry in the configuration file or limit its channels`,
+              routing,
+            );
           await runtime.store.models.PluginInstance.updateOne(
             { _id: instance.id },
             {
               $set: {
+                source: "api",
                 use: instance.use,
                 options: instance.options ?? {},
                 channels: instance.channels ?? [],
                 enabled: true,
                 updatedAt: new Date(),
               },
+              $inc: { revision: 1 },
             },
             { upsert: true },
           );
-          await sync(this.broker, instance.id);
-          ctx.emit("plugins.changed", { reloadId: instance.id }, { groups: ["plugins"] });
+          await changed(ctx, this.broker);
           return registry.hosts.get(instance.id)?.describe();
         },
       },
       reload: {
         async handler(this: Service, ctx: Context<{ id: string }>) {
-          if (!registry.hosts.has(ctx.params.id))
-            throw new Errors.MoleculerClientError(`no plugin instance "${ctx.params.id}"`, 404, "NotFound");
+          const stored = await runtime.store.models.PluginInstance.findById(ctx.params.id).lean();
+          if (!isKnown(ctx.params.id, stored)) throw notFound(ctx.params.id);
           registry.rescan();
-          await sync(this.broker, ctx.params.id);
-          ctx.broadcast("plugins.changed", { reloadId: ctx.params.id });
-          return registry.hosts.get(ctx.params.id)?.describe();
+          await override(ctx.params.id, { reload: true });
+          await changed(ctx, this.broker);
+          const host = registry.hosts.get(ctx.params.id);
+          if (!host)
+            throw new Errors.MoleculerClientError(
+              `plugin "${ctx.params.id}" is disabled; enable it first`,
+              409,
+              "Conflict",
+            );
+          return host.describe();
+        },
+      },
+      enable: {
+        async handler(this: Service, ctx: Context<{ id: string }>) {
+          const stored = await runtime.store.models.PluginInstance.findById(ctx.params.id).lean();
+          if (!isKnown(ctx.params.id, stored)) throw notFound(ctx.params.id);
+          const instance = config.plugins.find((p) => p.id === ctx.params.id);
+          const others = (await desired()).map((w) => w.instance).filter((i) => i.id !== ctx.params.id);
+          const candidate = instance ?? {
+            id: ctx.params.id,
+            use: stored!.use!,
+            options: stored!.options ?? {},
+            ...(stored!.channels?.length ? { channels: stored!.channels } : {}),
+          };
+          const routing = registry.plan([...others, candidate]).problems;
+          if (routing.length)
+            throw new PluginValidationError(
+              `Enabling "${ctx.params.id}" would leave a channel without a clear route`,
+              routing,
+            );
+          await override(ctx.params.id, { enabled: true });
+          await changed(ctx, this.broker);
+          return registry.hosts.get(ctx.params.id)?.describe() ?? { id: ctx.params.id, state: "starting" };
+        },
+      },
+      disable: {
+        async handler(this: Service, ctx: Context<{ id: string }>) {
+          const stored = await runtime.store.models.PluginInstance.findById(ctx.params.id).lean();
+          if (!isKnown(ctx.params.id, stored)) throw notFound(ctx.params.id);
+          await override(ctx.params.id, { enabled: false });
+          await changed(ctx, this.broker);
+          return { id: ctx.params.id, state: "disabled" };
         },
       },
       remove: {
         async handler(this: Service, ctx: Context<{ id: string }>) {
           if (config.plugins.some((p) => p.id === ctx.params.id)) {
             throw new Errors.MoleculerClientError(
-              `plugin "${ctx.params.id}" is defined in the configuration file; remove it there`,
+              `plugin "${ctx.params.id}" is defined in the configuration file; remove it there (or disable it)`,
               409,
               "Conflict",
             );
           }
           const res = await runtime.store.models.PluginInstance.deleteOne({ _id: ctx.params.id });
-          if (res.deletedCount === 0)
-            throw new Errors.MoleculerClientError(`no plugin instance "${ctx.params.id}"`, 404, "NotFound");
-          await sync(this.broker);
-          ctx.broadcast("plugins.changed", {});
+          if (res.deletedCount === 0) throw notFound(ctx.params.id);
+          await changed(ctx, this.broker);
           return { removed: ctx.params.id };
         },
       },
       view: {
         async handler(ctx: Context<{ id: string; view: string }>) {
           const host = registry.hosts.get(ctx.params.id);
-          if (!host) throw new Errors.MoleculerClientError(`no plugin instance "${ctx.params.id}"`, 404, "NotFound");
+          if (!host) throw notFound(ctx.params.id);
           const value = await host.view(ctx.params.view);
           if (value === undefined)
             throw new Errors.MoleculerClientError(
@@ -264,20 +368,38 @@ export function pluginsService(runtime: HubRuntime, registry: PluginRegistry): S
     },
     events: {
       "plugins.changed": {
-        async handler(this: Service, ctx: Context<{ reloadId?: string }>) {
-          if (ctx.nodeID === this.broker.nodeID) return;
+        async handler(this: Service, ctx: Context<{ from?: string }>) {
+          if (ctx.params.from === this.broker.nodeID) return;
           registry.rescan();
-          await sync(this.broker, ctx.params.reloadId);
+          await sync(this.broker);
         },
       },
     },
     async started(this: Service) {
       await sync(this.broker);
+      registry.loadedOnce();
+      const { intervalMs } = config.pluginHealth;
+      const log = this.logger;
+      healthTimer = setInterval(() => {
+        pollHealth().catch((err: Error) => log.warn("plugin health poll failed", { error: err.message }));
+      }, intervalMs);
+      healthTimer.unref();
+      // Converge even when a plugins.changed event was missed (a node down or partitioned).
+      reconcileTimer = setInterval(
+        () => {
+          sync(this.broker).catch((err: Error) => log.warn("plugin reconcile failed", { error: err.message }));
+        },
+        Math.max(intervalMs, 5_000),
+      );
+      reconcileTimer.unref();
     },
     async stopped(this: Service) {
+      if (healthTimer) clearInterval(healthTimer);
+      if (reconcileTimer) clearInterval(reconcileTimer);
+      await syncing;
       for (const id of [...registry.hosts.keys()]) await unmount(this.broker, id);
     },
   };
 }
 
-export { PLUGINS_DIR };
+export { PLUGINS_DIR, PluginRegistry };

@@ -9,7 +9,7 @@ import type { ValidationDetail } from "../validation/json-schema.ts";
 import type { ActivityDoc } from "../store/models.ts";
 import { ConflictError, NotFoundError, ValidationError, type HttpMeta } from "./errors.ts";
 import type { HubRuntime } from "./runtime.ts";
-import type { PluginRegistry } from "./plugins.service.ts";
+import type { PluginRegistry } from "../plugins/registry.ts";
 
 /** The activity as the API shows it. */
 export function activityView(a: ActivityDoc): Record<string, unknown> {
@@ -33,6 +33,7 @@ export function activityView(a: ActivityDoc): Record<string, unknown> {
       retry: t.retry,
       channel: t.channel,
       pluginId: t.pluginId,
+      ...(t.passedOver?.length ? { passedOver: t.passedOver } : {}),
       vendorId: t.vendorId,
       status: t.status,
       reasonCode: t.reasonCode,
@@ -104,7 +105,12 @@ export function schedulerService(runtime: HubRuntime, registry: PluginRegistry):
           );
         }
         const now = new Date();
-        const intake = { channels: registry.channels(), fallbacks: config.fallbacks, now };
+        const intake = {
+          channels: registry.channels(),
+          instances: registry.instances(),
+          fallbacks: config.fallbacks,
+          now,
+        };
         const details: ValidationDetail[] = [];
         const normalized: NormalizedActivity[] = [];
         items.forEach((item, i) => {
@@ -179,7 +185,12 @@ export function schedulerService(runtime: HubRuntime, registry: PluginRegistry):
     },
     started(this: Service) {
       stopping = false;
-      schedule(this);
+      // Dispatch only once this node's plugins are loaded: an attempt routed to an instance that
+      // is still loading would otherwise fail with NO_PLUGIN and spend a retry.
+      registry.loaded.then(
+        () => schedule(this),
+        () => undefined,
+      );
       // Purge jobs in place of TTL indexes (FerretDB has none); every node may run them.
       housekeeping = setInterval(() => {
         const hourAgo = new Date(Date.now() - 3600_000);

@@ -3,6 +3,7 @@
  * monotonic status updates. Every write is one atomic single-document update, guarded so
  * that a node that lost its lease, or a late callback, changes nothing.
  */
+import type { PassedOver } from "../routing/plan.ts";
 import type { NormalizedActivity } from "../domain/activity-input.ts";
 import { addressField } from "../domain/activity-input.ts";
 import { normalizeAddress } from "@dialmesh/sdk";
@@ -248,6 +249,37 @@ export class ActivityStore {
   }
 
   /** Sets the outcome of attempt `index` and releases the lease, in one update. */
+  /**
+   * Moves a DISPATCHING attempt from one plugin instance to the next (failover), guarded by
+   * the lease and by the instance it is on, before the next instance is called.
+   */
+  async switchAttemptPlugin(
+    activity: ActivityDoc,
+    index: number,
+    from: string,
+    to: string,
+    passedOver: PassedOver[],
+    now: Date,
+  ): Promise<boolean> {
+    const res = await this.models.Activity.updateOne(
+      {
+        _id: activity._id,
+        leaseToken: activity.leaseToken,
+        [`attempts.${index}.status`]: "DISPATCHING",
+        [`attempts.${index}.pluginId`]: from,
+      },
+      {
+        $set: {
+          [`attempts.${index}.pluginId`]: to,
+          [`attempts.${index}.passedOver`]: passedOver,
+          [`attempts.${index}.updatedAt`]: now,
+          updatedAt: now,
+        },
+      },
+    );
+    return res.modifiedCount === 1;
+  }
+
   async finishAttempt(
     activity: ActivityDoc,
     index: number,

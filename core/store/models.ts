@@ -3,6 +3,7 @@
  * updates, unique indexes, simple aggregations. Array elements are addressed by index path
  * (`attempts.3.status`), never by the positional operator, which FerretDB lacks.
  */
+import type { PassedOver } from "../routing/plan.ts";
 import mongoose, { Schema, type Connection, type Model } from "mongoose";
 import type { CallingWindow } from "../domain/calling-window.ts";
 import type { ActivityStatus, AttemptStatus } from "@dialmesh/sdk";
@@ -26,6 +27,8 @@ export interface AttemptDoc {
   /** Vendor's raw status or result code of the latest event. */
   raw?: string;
   node?: string;
+  /** Instances this attempt passed over (unhealthy, or failed over from), and why. */
+  passedOver?: PassedOver[];
   dispatchedAt: Date;
   updatedAt: Date;
 }
@@ -107,12 +110,20 @@ export interface RateWindowDoc {
   expiresAt: Date;
 }
 
+/**
+ * The plugin instances every node runs beyond the config file: instances added by the API
+ * (`source: "api"`), and admin overrides of config-file instances (`source: "config"`: only
+ * `enabled` and `revision`). `revision` goes up on each reload, so a node that missed the event
+ * still reloads at its next reconcile.
+ */
 export interface PluginInstanceDoc {
   _id: string;
-  use: string;
+  source?: "api" | "config";
+  use?: string;
   enabled: boolean;
   channels?: string[];
-  options: Record<string, unknown>;
+  options?: Record<string, unknown>;
+  revision?: number;
   updatedAt: Date;
 }
 
@@ -134,6 +145,7 @@ const attemptSchema = new Schema<AttemptDoc>(
     retryAfterMs: Number,
     raw: String,
     node: String,
+    passedOver: [{ _id: false, pluginId: String, code: String, reason: String }],
     dispatchedAt: Date,
     updatedAt: Date,
   },
@@ -151,7 +163,7 @@ const activitySchema = new Schema<ActivityDoc>(
     dueAt: { type: Date, required: true },
     window: Mixed,
     fallbackPolicy: String,
-    chain: [{ _id: false, channel: String, after: String, unless: String }],
+    chain: [{ _id: false, channel: String, after: String, unless: String, pluginId: String }],
     campaignId: String,
     expiresAt: Date,
     conversationId: { type: String, required: true },
@@ -224,7 +236,16 @@ const rateWindowSchema = new Schema<RateWindowDoc>({ _id: String, n: Number, exp
 rateWindowSchema.index({ expiresAt: 1 });
 
 const pluginInstanceSchema = new Schema<PluginInstanceDoc>(
-  { _id: String, use: String, enabled: Boolean, channels: [String], options: Mixed, updatedAt: Date },
+  {
+    _id: String,
+    source: String,
+    use: String,
+    enabled: Boolean,
+    channels: [String],
+    options: Mixed,
+    revision: Number,
+    updatedAt: Date,
+  },
   { versionKey: false, minimize: false },
 );
 

@@ -33,6 +33,8 @@ export interface SmsTwilioOptions {
   /** Sender: E.164, `whatsapp:+E.164` or an alphanumeric sender ID. Exactly one of from / messagingServiceSid. */
   from?: string;
   messagingServiceSid?: string;
+  /** WhatsApp sender, `whatsapp:+E.164`, beside an SMS `from` or messaging service. */
+  whatsappFrom?: string;
   /** Default `https://api.twilio.com`. */
   baseUrl?: string;
   /** Segments per second for this sender, across all nodes. Default 1. */
@@ -155,6 +157,10 @@ export function createSmsTwilio(ctx: PluginContext<SmsTwilioOptions>): ChannelPl
   const maxPerSecond = opts.maxPerSecond ?? DEFAULT_MAX_PER_SECOND;
   const sender = opts.messagingServiceSid ?? opts.from ?? "";
   const rateKey = `twilio:${sender}`;
+  // The instance carries WhatsApp only with a whatsapp: sender, and SMS only with an SMS one
+  // (the manifest's channelOptions say the same, so the hub never routes the other way).
+  const whatsappSender = opts.whatsappFrom ?? (sender.startsWith("whatsapp:") ? sender : undefined);
+  const smsSender = sender.startsWith("whatsapp:") ? undefined : sender;
   const keywords = compileKeywords(opts.optOutKeywords);
   const timeout = opts.timeoutMs ?? 30_000;
   // With the default base URL the SDK's own client is kept, so TWILIO_REGION / TWILIO_EDGE still apply.
@@ -177,21 +183,28 @@ export function createSmsTwilio(ctx: PluginContext<SmsTwilioOptions>): ChannelPl
     }
     const body = request.content.text;
     if (!body) throw new PluginError("NO_CONTENT", "sms-twilio sends text: the activity has no content.text");
-    const whatsapp = request.channel === "whatsapp" || sender.startsWith("whatsapp:");
+    const whatsapp = request.channel === "whatsapp";
+    if (whatsapp && !whatsappSender)
+      throw new PluginError("NO_WHATSAPP_SENDER", "this sms-twilio instance has no whatsapp: sender (whatsappFrom)");
+    if (!whatsapp && !smsSender)
+      throw new PluginError("NO_SMS_SENDER", "this sms-twilio instance has only a whatsapp: sender");
     const to = whatsapp ? `whatsapp:${phone}` : phone;
 
     // Twilio paces SMS in segments; WhatsApp in messages.
     const tokens = whatsapp ? 1 : countSegments(body);
-    for (let i = 0; i < tokens; i++) await ctx.rateLimiter.acquire(rateKey, maxPerSecond);
+    const key = whatsapp ? `twilio:${whatsappSender}` : rateKey;
+    for (let i = 0; i < tokens; i++) await ctx.rateLimiter.acquire(key, maxPerSecond);
 
     try {
       const message = await client.messages.create({
         to,
         body,
         statusCallback: ctx.webhookUrl,
-        ...(opts.messagingServiceSid
-          ? { messagingServiceSid: opts.messagingServiceSid }
-          : { from: opts.from as string }),
+        ...(whatsapp
+          ? { from: whatsappSender as string }
+          : opts.messagingServiceSid
+            ? { messagingServiceSid: opts.messagingServiceSid }
+            : { from: opts.from as string }),
       });
       lastAuthFailure = undefined;
       const status = mapTwilioStatus(message.status) ?? "QUEUED";

@@ -18,6 +18,11 @@ export interface PluginManifest {
   version: string;
   description?: string;
   channels: Channel[];
+  /**
+   * Per channel, a JSON Schema the instance options must satisfy for the instance to carry it
+   * (e.g. WhatsApp only with a whatsapp: sender). Channels without one need nothing more.
+   */
+  channelOptions?: Partial<Record<Channel, JsonSchema>>;
   /** Path of the entry module relative to the plugin folder. */
   entry: string;
   capabilities: PluginCapabilities;
