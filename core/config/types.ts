@@ -58,6 +58,8 @@ export interface HubConfig {
   /** Per channel: which instances carry it and the strategy between them (see core/routing). */
   routing: RoutingConfig;
   pluginHealth: { intervalMs: number; failureThreshold: number };
+  /** How often each node compares its plugin instances with the stored set. */
+  pluginSync: { intervalMs: number };
   fallbacks: Record<string, FallbackPolicy>;
   webhooks: {
     allowPrivateNetworks: boolean;

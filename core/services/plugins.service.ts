@@ -384,13 +384,11 @@ export function pluginsService(runtime: HubRuntime, registry: PluginRegistry): S
         pollHealth().catch((err: Error) => log.warn("plugin health poll failed", { error: err.message }));
       }, intervalMs);
       healthTimer.unref();
-      // Converge even when a plugins.changed event was missed (a node down or partitioned).
-      reconcileTimer = setInterval(
-        () => {
-          sync(this.broker).catch((err: Error) => log.warn("plugin reconcile failed", { error: err.message }));
-        },
-        Math.max(intervalMs, 5_000),
-      );
+      // Converge even when a plugins.changed event was missed: events are best effort (a node
+      // down, partitioned, or re-announcing its services at that moment does not get it).
+      reconcileTimer = setInterval(() => {
+        sync(this.broker).catch((err: Error) => log.warn("plugin reconcile failed", { error: err.message }));
+      }, config.pluginSync.intervalMs);
       reconcileTimer.unref();
     },
     async stopped(this: Service) {
