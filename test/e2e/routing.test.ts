@@ -66,6 +66,26 @@ describe("the README's example configuration", () => {
   });
 });
 
+test("two instances carrying one channel without a routing entry: the start fails, naming both, showing the fix", async () => {
+  const options = { accountSid: `AC${"0".repeat(32)}`, authToken: "t", baseUrl: "http://127.0.0.1:1" };
+  await assert.rejects(
+    startTestHub({
+      plugins: [
+        { id: "sms-a", use: "sms-twilio", options: { ...options, from: "+15005550006" } },
+        { id: "sms-b", use: "sms-twilio", options: { ...options, from: "+15005550007" } },
+      ],
+    }),
+    (err: Error) => {
+      assert.match(err.message, /\/routing\/sms channel "sms" is carried by sms-a and sms-b/);
+      assert.match(
+        err.message,
+        /"routing": \{ "sms": \{ "strategy": "failover", "plugins": \["sms-a", "sms-b"\] \} \}/,
+      );
+      return true;
+    },
+  );
+});
+
 describe("failover between two SMS instances", () => {
   let first: TwilioTestServer;
   let second: TwilioTestServer;
