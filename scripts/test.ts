@@ -1,28 +1,18 @@
 /**
- * `npm test`: starts a throwaway FerretDB (SQLite backend) for the suite, runs every
- * `*.test.ts` under packages/, core/, plugins/ and test/ with node:test, and stops FerretDB.
- * `npm test -- <files or globs>` runs a subset.
+ * `npm test`: jest 30 in ESM mode over every `*.test.ts` under packages/, core/, plugins/ and
+ * test/ (jest.config.js; its global setup starts a throwaway FerretDB for the run).
+ * `npm test -- <paths or patterns>` runs a subset; other jest flags pass through.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { startFerretDb } from "../core/infra/processes.ts";
+import { createRequire } from "node:module";
 
-const args = process.argv.slice(2);
-const patterns =
-  args.length > 0 ? args : ["packages/**/*.test.ts", "core/**/*.test.ts", "plugins/**/*.test.ts", "test/**/*.test.ts"];
-
-const dataDir = mkdtempSync(path.join(tmpdir(), "dialmesh-test-db-"));
-const db = await startFerretDb({ dataDir });
-process.stdout.write(`[test] FerretDB ${db.url} (data ${dataDir})\n`);
-
+const jest = createRequire(import.meta.url).resolve("jest/bin/jest");
 const child = spawn(
   process.execPath,
-  ["--test", "--test-concurrency=2", "--test-timeout=300000", "--test-reporter=spec", ...patterns],
-  { stdio: "inherit", env: { ...process.env, DIALMESH_TEST_MONGO_URL: db.url, PUPPETEER_SKIP_DOWNLOAD: "true" } },
+  ["--experimental-vm-modules", "--no-warnings=ExperimentalWarning", jest, ...process.argv.slice(2)],
+  {
+    stdio: "inherit",
+    env: { ...process.env, PUPPETEER_SKIP_DOWNLOAD: "true" },
+  },
 );
-const code = await new Promise<number>((resolve) => child.on("exit", (c, signal) => resolve(c ?? (signal ? 1 : 0))));
-await db.stop();
-rmSync(dataDir, { recursive: true, force: true });
-process.exit(code);
+child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

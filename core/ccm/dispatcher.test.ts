@@ -4,7 +4,7 @@
  * instances, and recovery of an attempt a dead node left DISPATCHING.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test, beforeAll, afterAll } from "@jest/globals";
 import type { SendRequest } from "@dialmesh/sdk";
 import { openStore, type Store } from "../store/connection.ts";
 import { ActivityStore } from "../store/activities.ts";
@@ -49,18 +49,18 @@ function failure(code: string, retryable: boolean) {
 }
 const sent = (vendorId: string): SendOutcome => ({ ok: true, result: { status: "SENT", vendorId } });
 
-describe("Dispatcher", { skip: hasDb ? false : "needs npm test (FerretDB)" }, () => {
+(hasDb ? describe : describe.skip)("Dispatcher", () => {
   let store: Store;
   let activities: ActivityStore;
   let conversations: ConversationStore;
   let n = 0;
 
-  before(async () => {
+  beforeAll(async () => {
     store = await openStore(freshDatabaseUrl("dispatcher"));
     activities = new ActivityStore(store.models, new ClaimStore(store.conn));
     conversations = new ConversationStore(store.models);
   });
-  after(async () => {
+  afterAll(async () => {
     await store?.conn.dropDatabase().catch(() => undefined);
     await store?.close();
   });

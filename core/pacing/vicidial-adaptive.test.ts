@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { test } from "@jest/globals";
 import assert from "node:assert/strict";
 import { agents, emptyStatistics, ringing, snapshot } from "./test-snapshot.ts";
 import type { PacingSnapshot } from "./types.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { describe, test } from "node:test";
+import { describe, test } from "@jest/globals";
 import type { PluginManifest } from "@dialmesh/sdk";
 import { declaresOption, mergeOptOutKeywords, withHubDefaults } from "./hub-options.ts";
 

@@ -20,6 +20,15 @@ function isModuleNotFound(err: unknown): boolean {
 export function resolveSdkFromHub(): void {
   if (registered) return;
   registered = true;
+  try {
+    install();
+  } catch {
+    // A loader that refuses hooks (jest runs plugins in its own module registry, where the
+    // SDK resolves through the workspace anyway): plugins resolve as any module does.
+  }
+}
+
+function install(): void {
   registerHooks({
     resolve(specifier, context, nextResolve) {
       try {

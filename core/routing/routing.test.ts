@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { describe, test } from "node:test";
+import { describe, test } from "@jest/globals";
 import { failover, roundRobin, weighted, type ChannelRoute } from "./strategies.ts";
 import { buildRoutingTable } from "./table.ts";
 import { planRoute, type InstanceStatus } from "./plan.ts";

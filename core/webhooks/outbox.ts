@@ -17,6 +17,7 @@
  * - Subscription secrets are stored for signing only: they are never logged, never put in an
  *   error, and never returned except once, at creation, when the hub generated them.
  */
+import { isError } from "@dialmesh/sdk";
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { Types, type Connection } from "mongoose";
@@ -183,7 +184,7 @@ function isDuplicateKey(err: unknown): boolean {
 
 /** FerretDB's SQLite backend answers "database is locked" under write contention: try again. */
 function isBusy(err: unknown): boolean {
-  return err instanceof Error && /SQLITE_BUSY|database is locked/.test(err.message);
+  return isError(err) && /SQLITE_BUSY|database is locked/.test(err.message);
 }
 
 async function retryBusy<T>(op: () => Promise<T>, tries = 8): Promise<T> {
@@ -752,7 +753,7 @@ export class WebhookOutbox {
         busy = summary.claimed >= this.#batchSize;
         await this.#maybePurge();
       } catch (err) {
-        this.#log.error("webhook delivery loop error", { error: err instanceof Error ? err.message : String(err) });
+        this.#log.error("webhook delivery loop error", { error: isError(err) ? err.message : String(err) });
       }
       if (!this.#running) break;
       if (!busy) await this.#sleep(this.#pollIntervalMs);

@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { test } from "@jest/globals";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { signPayload, verifySignature } from "./signature.ts";

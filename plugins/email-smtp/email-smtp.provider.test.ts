@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
-import { after, before, describe, test } from "node:test";
+import { describe, test, beforeAll, afterAll } from "@jest/globals";
 import { contractSendRequest, createTestContext, runPluginContract } from "@dialmesh/sdk/contract-kit";
 import type { TestContext } from "@dialmesh/sdk/contract-kit";
 import type { ChannelPlugin, Customer, InboundRequest, SendRequest } from "@dialmesh/sdk";
@@ -128,12 +128,12 @@ describe("email-smtp", () => {
   let built: Built;
   const extra: Built[] = [];
 
-  before(async () => {
+  beforeAll(async () => {
     server = await startSmtpServer({ auth: AUTH });
     built = await build(optionsFor(server));
   });
 
-  after(async () => {
+  afterAll(async () => {
     for (const b of [built, ...extra]) {
       await b.plugin.stop?.();
       b.tc.cleanup();
@@ -345,7 +345,7 @@ describe("email-smtp", () => {
       return built.plugin.handleInbound(req);
     };
 
-    before(async () => {
+    beforeAll(async () => {
       vendorId = (await built.plugin.send(request({ attemptId: "att-report-1" }))).vendorId;
     });
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it, beforeAll, afterAll } from "@jest/globals";
 import { createTestContext, runPluginContract, type TestContext } from "@dialmesh/sdk/contract-kit";
 import { PluginError, type CanonicalEvent, type ChannelPlugin, type SendRequest, isPluginError } from "@dialmesh/sdk";
 import {
@@ -107,11 +107,11 @@ describe("sms-twilio", () => {
     return { ctx, plugin: await createPlugin(ctx.context) };
   };
 
-  before(async () => {
+  beforeAll(async () => {
     server = await startTwilioServer();
     ({ ctx: tc, plugin } = await build());
   });
-  after(async () => {
+  afterAll(async () => {
     tc.cleanup();
     await server.stop();
   });

@@ -11,7 +11,7 @@
 import twilio from "twilio";
 import type RequestClient from "twilio/lib/base/RequestClient.js";
 import type * as ResponseModule from "twilio/lib/http/response.js";
-import { normalizePhone, isPluginError } from "@dialmesh/sdk";
+import { normalizePhone, isPluginError, isError } from "@dialmesh/sdk";
 import { classifyKeyword, compileKeywords, type OptOutKeywords } from "@dialmesh/sdk";
 import {
   definePlugin,
@@ -111,7 +111,7 @@ export function toPluginError(err: unknown): PluginError {
       retryAfterMs: 5000,
     });
   }
-  const label = typeof code === "string" ? code : err instanceof Error ? err.name : "unknown error";
+  const label = typeof code === "string" ? code : isError(err) ? err.name : "unknown error";
   // The request may have reached Twilio (timeout, reset): resending could send twice.
   return new PluginError(
     "OUTCOME_UNKNOWN",

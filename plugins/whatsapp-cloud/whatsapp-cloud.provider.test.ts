@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { after, before, describe, it } from "node:test";
+import { describe, it, beforeAll, afterAll } from "@jest/globals";
 import { compileKeywords, isPluginError } from "@dialmesh/sdk";
 import { createTestContext, runPluginContract, type TestContext } from "@dialmesh/sdk/contract-kit";
 import { PluginError, type CanonicalEvent, type ChannelPlugin, type SendRequest } from "@dialmesh/sdk";
@@ -154,11 +154,11 @@ describe("whatsapp-cloud", () => {
     return { ctx, plugin: await createPlugin(ctx.context) };
   };
 
-  before(async () => {
+  beforeAll(async () => {
     server = await startGraphServer();
     ({ ctx: tc, plugin } = await build());
   });
-  after(async () => {
+  afterAll(async () => {
     tc.cleanup();
     await server.stop();
   });

@@ -10,7 +10,7 @@
  *   replies plus opt-out/opt-in events for keywords.
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { normalizePhone, isPluginError } from "@dialmesh/sdk";
+import { normalizePhone, isPluginError, isError } from "@dialmesh/sdk";
 import { classifyKeyword, compileKeywords, type CompiledKeywords, type OptOutKeywords } from "@dialmesh/sdk";
 import { fillPlaceholders } from "@dialmesh/sdk";
 import {
@@ -295,7 +295,7 @@ function graphError(httpStatus: number, body: GraphErrorBody | undefined, header
 
 function networkError(err: unknown): PluginError {
   if (isPluginError(err)) return err;
-  const cause = err instanceof Error ? (err.cause as { code?: unknown } | undefined) : undefined;
+  const cause = isError(err) ? (err.cause as { code?: unknown } | undefined) : undefined;
   const code = typeof cause?.code === "string" ? cause.code : undefined;
   if (code && NOT_SENT_CODES.has(code)) {
     return new PluginError("VENDOR_UNREACHABLE", `cannot reach the Graph API (${code})`, {
@@ -303,7 +303,7 @@ function networkError(err: unknown): PluginError {
       retryAfterMs: 5000,
     });
   }
-  const label = code ?? (err instanceof Error ? err.name : "unknown error");
+  const label = code ?? (isError(err) ? err.name : "unknown error");
   return new PluginError("OUTCOME_UNKNOWN", `no answer from the Graph API (${label}); the message may have been sent`, {
     retryable: false,
   });

@@ -4,7 +4,7 @@
  * plugin contract kit with that fake as the "local vendor". No browser, no network.
  */
 import assert from "node:assert/strict";
-import { describe, test } from "node:test";
+import { describe, test } from "@jest/globals";
 import { createTestContext, runPluginContract, type TestContext } from "@dialmesh/sdk/contract-kit";
 import { PluginError, type CanonicalEvent, type SendRequest, isPluginError } from "@dialmesh/sdk";
 import { mapAck } from "./whatsapp-web.ack.ts";

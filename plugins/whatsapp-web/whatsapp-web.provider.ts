@@ -24,7 +24,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { EventEmitter } from "node:events";
 import { GridFSBucket, MongoClient } from "mongodb";
-import { normalizePhone, isPluginError } from "@dialmesh/sdk";
+import { normalizePhone, isPluginError, isError } from "@dialmesh/sdk";
 import { classifyKeyword, compileKeywords, type CompiledKeywords, type OptOutKeywords } from "@dialmesh/sdk";
 import {
   definePlugin,
@@ -685,7 +685,7 @@ function sendError(error: unknown): PluginError {
 }
 
 function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return isError(error) ? error.message : String(error);
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {

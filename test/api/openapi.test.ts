@@ -12,7 +12,7 @@
  * No YAML parser is installed: `parseYaml` below reads the block-style subset the document is
  * written in (and fails with the line number on anything else).
  */
-import { after, before, describe, test } from "node:test";
+import { describe, test, beforeAll, afterAll } from "@jest/globals";
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
@@ -607,7 +607,7 @@ describe("docs/openapi.yaml against a running hub", () => {
     return res;
   }
 
-  before(async () => {
+  beforeAll(async () => {
     smtp = await startSmtpServer();
     receiver = await startReceiver();
     failing = await startReceiver(() => ({ status: 500, body: "not today" }));
@@ -625,7 +625,7 @@ describe("docs/openapi.yaml against a running hub", () => {
     assert.equal(sub.status, 201);
     secret = (sub.body as { secret: string }).secret;
   });
-  after(async () => {
+  afterAll(async () => {
     await hub?.stop();
     await receiver?.close();
     await failing?.close();

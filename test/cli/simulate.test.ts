@@ -1,5 +1,5 @@
 /** `dialmesh simulate` end to end, through the bin wrapper that `npx dialmesh` runs. */
-import { test } from "node:test";
+import { test } from "@jest/globals";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";

@@ -1,4 +1,4 @@
-import { after, before, describe, test } from "node:test";
+import { describe, test, beforeAll, afterAll } from "@jest/globals";
 import assert from "node:assert/strict";
 import { startSmtpServer, type LocalSmtpServer } from "../vendors/smtp-server.ts";
 import { startTestHub, TEST_KEYS, type TestHub } from "../support/hub.ts";
@@ -21,7 +21,7 @@ describe("REST API: validation, authentication, idempotency, cancellation", () =
   let hub: TestHub;
   const count = () => hub.runtime.store.models.Activity.countDocuments();
 
-  before(async () => {
+  beforeAll(async () => {
     smtp = await startSmtpServer();
     hub = await startTestHub({
       api: { maxBatch: 50 },
@@ -31,7 +31,7 @@ describe("REST API: validation, authentication, idempotency, cancellation", () =
       fallbacks: { default: { steps: [{ channel: "email" }] } },
     });
   });
-  after(async () => {
+  afterAll(async () => {
     await hub?.stop();
     await smtp?.stop();
   });

@@ -4,7 +4,7 @@
  * SMS fails. Vendor events arrive as the vendors send them, signed, through the hub.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test, beforeAll, afterAll } from "@jest/globals";
 import { GRAPH_ERRORS, startGraphServer, type GraphTestServer } from "../vendors/graph-server.ts";
 import { startSmtpServer, type LocalSmtpServer } from "../vendors/smtp-server.ts";
 import { startTwilioServer, type TwilioTestServer } from "../vendors/twilio-server.ts";
@@ -19,7 +19,7 @@ describe("fallback chain wa-sms-email: WhatsApp, SMS unless READ within PT2S, th
   let smtp: LocalSmtpServer;
   let hub: TestHub;
 
-  before(async () => {
+  beforeAll(async () => {
     twilio = await startTwilioServer();
     graph = await startGraphServer();
     smtp = await startSmtpServer();
@@ -49,7 +49,7 @@ describe("fallback chain wa-sms-email: WhatsApp, SMS unless READ within PT2S, th
       },
     });
   });
-  after(async () => {
+  afterAll(async () => {
     await hub?.stop();
     await smtp?.stop();
     await graph?.stop();

@@ -5,7 +5,7 @@
  * 21610 on send suppresses too.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test, beforeAll, afterAll } from "@jest/globals";
 import { startGraphServer, type GraphTestServer } from "../vendors/graph-server.ts";
 import { startTwilioServer, TWILIO_ERRORS, type TwilioTestServer } from "../vendors/twilio-server.ts";
 import { startTestHub, type TestHub } from "../support/hub.ts";
@@ -24,7 +24,7 @@ describe("opt-out through the hub: keywords and Twilio 21610 suppress; every lat
   let graph: GraphTestServer;
   let hub: TestHub;
 
-  before(async () => {
+  beforeAll(async () => {
     twilio = await startTwilioServer();
     graph = await startGraphServer();
     hub = await startTestHub({
@@ -45,7 +45,7 @@ describe("opt-out through the hub: keywords and Twilio 21610 suppress; every lat
       compliance: { optOutKeywords: { es: { optOut: ["BAJA"], optIn: ["ALTA"] } } },
     });
   });
-  after(async () => {
+  afterAll(async () => {
     await hub?.stop();
     await graph?.stop();
     await twilio?.stop();
@@ -186,7 +186,7 @@ describe("compliance.honourSuppressionOn limits the channels the suppression lis
   let graph: GraphTestServer;
   let hub: TestHub;
 
-  before(async () => {
+  beforeAll(async () => {
     twilio = await startTwilioServer();
     graph = await startGraphServer();
     hub = await startTestHub({
@@ -201,7 +201,7 @@ describe("compliance.honourSuppressionOn limits the channels the suppression lis
       compliance: { honourSuppressionOn: ["sms"] },
     });
   });
-  after(async () => {
+  afterAll(async () => {
     await hub?.stop();
     await graph?.stop();
     await twilio?.stop();

@@ -4,7 +4,7 @@
  * `conversation.reply` webhooks to subscribers. Also Meta's GET verification handshake.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test, beforeAll, afterAll } from "@jest/globals";
 import { verifySignature } from "../../core/webhooks/signature.ts";
 import { startGraphServer, type GraphTestServer } from "../vendors/graph-server.ts";
 import { startTwilioServer, type TwilioTestServer } from "../vendors/twilio-server.ts";
@@ -35,7 +35,7 @@ describe("replies through the hub: REPLIED on the right conversation, conversati
     });
   }
 
-  before(async () => {
+  beforeAll(async () => {
     twilio = await startTwilioServer();
     graph = await startGraphServer();
     receiver = await startReceiver();
@@ -61,7 +61,7 @@ describe("replies through the hub: REPLIED on the right conversation, conversati
     });
     assert.equal(sub.status, 201, sub.text);
   });
-  after(async () => {
+  afterAll(async () => {
     await hub?.stop();
     await receiver?.close();
     await graph?.stop();

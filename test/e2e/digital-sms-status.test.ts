@@ -3,7 +3,7 @@
  * server, then Twilio's signed status callbacks into POST /webhooks/<pluginId>.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test, beforeAll, afterAll } from "@jest/globals";
 import { startTwilioServer, type TwilioTestServer } from "../vendors/twilio-server.ts";
 import { startReceiver, type Receiver } from "../webhooks/receiver.ts";
 import { startTestHub, type TestHub } from "../support/hub.ts";
@@ -16,7 +16,7 @@ describe("sms-twilio through the hub: send, signed status callbacks, order and i
   let hub: TestHub;
   let receiver: Receiver;
 
-  before(async () => {
+  beforeAll(async () => {
     twilio = await startTwilioServer();
     receiver = await startReceiver();
     hub = await startTestHub({
@@ -32,7 +32,7 @@ describe("sms-twilio through the hub: send, signed status callbacks, order and i
     const sub = await hub.api("POST", "/api/v1/webhooks", { url: receiver.url, events: ["activity.status"] });
     assert.equal(sub.status, 201, sub.text);
   });
-  after(async () => {
+  afterAll(async () => {
     await hub?.stop();
     await receiver?.close();
     await twilio?.stop();
@@ -186,14 +186,14 @@ describe("sms-twilio behind a proxy: Twilio signs api.publicUrl with its port an
   let twilio: TwilioTestServer;
   let hub: TestHub;
 
-  before(async () => {
+  beforeAll(async () => {
     twilio = await startTwilioServer();
     hub = await startTestHub({
       api: { publicUrl: `${PUBLIC}/` },
       plugins: [{ id: "tw", use: "sms-twilio", options: twilio.pluginOptions({ from: FROM, maxPerSecond: 100 }) }],
     });
   });
-  after(async () => {
+  afterAll(async () => {
     await hub?.stop();
     await twilio?.stop();
   });

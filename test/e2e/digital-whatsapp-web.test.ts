@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, symlinkSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test, beforeAll, afterAll } from "@jest/globals";
 import { pathToFileURL } from "node:url";
 import { PLUGINS_DIR } from "../../core/plugins/catalog.ts";
 import { FakeWhatsAppVendor } from "../../plugins/whatsapp-web/whatsapp-web.fake-client.ts";
@@ -50,7 +50,7 @@ describe("whatsapp-web through the hub: ACKs, replies and STOP over the socket",
   const vendor = new FakeWhatsAppVendor({ paired: true });
   let hub: TestHub;
 
-  before(async () => {
+  beforeAll(async () => {
     (globalThis as Record<symbol, unknown>)[VENDOR_KEY] = vendor;
     hub = await startTestHub(
       {
@@ -60,7 +60,7 @@ describe("whatsapp-web through the hub: ACKs, replies and STOP over the socket",
       { pluginsDir: pluginsFixture() },
     );
   });
-  after(async () => {
+  afterAll(async () => {
     await hub?.stop();
     delete (globalThis as Record<symbol, unknown>)[VENDOR_KEY];
   });

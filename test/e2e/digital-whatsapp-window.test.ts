@@ -5,7 +5,7 @@
  * and it sends free-form text.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test, beforeAll, afterAll } from "@jest/globals";
 import { startGraphServer, type GraphTestServer } from "../vendors/graph-server.ts";
 import { startTestHub, type TestHub } from "../support/hub.ts";
 import { deliver, schedule, timeline, waitForActivity, webhookUrl, type ActivityView } from "./digital-helpers.ts";
@@ -14,11 +14,11 @@ describe("whatsapp-cloud 24-hour window through the hub", () => {
   let graph: GraphTestServer;
   let hub: TestHub;
 
-  before(async () => {
+  beforeAll(async () => {
     graph = await startGraphServer();
     hub = await startTestHub({ plugins: [{ id: "wa", use: "whatsapp-cloud", options: graph.pluginOptions() }] });
   });
-  after(async () => {
+  afterAll(async () => {
     await hub?.stop();
     await graph?.stop();
   });

@@ -1,4 +1,4 @@
-import { after, before, describe, test } from "node:test";
+import { describe, test, beforeAll, afterAll } from "@jest/globals";
 import assert from "node:assert/strict";
 import { startSmtpServer, type LocalSmtpServer } from "../vendors/smtp-server.ts";
 import { eventually, startTestHub, type TestHub } from "../support/hub.ts";
@@ -14,7 +14,7 @@ describe("email end to end: API -> scheduler -> ccm -> email-smtp -> conversatio
   let smtp: LocalSmtpServer;
   let hub: TestHub;
 
-  before(async () => {
+  beforeAll(async () => {
     smtp = await startSmtpServer();
     hub = await startTestHub({
       plugins: [
@@ -26,7 +26,7 @@ describe("email end to end: API -> scheduler -> ccm -> email-smtp -> conversatio
       ],
     });
   });
-  after(async () => {
+  afterAll(async () => {
     await hub?.stop();
     await smtp?.stop();
   });

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test, beforeAll, afterAll } from "@jest/globals";
 import { startTwilioServer, TWILIO_ERRORS, type TwilioTestServer } from "../vendors/twilio-server.ts";
 import { eventually, startTestHub, type TestHub } from "../support/hub.ts";
 
@@ -31,14 +31,14 @@ function readmeExample(): Record<string, unknown> {
 
 describe("the README's example configuration", () => {
   let hub: TestHub;
-  before(async () => {
+  beforeAll(async () => {
     const example = readmeExample();
     // As written, but on an ephemeral port with the suite's keys.
     const { $schema: _schema, api, ...rest } = example;
     const { keys: _keys, ...apiAsWritten } = api as Record<string, unknown>;
     hub = await startTestHub({ ...rest, api: { ...apiAsWritten, port: 0 } });
   });
-  after(async () => {
+  afterAll(async () => {
     await hub?.stop();
   });
 
@@ -93,7 +93,7 @@ describe("failover between two SMS instances", () => {
   const FROM = "+15005550006";
   const THRESHOLD = 3;
 
-  before(async () => {
+  beforeAll(async () => {
     first = await startTwilioServer();
     second = await startTwilioServer();
     hub = await startTestHub({
@@ -107,7 +107,7 @@ describe("failover between two SMS instances", () => {
       scheduler: { concurrency: 2 },
     });
   });
-  after(async () => {
+  afterAll(async () => {
     await hub?.stop();
     await first?.stop();
     await second?.stop();

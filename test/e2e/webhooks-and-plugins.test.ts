@@ -1,4 +1,4 @@
-import { after, before, describe, test } from "node:test";
+import { describe, test, beforeAll, afterAll } from "@jest/globals";
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { createHmac } from "node:crypto";
@@ -47,7 +47,7 @@ describe("webhook subscriptions and plugins through the API", () => {
   let receiver: Receiver;
   let hub: TestHub;
 
-  before(async () => {
+  beforeAll(async () => {
     smtp = await startSmtpServer();
     receiver = await startReceiver();
     hub = await startTestHub(
@@ -65,7 +65,7 @@ describe("webhook subscriptions and plugins through the API", () => {
       { pluginsDir: pluginsFixture() },
     );
   });
-  after(async () => {
+  afterAll(async () => {
     await hub?.stop();
     await receiver?.close();
     await smtp?.stop();

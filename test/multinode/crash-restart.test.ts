@@ -3,27 +3,32 @@
  * accepted a batch, then a new node on the same database: everything accepted is sent, and
  * nothing twice but attempts the dead node had in flight, resent under their Message-ID.
  */
-import { after, before, describe, test } from "node:test";
+import { describe, test, beforeAll, afterAll } from "@jest/globals";
 import assert from "node:assert/strict";
 import { freshDatabaseUrl } from "../support/mongo.ts";
 import { startNodeProcess, type HubNodeProcess } from "../support/node-process.ts";
 import { auditDeliveries, openActivityReader } from "../support/delivery-audit.ts";
 import { startSmtpServer, type LocalSmtpServer } from "../vendors/smtp-server.ts";
 
+/** A figure of the run, in the test output (what node:test called a diagnostic). */
+function note(line: string): void {
+  process.stdout.write(`[crash-restart.test.ts] ${line}\n`);
+}
+
 const COUNT = 500;
 const LEASE_MS = 6000;
 const CONCURRENCY = 32;
 
-describe("a hub killed with SIGKILL and restarted", { timeout: 120_000 }, () => {
+describe("a hub killed with SIGKILL and restarted", () => {
   let smtp: LocalSmtpServer;
-  before(async () => {
+  beforeAll(async () => {
     smtp = await startSmtpServer();
   });
-  after(async () => {
+  afterAll(async () => {
     await smtp?.stop();
   });
 
-  test("sends every activity it had accepted (202), once per Message-ID, after a kill during dispatch", async (t) => {
+  test("sends every activity it had accepted (202), once per Message-ID, after a kill during dispatch", async () => {
     const mongoUrl = freshDatabaseUrl("crash_restart");
     const config = { scheduler: { leaseMs: LEASE_MS, concurrency: CONCURRENCY, batchSize: CONCURRENCY } };
     const nodes: HubNodeProcess[] = [];
@@ -92,7 +97,7 @@ describe("a hub killed with SIGKILL and restarted", { timeout: 120_000 }, () => 
         );
       }
 
-      t.diagnostic(
+      note(
         `killed after ${atKill} receipts holding ${held.length} activities, ${inFlight.length} with a send in flight ` +
           `(statuses then ${JSON.stringify(counts)}); ` +
           `the restarted node sent the rest in ` +

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test, beforeAll, afterAll } from "@jest/globals";
 import { PLUGINS_DIR } from "../../core/plugins/catalog.ts";
 import { startNats, type RunningService } from "../../core/infra/processes.ts";
 import { eventually, startTestHub, type TestHub } from "../support/hub.ts";
@@ -99,13 +99,13 @@ for (const transport of ["nats", "in-process"] as const) {
         { mongoUrl, nodeId: `${nodeId}-${transport}`, pluginsDir },
       );
 
-    before(async () => {
+    beforeAll(async () => {
       if (transport === "nats") nats = await startNats();
       // Moleculer's Fake transporter: brokers in one process, over an in-memory bus.
       transporter = nats ? nats.url : "Fake";
       a = await start("a");
     });
-    after(async () => {
+    afterAll(async () => {
       await b?.stop();
       await a?.stop();
       await nats?.stop();
@@ -175,7 +175,7 @@ describe("a node restarted with due work and a slow plugin", () => {
     scheduler: { maxRetries: 0 },
   };
   let hub: TestHub | undefined;
-  after(async () => {
+  afterAll(async () => {
     await hub?.stop();
   });
 

@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { test } from "node:test";
+import { test } from "@jest/globals";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const run = promisify(execFile);

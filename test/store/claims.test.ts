@@ -1,14 +1,14 @@
-import { after, before, test } from "node:test";
+import { test, beforeAll, afterAll } from "@jest/globals";
 import assert from "node:assert/strict";
 import { openStore, type Store } from "../../core/store/connection.ts";
 import { ClaimStore } from "../../core/store/claims.ts";
 import { freshDatabaseUrl } from "../support/mongo.ts";
 
 let store: Store;
-before(async () => {
+beforeAll(async () => {
   store = await openStore(freshDatabaseUrl("claims"));
 });
-after(async () => store?.close());
+afterAll(async () => store?.close());
 
 const activities = () => store.conn.collection("activities");
 async function activity(id: string): Promise<void> {

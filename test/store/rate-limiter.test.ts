@@ -1,14 +1,14 @@
-import { after, before, test } from "node:test";
+import { test, beforeAll, afterAll } from "@jest/globals";
 import assert from "node:assert/strict";
 import { openStore, type Store } from "../../core/store/connection.ts";
 import { SharedRateLimiter } from "../../core/store/rate-limiter.ts";
 import { freshDatabaseUrl } from "../support/mongo.ts";
 
 let store: Store;
-before(async () => {
+beforeAll(async () => {
   store = await openStore(freshDatabaseUrl("rate"));
 });
-after(async () => store?.close());
+afterAll(async () => store?.close());
 
 test("two limiters on one database (two nodes) never admit more than perSecond in any second", async () => {
   const nodes = [new SharedRateLimiter(store.models), new SharedRateLimiter(store.models)];

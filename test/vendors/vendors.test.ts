@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
-import { after, before, describe, it } from "node:test";
+import { describe, it, beforeAll, afterAll } from "@jest/globals";
 import type { InboundRequest } from "@dialmesh/sdk";
 import { createTestContext } from "@dialmesh/sdk/contract-kit";
 import { createSmsTwilio, type SmsTwilioOptions } from "../../plugins/sms-twilio/sms-twilio.provider.ts";
@@ -19,11 +19,11 @@ const PUBLIC = "https://hub.test";
 describe("local vendor servers", () => {
   let twilio: TwilioTestServer;
   let graph: GraphTestServer;
-  before(async () => {
+  beforeAll(async () => {
     twilio = await startTwilioServer();
     graph = await startGraphServer();
   });
-  after(async () => {
+  afterAll(async () => {
     await twilio.stop();
     await graph.stop();
   });

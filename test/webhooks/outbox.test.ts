@@ -2,7 +2,7 @@
  * The webhook outbox against the suite's FerretDB and a real local HTTP receiver.
  * Targets on 127.0.0.1 need allowPrivateNetworks: true; refusal without it is asserted apart.
  */
-import { after, before, test } from "node:test";
+import { test, beforeAll, afterAll } from "@jest/globals";
 import assert from "node:assert/strict";
 import mongoose, { type Connection } from "mongoose";
 import { freshDatabaseUrl } from "../support/mongo.ts";
@@ -70,11 +70,11 @@ const event = (name = "activity.status", data: unknown = { activityId: "a1", sta
   data,
 });
 
-before(() => {
+beforeAll(() => {
   dbUrl = freshDatabaseUrl("webhooks_outbox");
 });
 
-after(async () => {
+afterAll(async () => {
   await Promise.all(outboxes.map((o) => o.stop()));
   await Promise.all(receivers.map((r) => r.close()));
   await connections[0]?.dropDatabase();

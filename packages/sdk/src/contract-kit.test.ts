@@ -1,44 +1,17 @@
 /**
  * The kit's own test: a sound fixture plugin passes the contract, and each broken variant of it
- * fails exactly where it breaks the rules. Each run is a separate node:test process.
+ * fails exactly where it breaks the rules. Each run is a separate jest process.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import path from "node:path";
-import { test } from "node:test";
+import { test } from "@jest/globals";
 import { createTestContext } from "./contract-kit.ts";
+import { runTestFile, type TestFileRun } from "../../../test/support/run-test-file.ts";
 
 const runner = path.join(import.meta.dirname, "fixtures/echo-plugin/echo-plugin.contract.ts");
 
-interface Run {
-  code: number;
-  failed: string[];
-  passed: string[];
-  output: string;
-}
-
-function runContract(flaw: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    // Without NODE_TEST_CONTEXT, or the child would report to this runner instead of running.
-    const { NODE_TEST_CONTEXT: _ignored, ...env } = process.env;
-    const child = spawn(process.execPath, ["--test-reporter=tap", runner], {
-      env: { ...env, DIALMESH_FIXTURE_FLAW: flaw },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    child.stdout.on("data", (c: Buffer) => (output += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (output += c.toString()));
-    child.on("error", reject);
-    child.on("exit", (code) => {
-      const names = (re: RegExp) => [...output.matchAll(re)].map((m) => m[1] ?? "");
-      resolve({
-        code: code ?? 1,
-        failed: names(/^ {4}not ok \d+ - (.*)$/gm),
-        passed: names(/^ {4}ok \d+ - (.*)$/gm),
-        output,
-      });
-    });
-  });
+function runContract(flaw: string): Promise<TestFileRun> {
+  return runTestFile(runner, { DIALMESH_FIXTURE_FLAW: flaw });
 }
 
 test("a sound plugin passes every contract test", async () => {

@@ -4,6 +4,7 @@
  * and an entry module whose default export is a {@link PluginFactory}. The manifest schema ships
  * with this package (`@dialmesh/sdk/plugin-manifest.schema.json`).
  */
+import { types } from "node:util";
 import type { Collection, Document, GridFSBucket } from "mongodb";
 import type { AttemptStatus, VoiceOutcome } from "./status.ts";
 
@@ -143,6 +144,14 @@ export class PluginError extends Error {
     this.optOut = opts.optOut ?? false;
     this.retryAfterMs = opts.retryAfterMs;
   }
+}
+
+/**
+ * True for any Error, from any realm: `instanceof Error` is false for errors made by Node in
+ * another vm context (jest runs tests in one), so error handling must not depend on it.
+ */
+export function isError(value: unknown): value is Error {
+  return types.isNativeError(value) || value instanceof Error;
 }
 
 /** True for a PluginError from any copy of the SDK (brand and a string `code`). */

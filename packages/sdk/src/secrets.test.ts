@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { test } from "@jest/globals";
 import { REDACTED, missingSecrets, redactOptions, redactText, secretValues } from "./secrets.ts";
 
 const options = {
