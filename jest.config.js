@@ -23,6 +23,7 @@ export default {
     "^@dialmesh/sdk$": "<rootDir>/packages/sdk/src/index.ts",
     "^@dialmesh/sdk/contract-kit$": "<rootDir>/packages/sdk/src/contract-kit.ts",
   },
+  setupFiles: ["<rootDir>/test/support/plain-console.ts"],
   globalSetup: "<rootDir>/test/support/global-setup.ts",
   globalTeardown: "<rootDir>/test/support/global-teardown.ts",
   maxWorkers: 2,

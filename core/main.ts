@@ -3,26 +3,14 @@
  * data in DIALMESH_DATA_DIR (default .data/). Prints the API address, the admin key and a
  * curl that sends a first activity.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { randomBytes } from "node:crypto";
+import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { ConfigError, loadConfig } from "./config/load.ts";
-import type { ApiKeyConfig, HubConfig } from "./config/types.ts";
+import type { HubConfig } from "./config/types.ts";
+import { apiKeys } from "./config/api-keys.ts";
 import { startFerretDb, type RunningService } from "./infra/processes.ts";
 import { startHub } from "./hub.ts";
 import { startDevMailbox, type DevMailbox } from "./infra/dev-mailbox.ts";
-
-function adminKeys(config: HubConfig, dataDir: string): { keys: ApiKeyConfig[]; generated?: string } {
-  if (config.api.keys?.length) return { keys: config.api.keys };
-  const file = path.join(dataDir, "admin-key");
-  let key: string;
-  if (existsSync(file)) key = readFileSync(file, "utf8").trim();
-  else {
-    key = `dm_${randomBytes(24).toString("base64url")}`;
-    writeFileSync(file, `${key}\n`, { mode: 0o600 });
-  }
-  return { keys: [{ id: "admin", key, roles: ["admin"] }], generated: key };
-}
 
 async function main(): Promise<void> {
   let config: HubConfig;
@@ -64,7 +52,7 @@ async function main(): Promise<void> {
     });
   }
 
-  const { keys, generated } = adminKeys(config, dataDir);
+  const { keys, generated } = apiKeys(config, dataDir);
   let hub;
   try {
     hub = await startHub(config, { mongoUrl, keys });

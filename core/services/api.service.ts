@@ -5,10 +5,10 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { timingSafeEqual, createHash } from "node:crypto";
-import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { type Context, type ServiceSchema, type ServiceSettingSchema, Service, type ServiceBroker } from "moleculer";
 import ApiGateway from "moleculer-web";
 import type { ApiKeyConfig, Role } from "../config/types.ts";
-import type { HubRuntime } from "./runtime.ts";
+import { runtimeOf, type HubRuntime } from "./runtime.ts";
 import { ValidationError, type HttpMeta } from "./errors.ts";
 
 type Req = IncomingMessage & {
@@ -318,4 +318,13 @@ export function apiService(runtime: HubRuntime, keys: readonly ApiKeyConfig[]): 
       },
     },
   };
+}
+
+/** The service as startHub and moleculer-runner create it, with the node's runtime from its broker. */
+export default class ApiService extends Service {
+  constructor(broker: ServiceBroker) {
+    super(broker);
+    const runtime = runtimeOf(broker);
+    this.parseServiceSchema(apiService(runtime, runtime.keys));
+  }
 }

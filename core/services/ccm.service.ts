@@ -2,14 +2,14 @@
  * `ccm`, the channel manager: routes attempts to plugins (`connector.<id>`), and folds
  * vendor events back into activities, conversations and webhooks.
  */
-import type { Context, Service, ServiceSchema } from "moleculer";
+import { type Context, type ServiceSchema, Service, type ServiceBroker } from "moleculer";
 import { Dispatcher } from "../ccm/dispatcher.ts";
 import { EventIngester } from "../ccm/ingest.ts";
 import type { EventPublisher, Routing, SendOutcome } from "../ccm/ports.ts";
 import type { CanonicalEvent, InboundRequest, InboundResult } from "@dialmesh/sdk";
 import type { ActivityDoc } from "../store/models.ts";
 import { NotFoundError } from "./errors.ts";
-import { sdkLogger, type HubRuntime } from "./runtime.ts";
+import { sdkLogger, type HubRuntime, runtimeOf } from "./runtime.ts";
 import type { PluginRegistry } from "../plugins/registry.ts";
 
 function reviveEvent(e: CanonicalEvent): CanonicalEvent {
@@ -122,4 +122,13 @@ export function ccmService(runtime: HubRuntime, registry: PluginRegistry): Servi
       });
     },
   };
+}
+
+/** The service as startHub and moleculer-runner create it, with the node's runtime from its broker. */
+export default class CcmService extends Service {
+  constructor(broker: ServiceBroker) {
+    super(broker);
+    const runtime = runtimeOf(broker);
+    this.parseServiceSchema(ccmService(runtime, runtime.registry));
+  }
 }

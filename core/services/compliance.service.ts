@@ -1,8 +1,8 @@
 /** `compliance`: the suppression list (by normalised phone or email), checked before every attempt. */
-import type { Context, ServiceSchema } from "moleculer";
+import { type Context, type ServiceSchema, Service, type ServiceBroker } from "moleculer";
 import { normalizeAddress } from "@dialmesh/sdk";
 import { NotFoundError, ValidationError, type HttpMeta } from "./errors.ts";
-import type { HubRuntime } from "./runtime.ts";
+import { runtimeOf, type HubRuntime } from "./runtime.ts";
 
 export function complianceService(runtime: HubRuntime): ServiceSchema {
   return {
@@ -43,4 +43,13 @@ export function complianceService(runtime: HubRuntime): ServiceSchema {
       },
     },
   };
+}
+
+/** The service as startHub and moleculer-runner create it, with the node's runtime from its broker. */
+export default class ComplianceService extends Service {
+  constructor(broker: ServiceBroker) {
+    super(broker);
+    const runtime = runtimeOf(broker);
+    this.parseServiceSchema(complianceService(runtime));
+  }
 }

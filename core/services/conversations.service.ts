@@ -1,7 +1,7 @@
 /** `conversations`: one per customer per campaign (or per activity), with its ordered timeline. */
-import type { Context, ServiceSchema } from "moleculer";
+import { type Context, type ServiceSchema, Service, type ServiceBroker } from "moleculer";
 import { NotFoundError, ValidationError } from "./errors.ts";
-import type { HubRuntime } from "./runtime.ts";
+import { runtimeOf, type HubRuntime } from "./runtime.ts";
 
 export function conversationsService(runtime: HubRuntime): ServiceSchema {
   return {
@@ -28,4 +28,13 @@ export function conversationsService(runtime: HubRuntime): ServiceSchema {
       },
     },
   };
+}
+
+/** The service as startHub and moleculer-runner create it, with the node's runtime from its broker. */
+export default class ConversationsService extends Service {
+  constructor(broker: ServiceBroker) {
+    super(broker);
+    const runtime = runtimeOf(broker);
+    this.parseServiceSchema(conversationsService(runtime));
+  }
 }

@@ -6,7 +6,7 @@
  * reconciles at once, and each node also reconciles on a timer, so one that missed the event
  * (or started later) converges too. Health is polled and fed to the routing.
  */
-import type { Context, ServiceBroker, ServiceSchema, Service } from "moleculer";
+import { type Context, type ServiceSchema, Service, type ServiceBroker } from "moleculer";
 import { Errors } from "moleculer";
 import type { PluginInstanceConfig } from "../config/types.ts";
 import type { CanonicalEvent, InboundRequest, InboundResult, SendRequest } from "@dialmesh/sdk";
@@ -16,7 +16,7 @@ import { PluginHost, type HostEnvironment } from "../plugins/host.ts";
 import { PluginRegistry } from "../plugins/registry.ts";
 import type { ValidationDetail } from "../validation/json-schema.ts";
 import { schemaValidator, validateWith } from "../validation/json-schema.ts";
-import { sdkLogger, type HubRuntime } from "./runtime.ts";
+import { sdkLogger, type HubRuntime, runtimeOf } from "./runtime.ts";
 
 export class PluginValidationError extends Errors.MoleculerClientError {
   constructor(message: string, details: ValidationDetail[]) {
@@ -401,3 +401,12 @@ export function pluginsService(runtime: HubRuntime, registry: PluginRegistry): S
 }
 
 export { PLUGINS_DIR, PluginRegistry };
+
+/** The service as startHub and moleculer-runner create it, with the node's runtime from its broker. */
+export default class PluginsService extends Service {
+  constructor(broker: ServiceBroker) {
+    super(broker);
+    const runtime = runtimeOf(broker);
+    this.parseServiceSchema(pluginsService(runtime, runtime.registry));
+  }
+}

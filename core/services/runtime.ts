@@ -1,5 +1,7 @@
 /** What every service on one node shares: config, the store and its repositories, metrics. */
-import type { HubConfig } from "../config/types.ts";
+import type { ServiceBroker } from "moleculer";
+import type { ApiKeyConfig, HubConfig } from "../config/types.ts";
+import type { PluginRegistry } from "../plugins/registry.ts";
 import type { Store } from "../store/connection.ts";
 import { ActivityStore } from "../store/activities.ts";
 import { ConversationStore } from "../store/conversations.ts";
@@ -12,6 +14,10 @@ import type { Logger as MoleculerLogger } from "moleculer";
 
 export interface HubRuntime {
   config: HubConfig;
+  /** This node's plugin instances and the routing over them. */
+  registry: PluginRegistry;
+  /** API keys in force (config keys, or the generated admin key). */
+  keys: readonly ApiKeyConfig[];
   nodeId: string;
   store: Store;
   activities: ActivityStore;
@@ -23,9 +29,18 @@ export interface HubRuntime {
   pluginsDir?: string;
 }
 
-export function createRuntime(config: HubConfig, nodeId: string, store: Store, pluginsDir?: string): HubRuntime {
+export function createRuntime(
+  config: HubConfig,
+  nodeId: string,
+  store: Store,
+  registry: PluginRegistry,
+  keys: readonly ApiKeyConfig[],
+  pluginsDir?: string,
+): HubRuntime {
   return {
     config,
+    registry,
+    keys,
     nodeId,
     store,
     activities: new ActivityStore(store.models, new ClaimStore(store.conn)),
@@ -46,4 +61,22 @@ export function sdkLogger(logger: MoleculerLogger): Logger {
     warn: (m, d) => logger.warn(...fmt(m, d)),
     error: (m, d) => logger.error(...fmt(m, d)),
   };
+}
+
+/**
+ * The runtime of the node a broker belongs to. Services are classes the broker (or
+ * moleculer-runner) instantiates with only the broker: the broker's `created` hook in
+ * moleculer.config.ts attaches the runtime, and each service reads it here.
+ */
+const runtimes = new WeakMap<ServiceBroker, HubRuntime>();
+
+export function attachRuntime(broker: ServiceBroker, runtime: HubRuntime): void {
+  runtimes.set(broker, runtime);
+}
+
+export function runtimeOf(broker: ServiceBroker): HubRuntime {
+  const runtime = runtimes.get(broker);
+  if (!runtime)
+    throw new Error("no Dialmesh runtime on this broker: create it with the options of moleculer.config.ts");
+  return runtime;
 }

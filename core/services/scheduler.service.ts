@@ -3,12 +3,12 @@
  * Every node polls; the atomic claim in the store gives each due activity to exactly one
  * node, and its lease hands work of a node that died to another.
  */
-import type { Context, Service, ServiceSchema } from "moleculer";
+import { type Context, type ServiceSchema, Service, type ServiceBroker } from "moleculer";
 import { normalizeActivity, splitBatch, type NormalizedActivity } from "../domain/activity-input.ts";
 import type { ValidationDetail } from "../validation/json-schema.ts";
 import type { ActivityDoc } from "../store/models.ts";
 import { ConflictError, NotFoundError, ValidationError, type HttpMeta } from "./errors.ts";
-import type { HubRuntime } from "./runtime.ts";
+import { runtimeOf, type HubRuntime } from "./runtime.ts";
 import type { PluginRegistry } from "../plugins/registry.ts";
 
 /** The activity as the API shows it. */
@@ -208,4 +208,13 @@ export function schedulerService(runtime: HubRuntime, registry: PluginRegistry):
       await running;
     },
   };
+}
+
+/** The service as startHub and moleculer-runner create it, with the node's runtime from its broker. */
+export default class SchedulerService extends Service {
+  constructor(broker: ServiceBroker) {
+    super(broker);
+    const runtime = runtimeOf(broker);
+    this.parseServiceSchema(schedulerService(runtime, runtime.registry));
+  }
 }

@@ -1,9 +1,9 @@
 /** `webhooks`: subscriptions and the outbox that delivers signed notifications to them. */
-import type { Context, ServiceSchema } from "moleculer";
+import { type Context, type ServiceSchema, Service, type ServiceBroker } from "moleculer";
 import { WebhookOutbox, type WebhookEvent } from "../webhooks/outbox.ts";
 import { WebhookValidationError } from "../webhooks/validate.ts";
 import { NotFoundError, ValidationError, type HttpMeta } from "./errors.ts";
-import { sdkLogger, type HubRuntime } from "./runtime.ts";
+import { sdkLogger, type HubRuntime, runtimeOf } from "./runtime.ts";
 
 export function webhooksService(runtime: HubRuntime): ServiceSchema {
   const { webhooks } = runtime.config;
@@ -80,4 +80,13 @@ export function webhooksService(runtime: HubRuntime): ServiceSchema {
       await outbox?.stop();
     },
   };
+}
+
+/** The service as startHub and moleculer-runner create it, with the node's runtime from its broker. */
+export default class WebhooksService extends Service {
+  constructor(broker: ServiceBroker) {
+    super(broker);
+    const runtime = runtimeOf(broker);
+    this.parseServiceSchema(webhooksService(runtime));
+  }
 }

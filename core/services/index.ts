@@ -1,0 +1,18 @@
+/** Every service of a hub node, in creation order (moleculer-runner loads the same files). */
+import WebhooksService from "./webhooks.service.ts";
+import ComplianceService from "./compliance.service.ts";
+import ConversationsService from "./conversations.service.ts";
+import PluginsService from "./plugins.service.ts";
+import CcmService from "./ccm.service.ts";
+import SchedulerService from "./scheduler.service.ts";
+import ApiService from "./api.service.ts";
+
+export const HUB_SERVICES = [
+  WebhooksService,
+  ComplianceService,
+  ConversationsService,
+  PluginsService,
+  CcmService,
+  SchedulerService,
+  ApiService,
+] as const;
