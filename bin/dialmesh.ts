@@ -3,6 +3,7 @@
  * returns an exit code. Add a subcommand by adding an entry to COMMANDS.
  */
 import { simulateCommand, type CommandIo } from "../core/simulator/cli.ts";
+import { pluginCommand } from "../core/scaffold/plugin-new.ts";
 
 interface Command {
   summary: string;
@@ -11,6 +12,7 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   simulate: { summary: "simulate a campaign under pacing policies (dialer simulator)", run: simulateCommand },
+  plugin: { summary: "plugin tools: `plugin new <kind> --channel <c>` scaffolds a plugin folder", run: pluginCommand },
 };
 
 function usage(): string {

@@ -38,6 +38,11 @@ export function runTestFile(file: string, env: Record<string, string> = {}): Pro
         path.join(ROOT, "jest.config.js"),
         "--rootDir",
         ROOT,
+        // The file may live outside the repository (a plugin generated in a temp folder).
+        "--roots",
+        ROOT,
+        "--roots",
+        path.dirname(path.resolve(file)),
         // Any file name, not only *.test.ts (the fixture is echo-plugin.contract.ts).
         "--testMatch",
         "**/*.ts",
