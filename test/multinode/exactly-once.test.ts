@@ -147,9 +147,15 @@ describe("three hub nodes over NATS on one database", () => {
       await withNodeOutput(nodes, () => smtp.waitForMessages(COUNT, 90_000));
       const lastReceipt = Math.max(...smtp.messages.map((m) => m.receivedAt));
       await withNodeOutput(nodes, () => db.waitAllSent(COUNT, 15_000));
-      // A few more poll rounds on every node: a late second send would show up now.
-      await new Promise((r) => setTimeout(r, 1500));
+      // The API shows which node made an attempt, from any node.
+      const one = await nodes[2]!.api("GET", `/api/v1/activities/${ids[0]}`);
+      const attempts = (one.body as { attempts: AttemptView[] }).attempts;
+      assert.equal(attempts.length, 1, one.text);
+      assert.ok(attempts[0]!.node && nodes.some((n) => n.nodeId === attempts[0]!.node), one.text);
 
+      // Stop every node (a graceful stop ends its sends in flight and starts no new one): any
+      // second send that could ever happen has happened once they are down.
+      await Promise.all(nodes.map((n) => n.stop()));
       const audit = auditDeliveries(await db.activities(), smtp.messages);
       assert.equal(audit.activities, COUNT);
       assert.deepEqual(audit.problems, [], report(audit, nodes));
@@ -162,12 +168,6 @@ describe("three hub nodes over NATS on one database", () => {
           nodes.some((n) => n.nodeId === node),
           `attempt by unknown node ${node}`,
         );
-
-      // The API shows which node made an attempt, from any node.
-      const one = await nodes[2]!.api("GET", `/api/v1/activities/${ids[0]}`);
-      const attempts = (one.body as { attempts: AttemptView[] }).attempts;
-      assert.equal(attempts.length, 1, one.text);
-      assert.ok(attempts[0]!.node && busy.includes(attempts[0]!.node), one.text);
 
       const seconds = (lastReceipt - dueAt.getTime()) / 1000;
       note(
@@ -214,6 +214,7 @@ describe("three hub nodes over NATS on one database", () => {
       const inFlight = held.flatMap((h) => (h.attemptId ? [{ activityId: h.activityId, attemptId: h.attemptId }] : []));
       assert.ok(atKill < COUNT, `all ${COUNT} were sent before the kill: nothing left to take over`);
       assert.ok(held.length > 0, "the victim held no claimed work when it was killed");
+      assert.ok(inFlight.length > 0, "the victim had no send in flight when it was killed: the run proves nothing");
 
       // Its work is taken over once its leases expire (renewed when each send started).
       const takeoverMs = await withNodeOutput(nodes, () =>
@@ -224,7 +225,8 @@ describe("three hub nodes over NATS on one database", () => {
       );
       await withNodeOutput(nodes, () => db.waitAllSent(COUNT, 60_000));
       const doneAt = Date.now();
-      await new Promise((r) => setTimeout(r, 1500));
+      // As above: once the survivors are down, nothing more can be received.
+      await Promise.all(nodes.map((n) => n.stop()));
 
       const audit = auditDeliveries(await db.activities(), smtp.messages, { resendableNodes: [victim.nodeId] });
       assert.equal(audit.activities, COUNT);
@@ -247,7 +249,6 @@ describe("three hub nodes over NATS on one database", () => {
           `activity ${f.activityId} interrupted in flight`,
         );
       }
-      assert.ok(takeoverMs < LEASE_MS + 20_000, `its work in flight was taken over after ${takeoverMs} ms`);
 
       const takeover = (doneAt - killedAt) / 1000;
       note(
