@@ -3,6 +3,7 @@
  * webhooks, whose own signatures authenticate them. Errors are JSON:
  * `{ "error": "ValidationError", "message": "...", "details": [ { "path", "message" } ] }`.
  */
+import { checkQueryStrings } from "./query.ts";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { timingSafeEqual, createHash } from "node:crypto";
 import { type Context, type ServiceSchema, type ServiceSettingSchema, Service, type ServiceBroker } from "moleculer";
@@ -189,6 +190,7 @@ export function apiService(runtime: HubRuntime, keys: readonly ApiKeyConfig[]): 
           mappingPolicy: "restrict",
           bodyParsers: { json: { limit: config.api.bodyLimit, strict: false } },
           onBeforeCall(_ctx: Context, _route: unknown, req: Req) {
+            checkQueryStrings((req as { query?: Record<string, unknown> }).query);
             const hasBody =
               Number(req.headers["content-length"] ?? 0) > 0 || req.headers["transfer-encoding"] !== undefined;
             const type = req.headers["content-type"] ?? "";

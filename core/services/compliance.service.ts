@@ -1,4 +1,5 @@
 /** `compliance`: the suppression list (by normalised phone or email), checked before every attempt. */
+import { parseLimit } from "./query.ts";
 import { type Context, type ServiceSchema, Service, type ServiceBroker } from "moleculer";
 import { normalizeAddress } from "@dialmesh/sdk";
 import { NotFoundError, ValidationError, type HttpMeta } from "./errors.ts";
@@ -35,7 +36,7 @@ export function complianceService(runtime: HubRuntime): ServiceSchema {
         return { lifted: normalizeAddress(ctx.params.address) ?? ctx.params.address };
       },
       async list(ctx: Context<{ limit?: string; after?: string }>) {
-        const limit = Math.min(Math.max(Number(ctx.params.limit ?? 100) || 100, 1), 1000);
+        const limit = parseLimit(ctx.params.limit, { default: 100, max: 1000 });
         const docs = await runtime.suppressions.list(limit, ctx.params.after);
         return {
           suppressions: docs.map((d) => ({ address: d._id, reason: d.reason, source: d.source, since: d.createdAt })),

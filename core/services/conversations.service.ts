@@ -1,4 +1,5 @@
 /** `conversations`: one per customer per campaign (or per activity), with its ordered timeline. */
+import { parseLimit } from "./query.ts";
 import { type Context, type ServiceSchema, Service, type ServiceBroker } from "moleculer";
 import { NotFoundError, ValidationError } from "./errors.ts";
 import { runtimeOf, type HubRuntime } from "./runtime.ts";
@@ -12,7 +13,7 @@ export function conversationsService(runtime: HubRuntime): ServiceSchema {
           throw new ValidationError("customerId is required", [
             { path: "/customerId", message: "query parameter is required" },
           ]);
-        const limit = Math.min(Math.max(Number(ctx.params.limit ?? 50) || 50, 1), 500);
+        const limit = parseLimit(ctx.params.limit, { default: 50, max: 500 });
         const list = await runtime.conversations.listByCustomer(ctx.params.customerId, limit);
         return { conversations: list.map(({ _id, ...rest }) => ({ id: _id, ...rest })) };
       },

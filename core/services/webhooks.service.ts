@@ -1,4 +1,5 @@
 /** `webhooks`: subscriptions and the outbox that delivers signed notifications to them. */
+import { parseLimit } from "./query.ts";
 import { type Context, type ServiceSchema, Service, type ServiceBroker } from "moleculer";
 import { WebhookOutbox, type WebhookEvent } from "../webhooks/outbox.ts";
 import { WebhookValidationError } from "../webhooks/validate.ts";
@@ -42,7 +43,7 @@ export function webhooksService(runtime: HubRuntime): ServiceSchema {
         return { deleted: ctx.params.id };
       },
       async deadLetters(ctx: Context<{ subscriptionId?: string; limit?: string }>) {
-        const limit = Math.min(Math.max(Number(ctx.params.limit ?? 100) || 100, 1), 1000);
+        const limit = parseLimit(ctx.params.limit, { default: 100, max: 1000 });
         return {
           deadLetters: await outbox.listDeadLetters({
             ...(ctx.params.subscriptionId ? { subscriptionId: ctx.params.subscriptionId } : {}),
