@@ -7,7 +7,8 @@ import { createHash } from "node:crypto";
 import type { FallbackPolicy, FallbackStep } from "../config/types.ts";
 import type { Customer, MessageContent } from "@dialmesh/sdk";
 import { schemaValidator, validateWith, type ValidationDetail } from "../validation/json-schema.ts";
-import { normalizeEmail, normalizePhone } from "@dialmesh/sdk";
+import { normalizeEmail, normalizePhone, phoneExtension } from "@dialmesh/sdk";
+import { attributeProblems } from "./attributes.ts";
 import { isValidZone, windowZone, nextWindowOpening, type CallingWindow } from "./calling-window.ts";
 import { resolveChain } from "./fallback.ts";
 
@@ -89,11 +90,23 @@ export function normalizeActivity(
   }
   if (a.customer.phone !== undefined) {
     const phone = normalizePhone(a.customer.phone);
-    if (phone) customer.phone = phone;
+    const ext = phoneExtension(a.customer.phone);
+    if (phone && ext)
+      fail(
+        "/customer/phone",
+        `has an extension (${ext}); extensions are not dialled or texted: give the number without it`,
+      );
+    else if (phone) customer.phone = phone;
     else fail("/customer/phone", "must be a phone number in international form, e.g. +14155550123");
   }
+  if (a.customer.attributes !== undefined) {
+    for (const d of attributeProblems(a.customer.attributes)) fail(`/customer/attributes${d.path}`, d.message);
+  }
   if (a.customer.timezone !== undefined && !isValidZone(a.customer.timezone)) {
-    fail("/customer/timezone", `"${a.customer.timezone}" is not an IANA time zone (e.g. Europe/Paris)`);
+    fail(
+      "/customer/timezone",
+      `"${a.customer.timezone}" is not an IANA time zone name (e.g. Europe/Paris; fixed offsets such as +05:30 ignore daylight saving time)`,
+    );
   }
 
   let policy: FallbackPolicy | undefined;

@@ -35,8 +35,15 @@ export function windowZone(window: CallingWindow, customerZone?: string): string
   return window.timezone ?? customerZone ?? "UTC";
 }
 
+/**
+ * An IANA time zone name that luxon knows ("Europe/Paris", "America/Argentina/Cordoba", "UTC").
+ * Fixed offsets ("+05:30", "UTC+5") are refused: they do not follow daylight saving time, so a
+ * calling window in one would open at the wrong hour for half the year.
+ */
+const IANA_NAME = /^(?:UTC|Etc\/[A-Za-z0-9+-]+|[A-Z][A-Za-z_-]+(?:\/[A-Za-z0-9_+-]+)+)$/;
+
 export function isValidZone(zone: string): boolean {
-  return DateTime.now().setZone(zone).isValid;
+  return IANA_NAME.test(zone) && !/^Etc\/GMT[+-]/.test(zone) && DateTime.now().setZone(zone).isValid;
 }
 
 export function isWithinWindow(window: CallingWindow, at: Date, zone: string): boolean {

@@ -8,6 +8,12 @@ export function normalizePhone(input: string, defaultCountry?: CountryCode): str
   return parsed?.isValid() ? parsed.number : undefined;
 }
 
+/** The extension of a phone number given with one ("+1 415 555 0100 ext. 12" -> "12"). */
+export function phoneExtension(input: string, defaultCountry?: CountryCode): string | undefined {
+  const parsed = parsePhoneNumberFromString(input.trim().replace(/^whatsapp:/i, ""), defaultCountry);
+  return parsed?.ext || undefined;
+}
+
 /** Lower-cased, trimmed email address, or undefined when it is not one. */
 export function normalizeEmail(input: string): string | undefined {
   const email = input.trim().toLowerCase();
