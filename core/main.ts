@@ -3,7 +3,7 @@
  * data in DIALMESH_DATA_DIR (default .data/). Prints the API address, the admin key and a
  * curl that sends a first activity.
  */
-import { mkdirSync } from "node:fs";
+import { chmodSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { ConfigError, loadConfig } from "./config/load.ts";
 import type { HubConfig } from "./config/types.ts";
@@ -24,7 +24,9 @@ async function main(): Promise<void> {
     throw err;
   }
   const dataDir = path.resolve(config.dataDir);
-  mkdirSync(dataDir, { recursive: true });
+  // The data dir holds the database, the generated keys and plugin state: the hub's user only.
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(dataDir, 0o700);
   config = { ...config, dataDir };
 
   let ferret: RunningService | undefined;

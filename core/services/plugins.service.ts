@@ -10,6 +10,7 @@ import { type Context, type ServiceSchema, Service, type ServiceBroker } from "m
 import { Errors } from "moleculer";
 import type { PluginInstanceConfig } from "../config/types.ts";
 import type { CanonicalEvent, InboundRequest, InboundResult, SendRequest } from "@dialmesh/sdk";
+import { mapSecretOptions } from "@dialmesh/sdk";
 import type { SendOutcome } from "../ccm/ports.ts";
 import { PLUGINS_DIR } from "../plugins/catalog.ts";
 import { PluginHost, type HostEnvironment } from "../plugins/host.ts";
@@ -95,6 +96,13 @@ export function pluginsService(runtime: HubRuntime, registry: PluginRegistry): S
     await host?.stop();
   }
 
+  /** Secret options of API-added instances are stored sealed (see core/store/secret-box.ts). */
+  const secretPaths = (use: string) => registry.catalog.get(use)?.manifest?.secretOptions;
+  const sealed = (use: string, options: Record<string, unknown>) =>
+    mapSecretOptions(options, secretPaths(use), (v) => runtime.secrets.seal(v));
+  const opened = (use: string, options: Record<string, unknown>) =>
+    mapSecretOptions(options, secretPaths(use), (v) => runtime.secrets.open(v));
+
   interface Wanted {
     instance: PluginInstanceConfig;
     revision: number;
@@ -117,7 +125,7 @@ export function pluginsService(runtime: HubRuntime, registry: PluginRegistry): S
         instance: {
           id: s._id,
           use: s.use!,
-          options: s.options ?? {},
+          options: opened(s.use!, s.options ?? {}),
           ...(s.channels?.length ? { channels: s.channels } : {}),
         },
         revision: s.revision ?? 0,
@@ -274,7 +282,7 @@ export function pluginsService(runtime: HubRuntime, registry: PluginRegistry): S
               $set: {
                 source: "api",
                 use: instance.use,
-                options: instance.options ?? {},
+                options: sealed(instance.use, instance.options ?? {}),
                 channels: instance.channels ?? [],
                 enabled: true,
                 updatedAt: new Date(),

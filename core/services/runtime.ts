@@ -2,6 +2,7 @@
 import type { ServiceBroker } from "moleculer";
 import type { ApiKeyConfig, HubConfig } from "../config/types.ts";
 import type { PluginRegistry } from "../plugins/registry.ts";
+import type { SecretBox } from "../store/secret-box.ts";
 import type { Store } from "../store/connection.ts";
 import { ActivityStore } from "../store/activities.ts";
 import { ConversationStore } from "../store/conversations.ts";
@@ -18,6 +19,8 @@ export interface HubRuntime {
   registry: PluginRegistry;
   /** API keys in force (config keys, or the generated admin key). */
   keys: readonly ApiKeyConfig[];
+  /** Seals secrets at rest (webhook secrets, secret options of API-added plugins). */
+  secrets: SecretBox;
   nodeId: string;
   store: Store;
   activities: ActivityStore;
@@ -35,12 +38,14 @@ export function createRuntime(
   store: Store,
   registry: PluginRegistry,
   keys: readonly ApiKeyConfig[],
+  secrets: SecretBox,
   pluginsDir?: string,
 ): HubRuntime {
   return {
     config,
     registry,
     keys,
+    secrets,
     nodeId,
     store,
     activities: new ActivityStore(store.models, new ClaimStore(store.conn)),

@@ -71,6 +71,7 @@ export function webhooksService(runtime: HubRuntime): ServiceSchema {
         maxAttempts: webhooks.maxAttempts,
         pollIntervalMs: webhooks.pollIntervalMs,
         nodeId: runtime.nodeId,
+        secrets: runtime.secrets,
         logger: sdkLogger(this.logger),
         ...(runtime.config.webhooks.backoff ? { backoff: runtime.config.webhooks.backoff } : {}),
       });

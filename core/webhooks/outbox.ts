@@ -17,6 +17,7 @@
  * - Subscription secrets are stored for signing only: they are never logged, never put in an
  *   error, and never returned except once, at creation, when the hub generated them.
  */
+import type { SecretBox } from "../store/secret-box.ts";
 import { isError } from "@dialmesh/sdk";
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
@@ -65,6 +66,8 @@ export interface WebhookOutboxOptions {
   leaseMs?: number;
   /** This node's name in leases. Default `<hostname>:<pid>:<random>`. */
   nodeId?: string;
+  /** Seals subscription secrets at rest (core/store/secret-box.ts). Default: stored as given. */
+  secrets?: SecretBox;
   /** The loop purges DELIVERED rows older than this; 0 disables. Default 7 days. */
   retainDeliveredMs?: number;
   /** `User-Agent` of deliveries. */
@@ -209,6 +212,7 @@ export function matchingPatterns(name: string): string[] {
 export class WebhookOutbox {
   readonly nodeId: string;
   readonly #models: WebhookModels;
+  readonly #secrets: SecretBox;
   readonly #policy: TargetPolicy;
   readonly #backoff: BackoffPolicy;
   readonly #pollIntervalMs: number;
@@ -231,6 +235,7 @@ export class WebhookOutbox {
 
   constructor(conn: Connection, options: WebhookOutboxOptions = {}) {
     this.#models = webhookModels(conn);
+    this.#secrets = options.secrets ?? { seal: (s) => s, open: (s) => s };
     this.#policy = { allowPrivateNetworks: options.allowPrivateNetworks ?? false };
     this.#backoff = {
       ...DEFAULT_BACKOFF,
@@ -292,7 +297,7 @@ export class WebhookOutbox {
     const secret = body.secret ?? randomBytes(32).toString("base64url");
     const doc = await this.#models.Subscription.create({
       url: body.url,
-      secret,
+      secret: this.#secrets.seal(secret),
       events: body.events,
       ...(body.description !== undefined ? { description: body.description } : {}),
       active: body.active ?? true,
@@ -333,7 +338,7 @@ export class WebhookOutbox {
       events: [...d.events],
       ...(d.description !== undefined ? { description: d.description } : {}),
       active: d.active,
-      secret: maskSecret(d.secret ?? ""),
+      secret: maskSecret(d.secret ? this.#secrets.open(d.secret) : ""),
       createdAt: d.createdAt.toISOString(),
     };
   }
@@ -542,7 +547,7 @@ export class WebhookOutbox {
       {
         "Content-Type": "application/json",
         "User-Agent": this.#userAgent,
-        [SIGNATURE_HEADER]: signPayload(sub.secret, d.body),
+        [SIGNATURE_HEADER]: signPayload(this.#secrets.open(sub.secret), d.body),
         [EVENT_HEADER]: d.event,
         [DELIVERY_HEADER]: ids.deliveryId,
         [ATTEMPT_HEADER]: String(d.attempts),

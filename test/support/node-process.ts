@@ -13,6 +13,8 @@ import { TEST_KEYS } from "./hub.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const MAIN = path.join(ROOT, "core/main.ts");
+/** One key for every test node (real meshes set DIALMESH_SECRET_KEY the same on each node). */
+const MESH_SECRET_KEY = Buffer.alloc(32, 7).toString("base64");
 
 export interface NodeProcessOptions {
   nodeId: string;
@@ -86,6 +88,8 @@ export async function startNodeProcess(opts: NodeProcessOptions): Promise<HubNod
     TRANSPORTER: opts.transporter ?? "",
     PORT: "0",
     DIALMESH_NODE_ID: opts.nodeId,
+    // Every node of a mesh seals and opens secrets with the same key.
+    DIALMESH_SECRET_KEY: process.env.DIALMESH_SECRET_KEY ?? MESH_SECRET_KEY,
   };
   const child = spawn(process.execPath, [MAIN], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";

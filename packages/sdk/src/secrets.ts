@@ -63,6 +63,29 @@ export function redactOptions<T>(options: T, secretOptions: readonly string[] | 
   return copy;
 }
 
+function mapStrings(value: unknown, fn: (s: string) => string): unknown {
+  if (typeof value === "string") return fn(value);
+  if (Array.isArray(value)) return value.map((v) => mapStrings(v, fn));
+  if (value !== null && typeof value === "object")
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, mapStrings(v, fn)]));
+  return value;
+}
+
+/** A deep copy of `options` with `fn` applied to every secret string (to seal or open them at rest). */
+export function mapSecretOptions<T>(
+  options: T,
+  secretOptions: readonly string[] | undefined,
+  fn: (s: string) => string,
+): T {
+  const copy = structuredClone(options);
+  for (const name of secretOptions ?? []) {
+    walk(copy, name.split("."), (holder, key) => {
+      holder[key] = mapStrings(holder[key], fn);
+    });
+  }
+  return copy;
+}
+
 /** `text` with every occurrence of the given secret values replaced by {@link REDACTED}. */
 export function redactText(text: string, secrets: readonly string[]): string {
   let out = text;
