@@ -220,7 +220,7 @@ describe("three hub nodes over NATS on one database", () => {
       const takeoverMs = await withNodeOutput(nodes, () =>
         db.waitSent(
           held.map((h) => h.activityId),
-          LEASE_MS + 20_000,
+          LEASE_MS + 60_000,
         ),
       );
       await withNodeOutput(nodes, () => db.waitAllSent(COUNT, 60_000));

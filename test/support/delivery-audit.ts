@@ -35,8 +35,11 @@ export interface ActivityReader {
   held(node: string): Promise<{ activityId: string; attemptId?: string }[]>;
   /** Until the activities `ids` are all SENT; the time it took, in ms. */
   waitSent(ids: string[], timeoutMs: number): Promise<number>;
-  /** Until every one of `count` activities is SENT; rejects with the counts after `timeoutMs`. */
-  waitAllSent(count: number, timeoutMs: number): Promise<void>;
+  /**
+   * Until every one of `count` activities is SENT. Rejects with the counts when no activity became
+   * SENT for `stallMs`: a loaded machine is slow, a stalled hub makes no progress.
+   */
+  waitAllSent(count: number, stallMs: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -73,15 +76,20 @@ export async function openActivityReader(mongoUrl: string): Promise<ActivityRead
       }
       throw new Error(`${sent} of ${ids.length} activities SENT after ${timeoutMs} ms`);
     },
-    async waitAllSent(count, timeoutMs) {
-      const deadline = Date.now() + timeoutMs;
+    async waitAllSent(count, stallMs) {
       let counts: Record<string, number> = {};
-      while (Date.now() < deadline) {
+      let lastSent = -1;
+      let progressAt = Date.now();
+      while (Date.now() - progressAt < stallMs) {
         counts = await statusCounts();
         if (counts.SENT === count) return;
+        if ((counts.SENT ?? 0) > lastSent) {
+          lastSent = counts.SENT ?? 0;
+          progressAt = Date.now();
+        }
         await new Promise((r) => setTimeout(r, 250));
       }
-      throw new Error(`not all ${count} activities SENT after ${timeoutMs} ms: ${JSON.stringify(counts)}`);
+      throw new Error(`no activity became SENT for ${stallMs} ms, short of all ${count}: ${JSON.stringify(counts)}`);
     },
     close: () => store.close(),
   };
