@@ -26,6 +26,7 @@ const REQUIRED_ROLE: Record<string, Role> = {
   "scheduler.schedule": "writer",
   "scheduler.cancel": "writer",
   "scheduler.get": "reader",
+  "scheduler.list": "reader",
   "conversations.list": "reader",
   "conversations.get": "reader",
   "plugins.list": "reader",
@@ -210,6 +211,7 @@ export function apiService(runtime: HubRuntime, keys: readonly ApiKeyConfig[]): 
           },
           aliases: {
             "POST activities": "scheduler.schedule",
+            "GET activities": "scheduler.list",
             "GET activities/:id": "scheduler.get",
             "DELETE activities/:id": "scheduler.cancel",
             "GET conversations": "conversations.list",

@@ -6,6 +6,8 @@
 import { type Context, type ServiceSchema, Service, type ServiceBroker } from "moleculer";
 import { normalizeActivity, splitBatch, type NormalizedActivity } from "../domain/activity-input.ts";
 import type { ValidationDetail } from "../validation/json-schema.ts";
+import { ACTIVITY_STATUSES } from "@dialmesh/sdk";
+import { parseLimit } from "./query.ts";
 import type { ActivityDoc } from "../store/models.ts";
 import { ConflictError, NotFoundError, ValidationError, type HttpMeta } from "./errors.ts";
 import { runtimeOf, type HubRuntime } from "./runtime.ts";
@@ -147,6 +149,47 @@ export function schedulerService(runtime: HubRuntime, registry: PluginRegistry):
             ...(a.conflict ? { conflict: true } : {}),
           })),
         };
+      },
+      /** GET /api/v1/activities: filtered, in id order (creation time first), paged by cursor. */
+      async list(ctx: Context<Record<string, unknown>>) {
+        const q = ctx.params;
+        const details: ValidationDetail[] = [];
+        const date = (name: string): Date | undefined => {
+          const v = q[name];
+          if (v === undefined) return undefined;
+          const d = typeof v === "string" && /^\d{4}-\d{2}-\d{2}T/.test(v) ? new Date(v) : new Date(NaN);
+          if (Number.isNaN(d.getTime()))
+            details.push({
+              path: `/query/${name}`,
+              message: "must be an ISO-8601 date-time, e.g. 2026-12-01T00:00:00Z",
+            });
+          return d;
+        };
+        const status = q.status as string | undefined;
+        if (status !== undefined && !(ACTIVITY_STATUSES as readonly string[]).includes(status))
+          details.push({ path: "/query/status", message: `must be one of ${ACTIVITY_STATUSES.join(", ")}` });
+        const after = q.after as string | undefined;
+        if (after !== undefined && !/^act_[0-9a-z]+$/.test(after))
+          details.push({ path: "/query/after", message: "must be the id of the last activity of the previous page" });
+        const since = date("since");
+        const until = date("until");
+        const limit = parseLimit(q.limit, { default: 50, max: 500 });
+        if (details.length) throw new ValidationError("Invalid query parameters", details);
+        const page = await activities.list(
+          {
+            ...(status ? { status } : {}),
+            ...(typeof q.channel === "string" ? { channel: q.channel } : {}),
+            ...(typeof q.campaignId === "string" ? { campaignId: q.campaignId } : {}),
+            ...(typeof q.customerId === "string" ? { customerId: q.customerId } : {}),
+            ...(since ? { since } : {}),
+            ...(until ? { until } : {}),
+          },
+          after,
+          limit + 1,
+        );
+        const more = page.length > limit;
+        const shown = more ? page.slice(0, limit) : page;
+        return { activities: shown.map(activityView), next: more ? shown.at(-1)!._id : null };
       },
       async get(ctx: Context<{ id: string }>) {
         const a = await activities.get(ctx.params.id);

@@ -32,6 +32,16 @@ interface MongoWriteError {
   writeErrors?: { code?: number; index?: number; err?: { code?: number; index?: number } }[];
 }
 
+/** Filters of GET /api/v1/activities; each one a plain value (validated by the caller). */
+export interface ActivityListFilter {
+  status?: string;
+  channel?: string;
+  campaignId?: string;
+  customerId?: string;
+  since?: Date;
+  until?: Date;
+}
+
 export class ActivityStore {
   private readonly models: Models;
   private readonly claims: ClaimStore;
@@ -367,6 +377,22 @@ export class ActivityStore {
   }
 
   /** Counts by status and channel, for metrics. */
+  /** One page of activities matching `filter`, in id order (ids begin with their creation time), after the cursor. */
+  async list(filter: ActivityListFilter, after: string | undefined, limit: number): Promise<ActivityDoc[]> {
+    const query: Record<string, unknown> = {};
+    if (filter.status) query.status = filter.status;
+    if (filter.channel) query.channel = filter.channel;
+    if (filter.campaignId) query.campaignId = filter.campaignId;
+    if (filter.customerId) query["customer.id"] = filter.customerId;
+    if (filter.since || filter.until)
+      query.createdAt = {
+        ...(filter.since ? { $gte: filter.since } : {}),
+        ...(filter.until ? { $lt: filter.until } : {}),
+      };
+    if (after) query._id = { $gt: after };
+    return this.models.Activity.find(query).sort({ _id: 1 }).limit(limit).lean<ActivityDoc[]>();
+  }
+
   async countsByStatus(): Promise<{ status: string; channel: string; count: number }[]> {
     const rows = await this.models.Activity.aggregate<{ _id: { status: string; channel: string }; n: number }>([
       { $group: { _id: { status: "$status", channel: "$channel" }, n: { $sum: 1 } } },

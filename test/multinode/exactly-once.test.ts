@@ -144,7 +144,7 @@ describe("three hub nodes over NATS on one database", () => {
       const ids = await post(nodes[0]!, batch("eo", dueAt));
       assert.ok(Date.now() < dueAt.getTime(), "the batch was stored after it was due: raise LEAD_MS");
 
-      await withNodeOutput(nodes, () => smtp.waitForMessages(COUNT, 90_000));
+      await withNodeOutput(nodes, () => smtp.waitForMessages(COUNT, 200_000));
       const lastReceipt = Math.max(...smtp.messages.map((m) => m.receivedAt));
       await withNodeOutput(nodes, () => db.waitAllSent(COUNT, 15_000));
       // The API shows which node made an attempt, from any node.
