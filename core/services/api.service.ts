@@ -12,6 +12,50 @@ import type { ApiKeyConfig, Role } from "../config/types.ts";
 import { runtimeOf, type HubRuntime } from "./runtime.ts";
 import { ValidationError, type HttpMeta } from "./errors.ts";
 
+/** The REST API under /api/v1: "METHOD path" -> action. */
+const API_V1_ALIASES: Record<string, string> = {
+  "POST activities": "scheduler.schedule",
+  "GET activities": "scheduler.list",
+  "GET activities/:id": "scheduler.get",
+  "DELETE activities/:id": "scheduler.cancel",
+  "GET conversations": "conversations.list",
+  "GET conversations/:id": "conversations.get",
+  "POST webhooks": "webhooks.subscribe",
+  "GET webhooks": "webhooks.list",
+  "GET webhooks/dead-letters": "webhooks.deadLetters",
+  "POST webhooks/dead-letters/replay": "webhooks.replay",
+  "POST webhooks/dead-letters/:id/replay": "webhooks.replay",
+  "DELETE webhooks/:id": "webhooks.remove",
+  "GET plugins": "plugins.list",
+  "POST plugins": "plugins.add",
+  "POST plugins/:id/reload": "plugins.reload",
+  "POST plugins/:id/enable": "plugins.enable",
+  "POST plugins/:id/disable": "plugins.disable",
+  "DELETE plugins/:id": "plugins.remove",
+  "GET plugins/:id/:view": "plugins.view",
+  "GET suppressions": "compliance.list",
+  "POST suppressions": "compliance.suppress",
+  "GET suppressions/:address": "compliance.check",
+  "DELETE suppressions/:address": "compliance.lift",
+};
+
+/** Every route the API serves, as "METHOD /full/path" with :params. */
+const ROUTES = [
+  ...Object.keys(API_V1_ALIASES).map((a) => a.replace(" ", " /api/v1/")),
+  "GET /health",
+  "GET /metrics",
+  "GET /webhooks/:pluginId",
+  "POST /webhooks/:pluginId",
+].map((r) => {
+  const [method, path] = r.split(" ") as [string, string];
+  return { method, pattern: new RegExp(`^${path.replace(/:[A-Za-z]+/g, "[^/]+")}/?$`) };
+});
+
+/** The methods a path is served with (empty for a path the API does not have). */
+export function allowedMethods(path: string): string[] {
+  return [...new Set(ROUTES.filter((r) => r.pattern.test(path)).map((r) => r.method))].sort();
+}
+
 type Req = IncomingMessage & {
   $action?: { name: string };
   $ctx?: Context<unknown, HttpMeta>;
@@ -209,34 +253,21 @@ export function apiService(runtime: HubRuntime, keys: readonly ApiKeyConfig[]): 
               ]);
             }
           },
-          aliases: {
-            "POST activities": "scheduler.schedule",
-            "GET activities": "scheduler.list",
-            "GET activities/:id": "scheduler.get",
-            "DELETE activities/:id": "scheduler.cancel",
-            "GET conversations": "conversations.list",
-            "GET conversations/:id": "conversations.get",
-            "POST webhooks": "webhooks.subscribe",
-            "GET webhooks": "webhooks.list",
-            "GET webhooks/dead-letters": "webhooks.deadLetters",
-            "POST webhooks/dead-letters/replay": "webhooks.replay",
-            "POST webhooks/dead-letters/:id/replay": "webhooks.replay",
-            "DELETE webhooks/:id": "webhooks.remove",
-            "GET plugins": "plugins.list",
-            "POST plugins": "plugins.add",
-            "POST plugins/:id/reload": "plugins.reload",
-            "POST plugins/:id/enable": "plugins.enable",
-            "POST plugins/:id/disable": "plugins.disable",
-            "DELETE plugins/:id": "plugins.remove",
-            "GET plugins/:id/:view": "plugins.view",
-            "GET suppressions": "compliance.list",
-            "POST suppressions": "compliance.suppress",
-            "GET suppressions/:address": "compliance.check",
-            "DELETE suppressions/:address": "compliance.lift",
-          },
+          aliases: API_V1_ALIASES,
         },
       ],
       onError(this: Service, req: Req, res: ServerResponse, err: ErrorLike) {
+        const path = (req.originalUrl ?? req.url ?? "").split("?")[0] ?? "";
+        const allowed = err.type === "NOT_FOUND" ? allowedMethods(path) : [];
+        if (allowed.length > 0 && !allowed.includes(req.method ?? "")) {
+          res.setHeader("Allow", allowed.join(", "));
+          sendJson(res, 405, {
+            error: "MethodNotAllowed",
+            message: `${req.method} is not allowed on ${path} (allowed: ${allowed.join(", ")})`,
+            details: [],
+          });
+          return;
+        }
         const { status, body } = errorBody(err);
         if (status >= 500) this.logger.error("request failed", { url: req.url, error: err.message });
         if (status === 401) res.setHeader("WWW-Authenticate", 'Bearer realm="dialmesh"');

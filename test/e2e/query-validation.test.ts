@@ -51,3 +51,33 @@ describe("typed query parameters", () => {
     assert.equal((ok.body as { conversations: unknown[] }).conversations.length, 1);
   });
 });
+
+describe("methods", () => {
+  let hub: TestHub;
+  beforeAll(async () => {
+    hub = await startTestHub({ plugins: [] });
+  });
+  afterAll(async () => {
+    await hub?.stop();
+  });
+
+  test("a method a path does not serve is a 405 with Allow; an unknown path stays a 404", async () => {
+    for (const [method, url, allow] of [
+      ["PUT", "/api/v1/activities", "GET, POST"],
+      ["PATCH", "/api/v1/plugins/mail", "DELETE"],
+      ["DELETE", "/api/v1/conversations", "GET"],
+    ] as const) {
+      const res = await fetch(hub.apiUrl + url, {
+        method,
+        headers: { Authorization: "Bearer test-admin-key-0123456789" },
+      });
+      assert.equal(res.status, 405, `${method} ${url}`);
+      assert.equal(res.headers.get("allow"), allow);
+      const body = JSON.parse(await res.text()) as { error: string; message: string };
+      assert.equal(body.error, "MethodNotAllowed");
+      assert.match(body.message, new RegExp(`${method} is not allowed on ${url.replace(/\//g, "\\/")}`));
+    }
+    const unknown = await hub.api("GET", "/api/v1/nothing-here");
+    assert.equal(unknown.status, 404);
+  });
+});
