@@ -8,7 +8,7 @@ import path from "node:path";
 import { ConfigError, loadConfig } from "./config/load.ts";
 import type { HubConfig } from "./config/types.ts";
 import { apiKeys } from "./config/api-keys.ts";
-import { startFerretDb, type RunningService } from "./infra/processes.ts";
+import { startSupervisedFerretDb, type SupervisedDatabase } from "./infra/supervised-ferretdb.ts";
 import { startHub } from "./hub.ts";
 import { startDevMailbox, type DevMailbox } from "./infra/dev-mailbox.ts";
 
@@ -29,11 +29,13 @@ async function main(): Promise<void> {
   chmodSync(dataDir, 0o700);
   config = { ...config, dataDir };
 
-  let ferret: RunningService | undefined;
+  let ferret: SupervisedDatabase | undefined;
   let mongoUrl = config.store?.mongoUrl;
   if (!mongoUrl) {
     process.stdout.write(`Starting FerretDB (SQLite) with data in ${path.join(dataDir, "db")}\n`);
-    ferret = await startFerretDb({ dataDir: path.join(dataDir, "db") });
+    ferret = await startSupervisedFerretDb(path.join(dataDir, "db"), (line) =>
+      process.stderr.write(`[ferretdb] ${line}\n`),
+    );
     mongoUrl = `${ferret.url}/dialmesh`;
   }
 

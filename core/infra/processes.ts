@@ -1,6 +1,6 @@
 /** Local services the project starts itself (FerretDB, nats-server): build, find, spawn, stop. */
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, openSync } from "node:fs";
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import { homedir } from "node:os";
 import path from "node:path";
@@ -73,6 +73,53 @@ export function ferretDbBinary(): string {
   return bin;
 }
 
+/**
+ * Runs `bin` so that it dies with this process, whatever kills it (SIGKILL included): Linux's
+ * parent-death signal, set by util-linux's setpriv where it is installed. Without it a hub killed
+ * hard would leave its embedded database running, and the next start would open a second one on
+ * the same files.
+ */
+function dyingWithParent(bin: string, args: string[]): [string, string[]] {
+  const setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].find((p) => existsSync(p));
+  return setpriv ? [setpriv, ["--pdeathsig", "KILL", "--", bin, ...args]] : [bin, args];
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * One FerretDB per data dir: `ferretdb.pid` names the one running on it. A FerretDB left by a
+ * process that died without ending it (no setpriv, or a crash of the supervisor itself) is
+ * stopped before a new one opens the same files.
+ */
+async function claimDataDir(dataDir: string): Promise<string> {
+  const pidFile = path.join(dataDir, "ferretdb.pid");
+  if (existsSync(pidFile)) {
+    const pid = Number(readFileSync(pidFile, "utf8").trim());
+    const cmdline = (() => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      } catch {
+        return "";
+      }
+    })();
+    if (pid > 0 && isAlive(pid) && cmdline.includes("ferretdb") && cmdline.includes(dataDir)) {
+      process.stderr.write(`[ferretdb] stopping the FerretDB (pid ${pid}) a previous run left on ${dataDir}\n`);
+      process.kill(pid, "SIGTERM");
+      for (let i = 0; i < 50 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+      if (isAlive(pid)) process.kill(pid, "SIGKILL");
+    }
+    rmSync(pidFile, { force: true });
+  }
+  return pidFile;
+}
+
 /** Starts FerretDB with its SQLite backend, data in `dataDir`. */
 export async function startFerretDb(opts: {
   dataDir: string;
@@ -83,20 +130,23 @@ export async function startFerretDb(opts: {
   const port = opts.port ?? (await freePort());
   const dataDir = path.resolve(opts.dataDir);
   mkdirSync(dataDir, { recursive: true });
+  const pidFile = await claimDataDir(dataDir);
   const log = openSync(opts.logFile ?? path.join(dataDir, "ferretdb.log"), "a");
-  const child = spawn(
-    bin,
-    [
-      "--handler=sqlite",
-      `--sqlite-url=file:${dataDir}/`,
-      `--listen-addr=127.0.0.1:${port}`,
-      "--telemetry=disable",
-      `--state-dir=${dataDir}`,
-      "--debug-addr=-",
-      "--log-level=error",
-    ],
-    { stdio: ["ignore", log, log] },
-  );
+  const [command, args] = dyingWithParent(bin, [
+    "--handler=sqlite",
+    `--sqlite-url=file:${dataDir}/`,
+    `--listen-addr=127.0.0.1:${port}`,
+    "--telemetry=disable",
+    `--state-dir=${dataDir}`,
+    "--debug-addr=-",
+    "--log-level=error",
+  ]);
+  const child = spawn(command, args, { stdio: ["ignore", log, log] });
+  if (child.pid) writeFileSync(pidFile, `${child.pid}\n`);
+  child.once("exit", () => {
+    if (existsSync(pidFile) && readFileSync(pidFile, "utf8").trim() === String(child.pid))
+      rmSync(pidFile, { force: true });
+  });
   await waitForPort(port, child, "FerretDB");
   return { url: `mongodb://127.0.0.1:${port}`, port, process: child, stop: stopper(child) };
 }
