@@ -6,7 +6,14 @@
 import { checkQueryStrings } from "./query.ts";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { timingSafeEqual, createHash } from "node:crypto";
-import { type Context, type ServiceSchema, type ServiceSettingSchema, Service, type ServiceBroker } from "moleculer";
+import {
+  Errors,
+  type Context,
+  type ServiceSchema,
+  type ServiceSettingSchema,
+  Service,
+  type ServiceBroker,
+} from "moleculer";
 import ApiGateway from "moleculer-web";
 import type { ApiKeyConfig, Role } from "../config/types.ts";
 import { runtimeOf, type HubRuntime } from "./runtime.ts";
@@ -99,7 +106,46 @@ interface ErrorLike {
 }
 
 /** Maps any error to the API's JSON error shape and HTTP status. */
+/** Seconds a client should wait before retrying while the database is unreachable. */
+const RETRY_AFTER_S = 2;
+
+/** Driver errors that mean "the database cannot be reached now", not "this request is wrong". */
+const UNREACHABLE = new Set([
+  "MongoNetworkError",
+  "MongoNetworkTimeoutError",
+  "MongoServerSelectionError",
+  "MongooseServerSelectionError",
+  "MongoNotConnectedError",
+  "MongoPoolClearedError",
+  "MongoTopologyClosedError",
+]);
+
+/** A MoleculerError, so that moleculer-web hands it to onError with its type intact. */
+class DatabaseUnavailableError extends Errors.MoleculerServerError {
+  constructor() {
+    super("the database is unreachable", 503, "DATABASE_UNAVAILABLE");
+  }
+}
+
+/** A bulk write reports the network failure under it in its message. */
+const NETWORK_MESSAGE = /ECONNREFUSED|ECONNRESET|EPIPE|connection .*closed|Server selection timed out/i;
+
+function databaseUnreachable(err: ErrorLike): boolean {
+  if (err.type === "DATABASE_UNAVAILABLE" || UNREACHABLE.has(err.name ?? "")) return true;
+  return err.name === "MongoBulkWriteError" && NETWORK_MESSAGE.test(err.message ?? "");
+}
+
 export function errorBody(err: ErrorLike): { status: number; body: Record<string, unknown> } {
+  if (databaseUnreachable(err)) {
+    return {
+      status: 503,
+      body: {
+        error: "ServiceUnavailable",
+        message: `The database is unreachable. Retry in ${RETRY_AFTER_S} s (with the same idempotencyKey, a retry is safe).`,
+        details: [],
+      },
+    };
+  }
   if (err.type === "UNSUPPORTED_MEDIA_TYPE") {
     return {
       status: 415,
@@ -235,6 +281,8 @@ export function apiService(runtime: HubRuntime, keys: readonly ApiKeyConfig[]): 
           mappingPolicy: "restrict",
           bodyParsers: { json: { limit: config.api.bodyLimit, strict: false } },
           onBeforeCall(_ctx: Context, _route: unknown, req: Req) {
+            // Every /api/v1 call needs the database: while it is away, say so at once.
+            if (!runtime.store.reachable()) throw new DatabaseUnavailableError();
             checkQueryStrings((req as { query?: Record<string, unknown> }).query);
             const hasBody =
               Number(req.headers["content-length"] ?? 0) > 0 || req.headers["transfer-encoding"] !== undefined;
@@ -269,7 +317,8 @@ export function apiService(runtime: HubRuntime, keys: readonly ApiKeyConfig[]): 
           return;
         }
         const { status, body } = errorBody(err);
-        if (status >= 500) this.logger.error("request failed", { url: req.url, error: err.message });
+        if (status === 503) res.setHeader("Retry-After", String(RETRY_AFTER_S));
+        else if (status >= 500) this.logger.error("request failed", { url: req.url, error: err.message });
         if (status === 401) res.setHeader("WWW-Authenticate", 'Bearer realm="dialmesh"');
         sendJson(res, status, body);
       },
