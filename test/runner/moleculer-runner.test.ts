@@ -102,3 +102,15 @@ describe("moleculer-runner with moleculer.config.ts and core/services", () => {
     assert.ok(smtp.messages.some((m) => m.envelope.rcptTo.includes("runner@example.com")));
   });
 });
+
+test("npm start and the runner start the same services: every core/services/*.service.ts is in HUB_SERVICES", async () => {
+  const { readdirSync } = await import("node:fs");
+  const { HUB_SERVICES } = await import("../../core/services/index.ts");
+  const files = Array.from(readdirSync(path.join(ROOT, "core/services"))).filter((f) => f.endsWith(".service.ts"));
+  const loaded = await Promise.all(
+    files.map(async (f) => ((await import(path.join(ROOT, "core/services", f))) as { default: unknown }).default),
+  );
+  assert.equal(files.length, HUB_SERVICES.length);
+  for (const [i, service] of loaded.entries())
+    assert.ok((HUB_SERVICES as readonly unknown[]).includes(service), `${files[i]} is not in HUB_SERVICES`);
+});
