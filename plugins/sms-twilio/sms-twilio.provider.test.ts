@@ -467,26 +467,33 @@ describe("sms-twilio", () => {
   });
 
   describe("throughput", () => {
-    it("never sends faster than maxPerSecond per sender (5/s, measured at the server)", async () => {
+    it("sends only once the limiter grants a slot: never faster than maxPerSecond per sender", async () => {
       const rate = 5;
       const { ctx, plugin: p } = await build({ maxPerSecond: rate }, "sms-rate");
-      // The hub's limiter is shared by all nodes; here an in-process one with the same contract.
+      // The hub's limiter is shared by all nodes; here an in-process one with the same contract,
+      // recording when it grants each slot. Its pacing is tested in test/store/rate-limiter.test.ts;
+      // what the plugin must do is wait for a slot before every send.
       const next = new Map<string, number>();
+      const grants: number[] = [];
       ctx.context.rateLimiter.acquire = async (key: string, perSecond: number) => {
+        assert.equal(perSecond, rate);
         const now = Date.now();
         const slot = Math.max(now, next.get(key) ?? 0);
         next.set(key, slot + 1000 / perSecond);
         if (slot > now) await new Promise((r) => setTimeout(r, slot - now));
+        grants.push(Date.now());
       };
       const from = server.messages.length;
       await Promise.all(Array.from({ length: 11 }, (_, i) => p.send(request(`msg ${i}`))));
-      const times = server.messages.slice(from).map((m) => m.receivedAt);
+      const times = server.messages
+        .slice(from)
+        .map((m) => m.receivedAt)
+        .sort((a, b) => a - b);
       assert.equal(times.length, 11);
-      // In any window of `rate` consecutive sends, at least one second passes (HTTP jitter aside).
-      for (let i = 0; i + rate < times.length; i++) {
-        const span = (times[i + rate] ?? 0) - (times[i] ?? 0);
-        assert.ok(span >= 950, `sends ${i}..${i + rate} took ${span} ms: faster than ${rate}/s`);
-      }
+      assert.equal(grants.length, 11, "one slot per single-segment SMS");
+      // The k-th message reached Twilio no earlier than the k-th slot was granted.
+      for (const [k, received] of times.entries())
+        assert.ok(received >= grants[k]!, `message ${k} sent before its slot`);
       ctx.cleanup();
     });
   });
