@@ -61,9 +61,17 @@ describe("email end to end: API -> scheduler -> ccm -> email-smtp -> conversatio
     assert.equal(activity.attempts[0]!.pluginId, "mail");
     assert.ok(activity.attempts[0]!.vendorId);
 
-    const conv = await hub.api("GET", `/api/v1/conversations/${activity.conversationId}`, undefined);
-    assert.equal(conv.status, 200);
-    const timeline = (conv.body as { timeline: { type: string; status: string }[] }).timeline;
+    // The timeline event is written just after the attempt's outcome: wait for it, not for a time.
+    const timeline = await eventually(
+      async () => {
+        const conv = await hub.api("GET", `/api/v1/conversations/${activity.conversationId}`, undefined);
+        assert.equal(conv.status, 200);
+        const events = (conv.body as { timeline: { type: string; status: string }[] }).timeline;
+        return events.length > 0 ? events : undefined;
+      },
+      10_000,
+      "the conversation's timeline event",
+    );
     assert.deepEqual(
       timeline.map((e) => `${e.type}:${e.status}`),
       ["OUTBOUND:SENT"],
