@@ -8,7 +8,7 @@ import { describe, test, beforeAll, afterAll } from "@jest/globals";
 import { GRAPH_ERRORS, startGraphServer, type GraphTestServer } from "../vendors/graph-server.ts";
 import { startSmtpServer, type LocalSmtpServer } from "../vendors/smtp-server.ts";
 import { startTwilioServer, type TwilioTestServer } from "../vendors/twilio-server.ts";
-import { startTestHub, type TestHub } from "../support/hub.ts";
+import { eventually, startTestHub, type TestHub } from "../support/hub.ts";
 import { deliver, getActivity, schedule, sleep, timeline, waitForActivity, webhookUrl } from "./digital-helpers.ts";
 
 const DEADLINE_MS = 2000;
@@ -138,7 +138,15 @@ describe("fallback chain wa-sms-email: WhatsApp, SMS unless READ within PT2S, th
     );
     assert.equal(done.nextRunAt, null, "the chain is finished");
 
-    const events = await timeline(hub, done.conversationId);
+    // The email's timeline event follows its outcome: wait until all seven are there.
+    const events = await eventually(
+      async () => {
+        const t = await timeline(hub, done.conversationId);
+        return t.length >= 7 ? t : undefined;
+      },
+      10_000,
+      "the seven timeline events",
+    );
     const byChannel = (channel: string) =>
       events
         .filter((e) => e.channel === channel)
