@@ -147,8 +147,11 @@ export interface ${name}Options {
   timeoutMs?: number;
 }
 
-/** Connection failures after which the vendor surely has nothing: safe to retry or fail over. */
-const NOT_SENT = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ECONNRESET"]);
+/**
+ * Connection failures after which the vendor surely has nothing: safe to retry or fail over. Not
+ * a reset: the request may have been read before the connection broke.
+ */
+const NOT_SENT = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH"]);
 
 export function sign(body: Buffer | string, apiKey: string): string {
   return \`sha256=\${createHmac("sha256", apiKey).update(body).digest("hex")}\`;
@@ -215,7 +218,12 @@ export default definePlugin<${name}Options>((ctx) => {
       const expected = sign(request.rawBody, apiKey);
       const valid = given.length === expected.length && timingSafeEqual(Buffer.from(given), Buffer.from(expected));
       if (!valid) return { response: { status: 403, body: "bad signature" }, events: [] };
-      const callback = JSON.parse(request.rawBody.toString("utf8")) as { id?: string; status?: string; at?: string };
+      let callback: { id?: string; status?: string; at?: string };
+      try {
+        callback = JSON.parse(request.rawBody.toString("utf8")) as typeof callback;
+      } catch {
+        return { response: { status: 400, body: "not JSON" }, events: [] };
+      }
       const status = callback.status ? mapStatus(callback.status) : undefined;
       if (!callback.id || !status) return { response: { status: 200, body: "ignored" }, events: [] };
       return {
