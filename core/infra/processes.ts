@@ -84,7 +84,8 @@ function dyingWithParent(bin: string, args: string[]): [string, string[]] {
   return setpriv ? [setpriv, ["--pdeathsig", "KILL", "--", bin, ...args]] : [bin, args];
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this pid exists (signal 0 probes without signalling). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

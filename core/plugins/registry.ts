@@ -30,6 +30,8 @@ export class PluginRegistry {
   private readonly dir: string;
   private readonly opts: RegistryOptions;
   private wanted: PluginInstanceConfig[] = [];
+  /** The channels of each wanted instance, computed once per change (intake reads it per request). */
+  private wantedChannels = new Map<string, string[]>();
   private table: RoutingTable = new Map();
   private readonly health = new Map<string, HealthState>();
   private readonly turns = new Map<string, number>();
@@ -79,6 +81,7 @@ export class PluginRegistry {
   /** The instances that should run, in force for routing from now on. */
   setWanted(instances: readonly PluginInstanceConfig[]): ValidationDetail[] {
     this.wanted = [...instances];
+    this.wantedChannels = this.instances(instances);
     const { table, problems } = this.plan(instances);
     this.table = table;
     for (const id of this.health.keys()) if (!instances.some((i) => i.id === id)) this.health.delete(id);
@@ -115,7 +118,8 @@ export class PluginRegistry {
   }
 
   /** Enabled instances (of `instances`, default those in force) and the channels each carries. */
-  instances(instances: readonly PluginInstanceConfig[] = this.wanted): Map<string, string[]> {
+  instances(instances?: readonly PluginInstanceConfig[]): Map<string, string[]> {
+    if (!instances) return this.wantedChannels;
     return new Map(this.routable(instances).map((i) => [i.id, [...i.channels]]));
   }
 

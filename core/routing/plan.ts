@@ -42,7 +42,8 @@ export function planRoute(
   if (order.length === 0) return { kind: "none", reason: `no plugin instance carries channel "${channel}"` };
 
   const candidates: string[] = [];
-  const unhealthy: string[] = [];
+  /** Unhealthy or failed: tried only when nothing else can take the attempt. */
+  const lastResort: string[] = [];
   const passedOver: PassedOver[] = [];
   let loading = 0;
   for (const id of order) {
@@ -52,10 +53,10 @@ export function planRoute(
       loading++;
       passedOver.push({ pluginId: id, reason: "still loading on this node" });
     } else if (s.unusable) {
-      unhealthy.push(id);
+      lastResort.push(id);
       passedOver.push({ pluginId: id, reason: s.unusable });
     } else if (s.unhealthy) {
-      unhealthy.push(id);
+      lastResort.push(id);
       passedOver.push({ pluginId: id, reason: `unhealthy: ${s.unhealthy}` });
     } else candidates.push(id);
   }
@@ -64,7 +65,7 @@ export function planRoute(
   // Every instance is unhealthy or failed: try them anyway rather than fail without asking
   // (health checks lag; an instance marked down may be back). A failed one answers
   // PLUGIN_UNAVAILABLE with its load error, so the attempt says why.
-  if (unhealthy.length > 0) return { kind: "route", candidates: unhealthy, passedOver: [] };
+  if (lastResort.length > 0) return { kind: "route", candidates: lastResort, passedOver: [] };
   const why = passedOver.map((p) => `${p.pluginId}: ${p.reason}`).join("; ");
   return { kind: "none", reason: `no plugin instance for channel "${channel}" (${why})` };
 }

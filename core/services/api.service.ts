@@ -46,13 +46,19 @@ const API_V1_ALIASES: Record<string, string> = {
   "DELETE suppressions/:address": "compliance.lift",
 };
 
+/** Health and metrics at the root. */
+const ROOT_ALIASES: Record<string, string> = { "GET health": "api.health", "GET metrics": "api.metrics" };
+/** Vendor callbacks under /webhooks (no API key; the vendor's signature). */
+const VENDOR_WEBHOOK_ALIASES: Record<string, string> = {
+  "GET :pluginId": "api.vendorWebhook",
+  "POST :pluginId": "api.vendorWebhook",
+};
+
 /** Every route the API serves, as "METHOD /full/path" with :params. */
 const ROUTES = [
   ...Object.keys(API_V1_ALIASES).map((a) => a.replace(" ", " /api/v1/")),
-  "GET /health",
-  "GET /metrics",
-  "GET /webhooks/:pluginId",
-  "POST /webhooks/:pluginId",
+  ...Object.keys(ROOT_ALIASES).map((a) => a.replace(" ", " /")),
+  ...Object.keys(VENDOR_WEBHOOK_ALIASES).map((a) => a.replace(" ", " /webhooks/")),
 ].map((r) => {
   const [method, path] = r.split(" ") as [string, string];
   return { method, pattern: new RegExp(`^${path.replace(/:[A-Za-z]+/g, "[^/]+")}/?$`) };
@@ -248,7 +254,7 @@ export function apiService(runtime: HubRuntime, keys: readonly ApiKeyConfig[]): 
           mergeParams: false,
           mappingPolicy: "restrict",
           bodyParsers: { raw: { type: () => true, limit: "2mb" } },
-          aliases: { "GET :pluginId": "api.vendorWebhook", "POST :pluginId": "api.vendorWebhook" },
+          aliases: VENDOR_WEBHOOK_ALIASES,
           onBeforeCall(
             ctx: Context<
               unknown,
@@ -272,7 +278,7 @@ export function apiService(runtime: HubRuntime, keys: readonly ApiKeyConfig[]): 
           authorization: true,
           bodyParsers: false,
           mappingPolicy: "restrict",
-          aliases: { "GET health": "api.health", "GET metrics": "api.metrics" },
+          aliases: ROOT_ALIASES,
         },
         {
           path: "/api/v1",

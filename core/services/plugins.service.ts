@@ -164,6 +164,17 @@ export function pluginsService(runtime: HubRuntime, registry: PluginRegistry): S
     ctx.broadcast("plugins.changed", { from: broker.nodeID });
   }
 
+  /** 400 when running `candidate` beside the others would leave a channel without a clear route. */
+  async function refuseAmbiguousRoute(candidate: PluginInstanceConfig, what: string): Promise<void> {
+    const others = (await desired()).map((w) => w.instance).filter((i) => i.id !== candidate.id);
+    const problems = registry.plan([...others, candidate]).problems;
+    if (problems.length)
+      throw new PluginValidationError(
+        `${what} would leave a channel without a clear route; add a routing entry in the configuration file or limit its channels`,
+        problems,
+      );
+  }
+
   function notFound(id: string): Errors.MoleculerClientError {
     return new Errors.MoleculerClientError(`no plugin instance "${id}"`, 404, "NotFound");
   }
@@ -269,13 +280,7 @@ export function pluginsService(runtime: HubRuntime, registry: PluginRegistry): S
           registry.rescan();
           const problems = registry.validate(instance, "");
           if (problems.length) throw new PluginValidationError("Invalid plugin instance", problems);
-          const others = (await desired()).map((w) => w.instance).filter((i) => i.id !== instance.id);
-          const routing = registry.plan([...others, instance]).problems;
-          if (routing.length)
-            throw new PluginValidationError(
-              `Adding "${instance.id}" would leave a channel without a clear route; add a routing entry in the configuration file or limit its channels`,
-              routing,
-            );
+          await refuseAmbiguousRoute(instance, `Adding "${instance.id}"`);
           await runtime.store.models.PluginInstance.updateOne(
             { _id: instance.id },
             {
@@ -317,19 +322,13 @@ export function pluginsService(runtime: HubRuntime, registry: PluginRegistry): S
           const stored = await runtime.store.models.PluginInstance.findById(ctx.params.id).lean();
           if (!isKnown(ctx.params.id, stored)) throw notFound(ctx.params.id);
           const instance = config.plugins.find((p) => p.id === ctx.params.id);
-          const others = (await desired()).map((w) => w.instance).filter((i) => i.id !== ctx.params.id);
           const candidate = instance ?? {
             id: ctx.params.id,
             use: stored!.use!,
-            options: stored!.options ?? {},
+            options: opened(stored!.use!, stored!.options ?? {}),
             ...(stored!.channels?.length ? { channels: stored!.channels } : {}),
           };
-          const routing = registry.plan([...others, candidate]).problems;
-          if (routing.length)
-            throw new PluginValidationError(
-              `Enabling "${ctx.params.id}" would leave a channel without a clear route`,
-              routing,
-            );
+          await refuseAmbiguousRoute(candidate, `Enabling "${ctx.params.id}"`);
           await override(ctx.params.id, { enabled: true });
           await changed(ctx, this.broker);
           return registry.hosts.get(ctx.params.id)?.describe() ?? { id: ctx.params.id, state: "starting" };

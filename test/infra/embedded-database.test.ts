@@ -8,18 +8,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, test } from "@jest/globals";
+import { isAlive } from "../../core/infra/processes.ts";
 import { eventually } from "../support/hub.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Live FerretDB processes whose command line names `dir`. */
 function ferretsOn(dir: string): number[] {
@@ -80,14 +72,18 @@ describe("the embedded database", () => {
     children.push(first.child);
     const api = await first.api;
     const a = pid();
-    assert.ok(a > 0 && alive(a), "the hub wrote the pid of its FerretDB");
+    assert.ok(a > 0 && isAlive(a), "the hub wrote the pid of its FerretDB");
 
     process.kill(a, "SIGKILL");
-    const b = await eventually(async () => (pid() !== a && alive(pid()) ? pid() : undefined), 30_000, "a new FerretDB");
+    const b = await eventually(
+      async () => (pid() !== a && isAlive(pid()) ? pid() : undefined),
+      30_000,
+      "a new FerretDB",
+    );
     await eventually(() => dbAnswers(api), 30_000, "the hub to reach its database again");
 
     first.child.kill("SIGKILL");
-    await eventually(async () => !alive(b), 15_000, "the FerretDB of the killed hub to end with it");
+    await eventually(async () => !isAlive(b), 15_000, "the FerretDB of the killed hub to end with it");
 
     const second = startHubProcess(dataDir);
     children.push(second.child);
