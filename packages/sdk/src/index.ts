@@ -5,6 +5,7 @@
  */
 export * from "./plugin.ts";
 export * from "./status.ts";
+export * from "./voice.ts";
 export * from "./secrets.ts";
 export * from "./address.ts";
 export * from "./opt-out.ts";

@@ -7,6 +7,7 @@
 import { types } from "node:util";
 import type { Collection, Document, GridFSBucket } from "mongodb";
 import type { AttemptStatus, VoiceOutcome } from "./status.ts";
+import type { VoiceControl } from "./voice.ts";
 
 export type Channel = "email" | "sms" | "whatsapp" | "voice" | (string & {});
 
@@ -275,6 +276,11 @@ export interface ChannelPlugin {
   health(): Promise<PluginHealth>;
   /** Plugin-specific read-only endpoints under /api/v1/plugins/<id>/<name> (e.g. `qr`). */
   views?: Record<string, () => Promise<unknown>>;
+  /**
+   * Live call control, for voice plugins that drive a switch: the hub's dialer service paces
+   * and places the calls through it instead of calling `send` (see voice.ts).
+   */
+  voice?: VoiceControl;
   start?(): Promise<void>;
   stop?(): Promise<void>;
 }
