@@ -1,7 +1,8 @@
 /**
  * The dispatcher on the real store (the suite's FerretDB), with its other ports as small
  * recorders: routing, failover inside an attempt, waiting for plugins still loading, pinned
- * instances, and recovery of an attempt a dead node left DISPATCHING.
+ * instances, recovery of an attempt a dead node left DISPATCHING, and the journal that keeps a
+ * vendor's answer the database did not take.
  */
 import assert from "node:assert/strict";
 import { describe, test, beforeAll, afterAll } from "@jest/globals";
@@ -14,7 +15,11 @@ import type { ActivityDoc } from "../store/models.ts";
 import type { NormalizedActivity } from "../domain/activity-input.ts";
 import { freshDatabaseUrl } from "../../test/support/mongo.ts";
 import { Dispatcher } from "./dispatcher.ts";
-import type { Routing, SendOutcome } from "./ports.ts";
+import type { AttemptState, Routing, SendOutcome } from "./ports.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { OutcomeJournal } from "../store/outcome-journal.ts";
 import type { RoutePlan } from "../routing/plan.ts";
 
 const hasDb = Boolean(process.env.DIALMESH_TEST_MONGO_URL);
@@ -85,8 +90,9 @@ const sent = (vendorId: string): SendOutcome => ({ ok: true, result: { status: "
     return mine;
   }
 
-  function dispatcher(routing: Routing): Dispatcher {
+  function dispatcher(routing: Routing, extra: Partial<ConstructorParameters<typeof Dispatcher>[0]> = {}): Dispatcher {
     return new Dispatcher({
+      ...extra,
       activities,
       conversations,
       routing,
@@ -96,6 +102,8 @@ const sent = (vendorId: string): SendOutcome => ({ ok: true, result: { status: "
       nodeId: "node-t",
       plan: { maxRetries: 2, retryBaseMs: 1000 },
       leaseMs: LEASE_MS,
+      ...(extra.activities ? { activities: extra.activities } : {}),
+      ...(extra.nodeId ? { nodeId: extra.nodeId } : {}),
     });
   }
 
@@ -211,6 +219,66 @@ const sent = (vendorId: string): SendOutcome => ({ ok: true, result: { status: "
         assert.equal(second.calls.length, 0, "not resent");
         assert.equal(attempt.reasonCode, "OUTCOME_UNKNOWN");
       }
+    }
+  });
+
+  test("the database does not take the vendor's answer: it is journaled, peers wait for it, and the replay records it once", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "dialmesh-dispatch-journal-"));
+    const journal = new OutcomeJournal(path.join(dir, "journal"), "node-t");
+    try {
+      const a = await claimed();
+      // The database goes away between the plugin's answer and its record.
+      const unreachable = Object.assign(Object.create(activities) as ActivityStore, {
+        finishAttempt: async () => {
+          throw new Error("connection <monitor> to 127.0.0.1:27017 closed");
+        },
+      });
+      const routing = scriptedRouting(
+        { kind: "route", candidates: ["sms-a"], passedOver: [] },
+        { "sms-a": sent("SM6") },
+      );
+      const sender = dispatcher(routing, { activities: unreachable, journal });
+      await sender.process(a);
+      const attemptId = routing.calls[0]!.request.attemptId;
+      assert.equal((await activities.get(a._id))!.attempts[0]!.status, "DISPATCHING", "the database has no answer");
+      assert.equal(journal.find(attemptId)?.update.vendorId, "SM6");
+      assert.equal(sender.attemptState(attemptId), "journaled");
+
+      // Another node claims it once the lease passes: it asks the sender, which holds the answer,
+      // and waits instead of resending or failing it.
+      await store.models.Activity.updateOne({ _id: a._id }, { $set: { leaseUntil: new Date(0) } });
+      const again = (await activities.claimDue("node-u", new Date(), 1000, LEASE_MS)).find((x) => x._id === a._id);
+      assert.ok(again);
+      const asked: string[] = [];
+      const peers = {
+        attemptState: async (nodeId: string, id: string): Promise<AttemptState> => {
+          asked.push(nodeId);
+          return sender.attemptState(id);
+        },
+      };
+      const other = scriptedRouting({ kind: "route", candidates: ["sms-a"], passedOver: [] }, { "sms-a": sent("SM7") });
+      await dispatcher(other, { nodeId: "node-u", peers }).process(again);
+      assert.deepEqual(asked, ["node-t"]);
+      assert.equal(other.calls.length, 0, "not resent");
+      const waiting = (await activities.get(a._id))!;
+      assert.equal(waiting.attempts[0]!.status, "DISPATCHING");
+      assert.equal(waiting.leaseToken, null, "released to be looked at again");
+
+      // The database is back: the replay records the answer and its timeline event.
+      assert.equal(await sender.replayJournal(), 1);
+      const recorded = (await activities.get(a._id))!;
+      assert.deepEqual(
+        recorded.attempts.map((t) => [t.id, t.status, t.vendorId]),
+        [[attemptId, "SENT", "SM6"]],
+      );
+      assert.equal(recorded.status, "SENT");
+      assert.equal(await store.models.TimelineEvent.countDocuments({ _id: `out:${attemptId}:SENT` }), 1);
+      assert.equal(journal.size, 0);
+      assert.equal(sender.attemptState(attemptId), "unknown");
+      assert.equal(await sender.replayJournal(), 0);
+    } finally {
+      journal.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -4,9 +4,11 @@
  * token, so a node that lost its lease changes nothing.
  *
  * No double send: an attempt is written as DISPATCHING before the plugin is called. If the
- * node dies before the outcome is written, the next claimant finds it and either resends
- * with the same attempt id (plugins whose vendor dedupes on it) or fails it with
- * OUTCOME_UNKNOWN, leaving the decision to the fallback chain.
+ * database cannot take the vendor's answer, the answer goes to this node's journal (fsynced)
+ * and is written when the database is back. An attempt found DISPATCHING by another claimant
+ * is first asked about on the node that started it (still sending, or journaled: wait); only
+ * when that node is gone or knows nothing is it resent with the same attempt id (plugins whose
+ * vendor dedupes on it) or failed with OUTCOME_UNKNOWN, leaving the decision to the fallback chain.
  */
 import { decideNext, type PlanOptions } from "../domain/activity-plan.ts";
 import { addressField } from "../domain/activity-input.ts";
@@ -21,7 +23,17 @@ import { foldStatuses } from "./fold.ts";
 import { nextRunFor, snapshotOf } from "./snapshot.ts";
 import { canFailOver } from "../routing/health.ts";
 import type { PassedOver } from "../routing/plan.ts";
-import type { ComplianceCheck, DispatchMetrics, EventPublisher, Routing, SendOutcome } from "./ports.ts";
+import type { JournaledOutcome } from "../store/outcome-journal.ts";
+import type {
+  AttemptState,
+  ComplianceCheck,
+  DispatchMetrics,
+  EventPublisher,
+  OutcomeJournalPort,
+  Peers,
+  Routing,
+  SendOutcome,
+} from "./ports.ts";
 
 export interface DispatcherDeps {
   activities: ActivityStore;
@@ -39,15 +51,24 @@ export interface DispatcherDeps {
    * the next claimant while it is still running.
    */
   leaseMs?: number;
+  /** Keeps vendor answers the database did not take; without it such an answer is lost. */
+  journal?: OutcomeJournalPort;
+  /** The other nodes, asked about an attempt one of them left DISPATCHING. */
+  peers?: Peers;
   now?: () => Date;
 }
 
 /** How long an activity waits when this node has not loaded the plugins of its channel yet. */
 const PLUGIN_WAIT_MS = 1_000;
+/** How long an attempt another node is still sending (or has journaled) waits before it is looked at again. */
+const RECOVER_WAIT_MS = 2_000;
 
 export class Dispatcher {
   private readonly d: DispatcherDeps;
   private readonly now: () => Date;
+  /** Attempts this node is sending or recording now. */
+  private readonly inFlight = new Set<string>();
+  private replaying: Promise<number> | undefined;
   constructor(deps: DispatcherDeps) {
     this.d = deps;
     this.now = deps.now ?? (() => new Date());
@@ -171,6 +192,16 @@ export class Dispatcher {
    * to the next instance in `failovers`, and the attempt records which one it passed over and why.
    */
   private async send(activity: ActivityDoc, index: number, failovers: readonly string[] = []): Promise<void> {
+    const attemptId = activity.attempts[index]!.id;
+    this.inFlight.add(attemptId);
+    try {
+      await this.sendAndRecord(activity, index, failovers);
+    } finally {
+      this.inFlight.delete(attemptId);
+    }
+  }
+
+  private async sendAndRecord(activity: ActivityDoc, index: number, failovers: readonly string[]): Promise<void> {
     let attempt = activity.attempts[index]!;
     let outcome = await this.call(activity, attempt);
     for (const next of failovers) {
@@ -226,14 +257,92 @@ export class Dispatcher {
       attempts: activity.attempts.map((a, i) => (i === index ? { ...a, ...update, updatedAt: now } : a)),
     };
     const nextRun = nextRunFor(decideNext(snapshotOf(after), now, this.d.plan), now);
-    if (!(await this.d.activities.finishAttempt(activity, index, update, nextRun, now))) {
-      this.d.logger.warn("lease lost before the outcome was recorded", {
-        activityId: activity._id,
-        attemptId: attempt.id,
-      });
-      return;
+    try {
+      if (!(await this.d.activities.finishAttempt(activity, index, update, nextRun, now))) {
+        this.d.logger.warn("lease lost before the outcome was recorded", {
+          activityId: activity._id,
+          attemptId: attempt.id,
+        });
+        return;
+      }
+      await this.timeline(after, after.attempts[index]!);
+    } catch (err) {
+      this.keep(
+        {
+          activityId: activity._id,
+          attemptIndex: index,
+          attemptId: attempt.id,
+          leaseToken: activity.leaseToken ?? null,
+          update,
+          nextRunAt: nextRun ? nextRun.toISOString() : null,
+          answeredAt: now.toISOString(),
+        },
+        err,
+      );
     }
-    await this.timeline(after, after.attempts[index]!);
+  }
+
+  /** The database did not take a vendor's answer: into the journal, or (no journal, disk refused) rethrown. */
+  private keep(entry: JournaledOutcome, dbError: unknown): void {
+    const detail = { activityId: entry.activityId, attemptId: entry.attemptId, status: entry.update.status };
+    if (!this.d.journal) throw dbError;
+    try {
+      this.d.journal.append(entry);
+    } catch (diskError) {
+      this.d.logger.error(
+        "the vendor's answer could not be recorded nor journaled; the attempt will be OUTCOME_UNKNOWN",
+        {
+          ...detail,
+          database: (dbError as Error).message,
+          journal: (diskError as Error).message,
+        },
+      );
+      throw dbError;
+    }
+    this.d.logger.warn("the database did not take the vendor's answer; kept in the journal", {
+      ...detail,
+      error: (dbError as Error).message,
+    });
+  }
+
+  /** What this node knows of an attempt it started (peers ask it through the mesh). */
+  attemptState(attemptId: string): AttemptState {
+    if (this.inFlight.has(attemptId)) return "in-flight";
+    if (this.d.journal?.find(attemptId)) return "journaled";
+    return "unknown";
+  }
+
+  /** Writes the journaled answers to the database; throws (keeping the rest) while it is away. */
+  async replayJournal(): Promise<number> {
+    const journal = this.d.journal;
+    if (!journal || journal.size === 0) return 0;
+    // One replay at a time (the timer and a dispatch may both ask).
+    this.replaying ??= journal
+      .drain((entry) => this.replay(entry))
+      .then((applied) => {
+        if (applied > 0) this.d.logger.info("journaled vendor answers recorded", { count: applied });
+        return applied;
+      })
+      .finally(() => {
+        this.replaying = undefined;
+      });
+    return this.replaying;
+  }
+
+  private async replay(entry: JournaledOutcome): Promise<void> {
+    await this.d.activities.applyJournaledOutcome(entry, this.now());
+    // The timeline event too, whether this replay or an earlier one (or the send itself, before
+    // the database fell away) set the status: its id makes the write idempotent.
+    const activity = await this.d.activities.get(entry.activityId);
+    const attempt = activity?.attempts[entry.attemptIndex];
+    if (!activity || attempt?.id !== entry.attemptId) return;
+    if (attempt.status === entry.update.status) await this.timeline(activity, attempt);
+    else
+      this.d.logger.warn("a journaled answer found its attempt settled otherwise", {
+        attemptId: entry.attemptId,
+        journaled: entry.update.status,
+        recorded: attempt.status,
+      });
   }
 
   /** One call of one plugin instance; never throws. */
@@ -272,6 +381,23 @@ export class Dispatcher {
   private async recover(activity: ActivityDoc): Promise<void> {
     const index = activity.attempts.length - 1;
     const attempt = activity.attempts[index]!;
+    if (this.d.journal?.find(attempt.id)) {
+      await this.replayJournal();
+      await this.d.activities.release(activity, {}, this.now());
+      return;
+    }
+    const state = !attempt.node
+      ? "unknown"
+      : attempt.node === this.d.nodeId
+        ? this.attemptState(attempt.id)
+        : ((await this.d.peers?.attemptState(attempt.node, attempt.id)) ?? "unknown");
+    if (state !== "unknown") {
+      // Its sender is still on it (a send outliving the lease) or holds the answer in its
+      // journal until the database takes it: acting now would send twice.
+      const now = this.now();
+      await this.d.activities.release(activity, { nextRunAt: new Date(now.getTime() + RECOVER_WAIT_MS) }, now);
+      return;
+    }
     if (attempt.pluginId && this.d.routing.idempotentSend(attempt.pluginId)) {
       this.d.logger.info("resending an interrupted attempt under its original id", {
         activityId: activity._id,

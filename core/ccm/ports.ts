@@ -1,6 +1,7 @@
 /** What the dispatcher and the event ingester need from the rest of the hub. */
 import type { SendRequest, SendResult } from "@dialmesh/sdk";
 import type { RoutePlan } from "../routing/plan.ts";
+import type { JournaledOutcome } from "../store/outcome-journal.ts";
 
 /** A plugin's refusal, as it crosses the service mesh. */
 export interface SendFailure {
@@ -38,4 +39,23 @@ export interface DispatchMetrics {
   observeLateness(channel: string, seconds: number): void;
   pluginCall(pluginId: string, seconds: number, outcome: "ok" | "error"): void;
   statusChange(channel: string, status: string): void;
+}
+
+/** Where this node keeps the vendor answers the database did not take (outcome-journal.ts). */
+export interface OutcomeJournalPort {
+  readonly size: number;
+  append(entry: JournaledOutcome): void;
+  find(attemptId: string): JournaledOutcome | undefined;
+  drain(apply: (entry: JournaledOutcome) => Promise<void>): Promise<number>;
+}
+
+/**
+ * What the node that started an attempt knows of it: still sending, answered but kept in its
+ * journal until the database takes it, or nothing (it restarted, or never had it).
+ */
+export type AttemptState = "in-flight" | "journaled" | "unknown";
+
+export interface Peers {
+  /** Asks node `nodeId`; "unknown" when it does not answer (gone from the mesh). */
+  attemptState(nodeId: string, attemptId: string): Promise<AttemptState>;
 }

@@ -2,10 +2,12 @@
  * `ccm`, the channel manager: routes attempts to plugins (`connector.<id>`), and folds
  * vendor events back into activities, conversations and webhooks.
  */
+import path from "node:path";
 import { type Context, type ServiceSchema, Service, type ServiceBroker } from "moleculer";
 import { Dispatcher } from "../ccm/dispatcher.ts";
 import { EventIngester } from "../ccm/ingest.ts";
-import type { EventPublisher, Routing, SendOutcome } from "../ccm/ports.ts";
+import type { AttemptState, EventPublisher, Peers, Routing, SendOutcome } from "../ccm/ports.ts";
+import { OutcomeJournal } from "../store/outcome-journal.ts";
 import type { CanonicalEvent, InboundRequest, InboundResult } from "@dialmesh/sdk";
 import type { ActivityDoc } from "../store/models.ts";
 import { NotFoundError } from "./errors.ts";
@@ -16,17 +18,32 @@ function reviveEvent(e: CanonicalEvent): CanonicalEvent {
   return { ...e, at: e.at instanceof Date ? e.at : new Date(e.at as unknown as string) };
 }
 
+/** How often journaled vendor answers are offered to the database again. */
+const JOURNAL_REPLAY_MS = 1_000;
+
 export function ccmService(runtime: HubRuntime, registry: PluginRegistry): ServiceSchema {
   let dispatcher: Dispatcher;
   let ingester: EventIngester;
+  let journal: OutcomeJournal;
+  let replayTimer: NodeJS.Timeout | undefined;
 
   return {
     name: "ccm",
     actions: {
       dispatch: {
         visibility: "public",
-        handler(ctx: Context<{ activity: ActivityDoc }>) {
+        async handler(ctx: Context<{ activity: ActivityDoc }>) {
+          // Answers journaled before (a database outage, or a previous process's journal)
+          // go first: their attempts must not look unanswered to this dispatch.
+          if (journal.size > 0) await dispatcher.replayJournal();
           return dispatcher.process(ctx.params.activity);
+        },
+      },
+      /** A peer asks about an attempt this node started and left DISPATCHING (see Dispatcher.recover). */
+      attemptState: {
+        visibility: "public",
+        handler(ctx: Context<{ attemptId: string }>): AttemptState {
+          return dispatcher.attemptState(ctx.params.attemptId);
         },
       },
       ingest: {
@@ -60,6 +77,21 @@ export function ccmService(runtime: HubRuntime, registry: PluginRegistry): Servi
         return result.response;
       },
     },
+    started(this: Service) {
+      const replay = () => {
+        if (journal.size === 0) return;
+        dispatcher.replayJournal().catch((err: Error) => {
+          this.logger.debug("journaled answers wait for the database", { error: err.message, pending: journal.size });
+        });
+      };
+      replay();
+      replayTimer = setInterval(replay, JOURNAL_REPLAY_MS);
+      replayTimer.unref();
+    },
+    stopped() {
+      clearInterval(replayTimer);
+      journal.close();
+    },
     created(this: Service) {
       const broker = this.broker;
       const logger = sdkLogger(this.logger);
@@ -82,6 +114,13 @@ export function ccmService(runtime: HubRuntime, registry: PluginRegistry): Servi
           return outcome;
         },
       };
+      const peers: Peers = {
+        attemptState: (nodeID, attemptId) =>
+          broker
+            .call<AttemptState, { attemptId: string }>("ccm.attemptState", { attemptId }, { nodeID, timeout: 2_000 })
+            .catch(() => "unknown" as const),
+      };
+      journal = new OutcomeJournal(path.join(runtime.config.dataDir, "journal"), runtime.nodeId);
       const plan = {
         maxRetries: runtime.config.scheduler.maxRetries,
         retryBaseMs: runtime.config.scheduler.retryBaseMs,
@@ -109,6 +148,8 @@ export function ccmService(runtime: HubRuntime, registry: PluginRegistry): Servi
         nodeId: runtime.nodeId,
         plan,
         leaseMs: runtime.config.scheduler.leaseMs,
+        journal,
+        peers,
       });
       ingester = new EventIngester({
         activities: runtime.activities,

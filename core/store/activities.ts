@@ -11,6 +11,7 @@ import { newId, stableId } from "../domain/ids.ts";
 import type { AttemptStatus } from "@dialmesh/sdk";
 import type { ActivityDoc, AttemptDoc, Models } from "./models.ts";
 import type { ClaimStore } from "./claims.ts";
+import type { JournaledOutcome } from "./outcome-journal.ts";
 
 export interface AcceptedActivity {
   id: string;
@@ -304,6 +305,37 @@ export class ActivityStore {
       { _id: activity._id, leaseToken: activity.leaseToken, [`attempts.${index}.status`]: "DISPATCHING" },
       { $set: { ...set, leaseOwner: null, leaseToken: null, leaseUntil: FREE } },
     );
+    return res.modifiedCount === 1;
+  }
+
+  /**
+   * Writes a journaled vendor answer (outcome-journal.ts) to the attempt it belongs to, if that
+   * attempt is still DISPATCHING: the answer is the truth whoever holds the activity now. The
+   * lease is released only when it is still the sender's; otherwise the holder releases it.
+   * False when there was nothing to apply (already applied, or the attempt was settled since).
+   */
+  async applyJournaledOutcome(entry: JournaledOutcome, now: Date): Promise<boolean> {
+    const i = entry.attemptIndex;
+    const set: Record<string, unknown> = {
+      status: entry.update.status,
+      nextRunAt: entry.nextRunAt ? new Date(entry.nextRunAt) : null,
+      updatedAt: now,
+      [`attempts.${i}.updatedAt`]: new Date(entry.answeredAt),
+    };
+    for (const [k, v] of Object.entries(entry.update)) if (v !== undefined) set[`attempts.${i}.${k}`] = v;
+    const attemptFilter = {
+      _id: entry.activityId,
+      [`attempts.${i}.id`]: entry.attemptId,
+      [`attempts.${i}.status`]: "DISPATCHING",
+    };
+    if (entry.leaseToken) {
+      const own = await this.models.Activity.updateOne(
+        { ...attemptFilter, leaseToken: entry.leaseToken },
+        { $set: { ...set, leaseOwner: null, leaseToken: null, leaseUntil: FREE } },
+      );
+      if (own.modifiedCount === 1) return true;
+    }
+    const res = await this.models.Activity.updateOne(attemptFilter, { $set: set });
     return res.modifiedCount === 1;
   }
 

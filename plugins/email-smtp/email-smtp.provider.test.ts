@@ -175,7 +175,7 @@ describe("email-smtp", () => {
     assert.equal(mail.html?.trim(), "<p>Dear <b>Ada Lovelace</b>, your code is 42. Grüße!</p>");
   });
 
-  test("the same attemptId sent again carries the same Message-ID (receivers dedupe)", async () => {
+  test("the same attemptId sent again carries the same Message-ID (a receiver can tell the copies apart)", async () => {
     const req = request({ attemptId: "att-resend-1" });
     const first = await built.plugin.send(req);
     const second = await built.plugin.send(req);

@@ -1,8 +1,9 @@
 /**
  * Checks that what an SMTP server received matches what the hub recorded: every activity SENT
  * with exactly one attempt, one Message-ID per attempt (`<attemptId@dialmesh>`), each received
- * at the activity's own address, and no message received twice unless it is the resend of an
- * attempt interrupted by a node that died (same attempt, same Message-ID).
+ * at the activity's own address, and no message received twice. The one exception to SENT: an
+ * attempt a killed node had in flight is FAILED with OUTCOME_UNKNOWN (email is not idempotent,
+ * so it is not resent); it may or may not have been received, once at most.
  */
 import { openStore } from "../../core/store/connection.ts";
 import type { ActivityDoc } from "../../core/store/models.ts";
@@ -14,6 +15,8 @@ export interface DeliveryAudit {
   distinctMessageIds: number;
   /** Message-IDs received more than once, with the node that started the attempt. */
   repeated: { messageId: string; count: number; node: string | undefined; activityId: string }[];
+  /** Attempts a killed node left unknown (FAILED, OUTCOME_UNKNOWN), and whether the server got them. */
+  unknown: { activityId: string; attemptId: string; node: string | undefined; received: boolean }[];
   /** Attempts per node (attempt.node). */
   perNode: Record<string, number>;
   /** Everything that is wrong; empty when the run was exactly once. */
@@ -33,15 +36,17 @@ export interface ActivityReader {
    * (then `attemptId` is its DISPATCHING attempt).
    */
   held(node: string): Promise<{ activityId: string; attemptId?: string }[]>;
-  /** Until the activities `ids` are all SENT; the time it took, in ms. */
-  waitSent(ids: string[], timeoutMs: number): Promise<number>;
+  /** Until the activities `ids` are all settled (SENT or FAILED); the time it took, in ms. */
+  waitSettled(ids: string[], timeoutMs: number): Promise<number>;
   /**
-   * Until every one of `count` activities is SENT. Rejects with the counts when no activity became
-   * SENT for `stallMs`: a loaded machine is slow, a stalled hub makes no progress.
+   * Until every one of `count` activities is settled (SENT or FAILED). Rejects with the counts
+   * when none settled for `stallMs`: a loaded machine is slow, a stalled hub makes no progress.
    */
-  waitAllSent(count: number, stallMs: number): Promise<void>;
+  waitAllSettled(count: number, stallMs: number): Promise<void>;
   close(): Promise<void>;
 }
+
+const SETTLED: ActivityDoc["status"][] = ["SENT", "FAILED"];
 
 export async function openActivityReader(mongoUrl: string): Promise<ActivityReader> {
   const store = await openStore(mongoUrl);
@@ -66,44 +71,45 @@ export async function openActivityReader(mongoUrl: string): Promise<ActivityRead
           : { activityId: d._id };
       });
     },
-    async waitSent(ids, timeoutMs) {
+    async waitSettled(ids, timeoutMs) {
       const started = Date.now();
-      let sent = 0;
+      let settled = 0;
       while (Date.now() - started < timeoutMs) {
-        sent = await store.models.Activity.countDocuments({ _id: { $in: ids }, status: "SENT" });
-        if (sent === ids.length) return Date.now() - started;
+        settled = await store.models.Activity.countDocuments({ _id: { $in: ids }, status: { $in: SETTLED } });
+        if (settled === ids.length) return Date.now() - started;
         await new Promise((r) => setTimeout(r, 100));
       }
-      throw new Error(`${sent} of ${ids.length} activities SENT after ${timeoutMs} ms`);
+      throw new Error(`${settled} of ${ids.length} activities settled after ${timeoutMs} ms`);
     },
-    async waitAllSent(count, stallMs) {
+    async waitAllSettled(count, stallMs) {
       let counts: Record<string, number> = {};
-      let lastSent = -1;
+      let lastSettled = -1;
       let progressAt = Date.now();
       while (Date.now() - progressAt < stallMs) {
         counts = await statusCounts();
-        if (counts.SENT === count) return;
-        if ((counts.SENT ?? 0) > lastSent) {
-          lastSent = counts.SENT ?? 0;
+        const settled = SETTLED.reduce((n, s) => n + (counts[s] ?? 0), 0);
+        if (settled === count) return;
+        if (settled > lastSettled) {
+          lastSettled = settled;
           progressAt = Date.now();
         }
         await new Promise((r) => setTimeout(r, 250));
       }
-      throw new Error(`no activity became SENT for ${stallMs} ms, short of all ${count}: ${JSON.stringify(counts)}`);
+      throw new Error(`no activity settled for ${stallMs} ms, short of all ${count}: ${JSON.stringify(counts)}`);
     },
     close: () => store.close(),
   };
 }
 
-/**
- * `resendableNodes`: nodes that were killed; only attempts they started may be received twice
- * (their resend), and never more than twice.
- */
+/** `killedNodes`: nodes that were killed; only attempts they started may be left OUTCOME_UNKNOWN. */
 export function auditDeliveries(
   activities: ActivityDoc[],
   messages: ReceivedMail[],
-  opts: { resendableNodes?: string[] } = {},
+  opts: { killedNodes?: string[] } = {},
 ): DeliveryAudit {
+  const killed = new Set(opts.killedNodes ?? []);
+  const isUnknown = (t: ActivityDoc["attempts"][number]) =>
+    t.status === "FAILED" && t.reasonCode === "OUTCOME_UNKNOWN" && killed.has(t.node ?? "");
   const problems: string[] = [];
   const note = (p: string) => {
     if (problems.length < 30) problems.push(p);
@@ -113,7 +119,9 @@ export function auditDeliveries(
   const byMessageId = new Map<string, { activity: ActivityDoc; node: string | undefined }>();
 
   for (const a of activities) {
-    if (a.status !== "SENT") note(`${a._id}: status ${a.status}, expected SENT`);
+    const last = a.attempts.at(-1);
+    if (a.status !== "SENT" && !(last && isUnknown(last)))
+      note(`${a._id}: status ${a.status} (${last?.reasonCode ?? "-"}), expected SENT`);
     if (a.attempts.length !== 1) {
       note(
         `${a._id}: ${a.attempts.length} attempts (${a.attempts.map((t) => `${t.id}:${t.status}`).join(", ")}), expected 1`,
@@ -145,23 +153,21 @@ export function auditDeliveries(
       );
     }
   }
+  const unknown: DeliveryAudit["unknown"] = [];
   for (const a of activities) {
     const last = a.attempts.at(-1);
-    if (last && !counts.has(`<${last.id}@dialmesh>`)) note(`${a._id}: attempt ${last.id} was never received`);
+    if (!last) continue;
+    const received = counts.has(`<${last.id}@dialmesh>`);
+    if (isUnknown(last)) unknown.push({ activityId: a._id, attemptId: last.id, node: last.node, received });
+    else if (!received) note(`${a._id}: attempt ${last.id} was never received`);
   }
 
-  const resendable = new Set(opts.resendableNodes ?? []);
   const repeated: DeliveryAudit["repeated"] = [];
   for (const [messageId, count] of counts) {
     if (count < 2) continue;
     const owner = byMessageId.get(messageId);
     repeated.push({ messageId, count, node: owner?.node, activityId: owner?.activity._id ?? "?" });
-    if (count > 2) note(`Message-ID ${messageId} received ${count} times`);
-    else if (!owner?.node || !resendable.has(owner.node)) {
-      note(
-        `Message-ID ${messageId} received twice, but its attempt was started by ${owner?.node ?? "?"}, a node that did not die`,
-      );
-    }
+    note(`Message-ID ${messageId} received ${count} times (attempt started by ${owner?.node ?? "?"})`);
   }
 
   return {
@@ -169,6 +175,7 @@ export function auditDeliveries(
     receipts: messages.length,
     distinctMessageIds: counts.size,
     repeated,
+    unknown,
     perNode,
     problems,
   };

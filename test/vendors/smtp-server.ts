@@ -154,6 +154,7 @@ export class LocalSmtpServer {
   private server: SMTPServer | undefined;
   private failures: FailSpec[] = [];
   private waiters: { count: number; resolve: () => void }[] = [];
+  private acceptHook: ((mail: ReceivedMail) => Promise<void>) | undefined;
 
   constructor(options: LocalSmtpServerOptions = {}) {
     this.options = options;
@@ -203,8 +204,13 @@ export class LocalSmtpServer {
             callback(smtpError(next.code, next.message ?? defaultMessage(next.code)));
             return;
           }
-          this.record(Buffer.concat(chunks).toString("utf8"), session);
-          callback();
+          const mail = this.record(Buffer.concat(chunks).toString("utf8"), session);
+          const hook = this.acceptHook;
+          if (!hook) return callback();
+          hook(mail).then(
+            () => callback(),
+            () => callback(),
+          );
         });
       },
     });
@@ -237,6 +243,15 @@ export class LocalSmtpServer {
     this.failures.push({ code, ...opts });
   }
 
+  /**
+   * Runs `hook` on each message after it is recorded and before the server answers 250, so a
+   * test can make something happen while the client waits for that answer (a database crash
+   * between the vendor's acceptance and the hub's record). `undefined` removes it.
+   */
+  beforeAccepting(hook: ((mail: ReceivedMail) => Promise<void>) | undefined): void {
+    this.acceptHook = hook;
+  }
+
   /** Number of messages accepted so far. */
   get acceptedCount(): number {
     return this.messages.length;
@@ -267,7 +282,7 @@ export class LocalSmtpServer {
     this.failures = [];
   }
 
-  private record(raw: string, session: SMTPServerSession): void {
+  private record(raw: string, session: SMTPServerSession): ReceivedMail {
     const { headers, body } = splitEntity(raw);
     const parts: { text?: string; html?: string } = {};
     collectParts(raw, parts);
@@ -285,7 +300,7 @@ export class LocalSmtpServer {
           }
         : undefined;
     const mailFrom = session.envelope.mailFrom;
-    this.messages.push({
+    const mail: ReceivedMail = {
       envelope: { mailFrom: mailFrom ? mailFrom.address : "", rcptTo: rcpts.map((r) => r.address) },
       dsn,
       messageId: headers["message-id"],
@@ -296,10 +311,12 @@ export class LocalSmtpServer {
       html: parts.html,
       user: typeof session.user === "string" ? session.user : undefined,
       receivedAt: Date.now(),
-    });
+    };
+    this.messages.push(mail);
     const ready = this.waiters.filter((w) => this.messages.length >= w.count);
     this.waiters = this.waiters.filter((w) => this.messages.length < w.count);
     for (const w of ready) w.resolve();
+    return mail;
   }
 }
 
