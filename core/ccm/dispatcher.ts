@@ -55,6 +55,8 @@ export interface DispatcherDeps {
   journal?: OutcomeJournalPort;
   /** The other nodes, asked about an attempt one of them left DISPATCHING. */
   peers?: Peers;
+  /** False while the database is known to be away: answers go to the journal at once. */
+  databaseReachable?: () => boolean;
   now?: () => Date;
 }
 
@@ -258,6 +260,9 @@ export class Dispatcher {
     };
     const nextRun = nextRunFor(decideNext(snapshotOf(after), now, this.d.plan), now);
     try {
+      // Waiting out the driver's server selection first would leave the answer in memory only,
+      // for seconds, should this process die meanwhile.
+      if (this.d.journal && this.d.databaseReachable?.() === false) throw new Error("the database is unreachable");
       if (!(await this.d.activities.finishAttempt(activity, index, update, nextRun, now))) {
         this.d.logger.warn("lease lost before the outcome was recorded", {
           activityId: activity._id,

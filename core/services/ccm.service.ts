@@ -150,6 +150,7 @@ export function ccmService(runtime: HubRuntime, registry: PluginRegistry): Servi
         leaseMs: runtime.config.scheduler.leaseMs,
         journal,
         peers,
+        databaseReachable: () => runtime.store.reachable(),
       });
       ingester = new EventIngester({
         activities: runtime.activities,
