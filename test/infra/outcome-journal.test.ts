@@ -38,7 +38,7 @@ function emails(label: string): { activities: unknown[] } {
 /** The entries in a hub data directory's journal files. */
 function journaled(dataDir: string): JournaledOutcome[] {
   const dir = path.join(dataDir, "journal");
-  let names: string[] = [];
+  let names: string[];
   try {
     names = readdirSync(dir);
   } catch {
