@@ -71,13 +71,17 @@ export function validateInstanceOptions(
     : toDetails(validate.errors).map((d) => ({ path: `${pointer}/options${d.path}`, message: d.message }));
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+/**
+ * `retryable`: whether the call may simply be made again. A send that timed out may have reached
+ * the vendor (the plugin is still at it), so it is not: a retry is a new attempt, a second message.
+ */
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string, retryable = true): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new PluginError("PLUGIN_TIMEOUT", `${what} did not answer within ${ms} ms`, { retryable: true })),
-      ms,
-    );
+    timer = setTimeout(() => {
+      const detail = retryable ? "" : "; the vendor may have it, so it is not retried (that could send twice)";
+      reject(new PluginError("PLUGIN_TIMEOUT", `${what} did not answer within ${ms} ms${detail}`, { retryable }));
+    }, ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
@@ -170,6 +174,7 @@ export class PluginHost {
         plugin.send(request),
         this.env.sendTimeoutMs ?? 20_000,
         `plugin ${this.id} send`,
+        false,
       );
       if (!result || typeof result.vendorId !== "string" || !result.vendorId || !isAttemptStatus(result.status)) {
         return {

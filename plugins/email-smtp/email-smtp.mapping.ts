@@ -7,7 +7,8 @@
  * | the configured server accepted the message (2xx) | `SENT`                                    |
  * | 5xx reply (RCPT TO, MAIL FROM, DATA)            | `FAILED`, not retryable, `SMTP_<code>`     |
  * | 4xx reply                                       | retryable, `SMTP_<code>`, retryAfterMs hint |
- * | connection refused / reset / timeout / DNS      | retryable, `SMTP_CONNECTION`               |
+ * | connection refused / DNS / connect or greeting timeout | retryable, `SMTP_CONNECTION`        |
+ * | connection reset / socket timeout mid-session   | `OUTCOME_UNKNOWN`, not retryable (the server may have the message) |
  * | authentication refused (535, EAUTH)             | retryable, `SMTP_AUTH` (a config problem: the operator fixes it, the messages wait) |
  * | 5xx to the greeting / EHLO / STARTTLS            | retryable, `SMTP_<code>` (the session, not the message, was refused) |
  * | invalid recipient address                       | `FAILED`, not retryable, `INVALID_ADDRESS` |
@@ -49,6 +50,11 @@ const CONNECTION_CODES = new Set([
   "EPROTOCOL",
 ]);
 
+/** Failures that prove no session was ever open, so the message cannot have been sent. */
+const NOT_CONNECTED_CODES = new Set(["ECONNREFUSED", "EDNS", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"]);
+/** nodemailer's `timeoutType` of the timeouts before the server took anything. */
+const SETUP_TIMEOUTS = new Set(["CONNECT_TIMEOUT", "GREETING_TIMEOUT", "UPGRADE_TIMEOUT"]);
+
 /** nodemailer's `command` for failures of the session rather than of one message. */
 const SESSION_COMMANDS = new Set(["CONN", "EHLO", "HELO", "LHLO", "STARTTLS"]);
 
@@ -59,6 +65,7 @@ interface NodemailerError {
   responseCode?: unknown;
   response?: unknown;
   command?: unknown;
+  timeoutType?: unknown;
 }
 
 /** The enhanced status code (RFC 3463) in an SMTP reply, e.g. `5.1.1`. */
@@ -126,6 +133,18 @@ export function smtpErrorToPluginError(err: unknown, scrub: (text: string) => st
     );
   }
   if ((code !== undefined && CONNECTION_CODES.has(code)) || (originalCode && CONNECTION_CODES.has(originalCode))) {
+    const notConnected =
+      NOT_CONNECTED_CODES.has(originalCode ?? code ?? "") ||
+      (typeof e.timeoutType === "string" && SETUP_TIMEOUTS.has(e.timeoutType));
+    if (!notConnected) {
+      // The session broke after it was open: the server may have the message (a timeout
+      // waiting for the answer to the final dot), so a resend could deliver it twice.
+      return new PluginError(
+        "OUTCOME_UNKNOWN",
+        `the SMTP session broke (${originalCode ?? code}): ${message}; the server may have the message`,
+        { retryable: false, cause },
+      );
+    }
     return new PluginError("SMTP_CONNECTION", `SMTP server unreachable (${originalCode ?? code}): ${message}`, {
       retryable: true,
       retryAfterMs: RETRY_AFTER_MS.connection,

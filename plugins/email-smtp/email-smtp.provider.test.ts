@@ -447,10 +447,16 @@ describe("email-smtp", () => {
 describe("email-smtp mapping", () => {
   const scrub = (s: string) => s;
 
-  test("connection failures are retryable SMTP_CONNECTION", () => {
-    for (const code of ["ETIMEDOUT", "ECONNREFUSED", "ESOCKET", "EDNS"]) {
-      const err = smtpErrorToPluginError(Object.assign(new Error("boom"), { code }), scrub);
-      assert.equal(err.code, "SMTP_CONNECTION", code);
+  test("failures before a session was open are retryable SMTP_CONNECTION", () => {
+    for (const fields of [
+      { code: "ECONNREFUSED" },
+      { code: "EDNS" },
+      { code: "ESOCKET", originalCode: "ECONNREFUSED" },
+      { code: "ETIMEDOUT", timeoutType: "CONNECT_TIMEOUT" },
+      { code: "ETIMEDOUT", timeoutType: "GREETING_TIMEOUT" },
+    ]) {
+      const err = smtpErrorToPluginError(Object.assign(new Error("boom"), fields), scrub);
+      assert.equal(err.code, "SMTP_CONNECTION", JSON.stringify(fields));
       assert.equal(err.retryable, true);
     }
     const wrapped = smtpErrorToPluginError(
@@ -458,6 +464,18 @@ describe("email-smtp mapping", () => {
       scrub,
     );
     assert.match(wrapped.message, /ECONNREFUSED/);
+  });
+
+  test("a session that broke once open is OUTCOME_UNKNOWN, not retried (the server may have the message)", () => {
+    for (const fields of [
+      { code: "ETIMEDOUT", timeoutType: "SOCKET_TIMEOUT" },
+      { code: "ESOCKET", originalCode: "ECONNRESET" },
+      { code: "ECONNECTION" },
+    ]) {
+      const err = smtpErrorToPluginError(Object.assign(new Error("boom"), fields), scrub);
+      assert.equal(err.code, "OUTCOME_UNKNOWN", JSON.stringify(fields));
+      assert.equal(err.retryable, false);
+    }
   });
 
   test("5xx to the greeting refuses the session, not the message: retryable", () => {
