@@ -46,7 +46,9 @@ export interface ActivityReader {
   close(): Promise<void>;
 }
 
+/** Settled: SENT, or FAILED with no retry or fallback left to run (no next run). */
 const SETTLED: ActivityDoc["status"][] = ["SENT", "FAILED"];
+const settledFilter = { status: { $in: SETTLED }, nextRunAt: null };
 
 export async function openActivityReader(mongoUrl: string): Promise<ActivityReader> {
   const store = await openStore(mongoUrl);
@@ -75,7 +77,7 @@ export async function openActivityReader(mongoUrl: string): Promise<ActivityRead
       const started = Date.now();
       let settled = 0;
       while (Date.now() - started < timeoutMs) {
-        settled = await store.models.Activity.countDocuments({ _id: { $in: ids }, status: { $in: SETTLED } });
+        settled = await store.models.Activity.countDocuments({ _id: { $in: ids }, ...settledFilter });
         if (settled === ids.length) return Date.now() - started;
         await new Promise((r) => setTimeout(r, 100));
       }
@@ -87,7 +89,7 @@ export async function openActivityReader(mongoUrl: string): Promise<ActivityRead
       let progressAt = Date.now();
       while (Date.now() - progressAt < stallMs) {
         counts = await statusCounts();
-        const settled = SETTLED.reduce((n, s) => n + (counts[s] ?? 0), 0);
+        const settled = await store.models.Activity.countDocuments(settledFilter);
         if (settled === count) return;
         if (settled > lastSettled) {
           lastSettled = settled;
