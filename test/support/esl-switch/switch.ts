@@ -76,6 +76,8 @@ export interface EslSwitch {
   setGateway(name: string, state: GatewayState): void;
   /** The next call (queued, in order) gets this result instead of a draw from the model. */
   forceNext(result: ForcedResult): void;
+  /** The next originate fails with `-ERR <cause>` before any channel exists (as a gateway error does). */
+  refuseNext(cause: string): void;
   /** Originate commands received for `number` (or for every number), placed or not. */
   originateCount(number?: string): number;
   /** Calls that got a channel (the gateway took them). */
@@ -116,6 +118,7 @@ export async function startEslSwitch(options: EslSwitchOptions = {}): Promise<Es
   const commands: string[] = [];
   /** Resolves the originate of a ringing call with its BACKGROUND_JOB body. */
   const originateDone = new Map<string, (body: string) => void>();
+  const refusals: string[] = [];
   let placed = 0;
   let sessionsSinceStartup = 0;
   const startedAt = Date.now();
@@ -219,6 +222,8 @@ export async function startEslSwitch(options: EslSwitchOptions = {}): Promise<Es
     if (!parsed) return Promise.resolve("-ERR INVALID_URL\n");
     const [, rawVars = "", gateway = "", number = ""] = parsed;
     originates.set(number, (originates.get(number) ?? 0) + 1);
+    const refusal = refusals.shift();
+    if (refusal !== undefined) return Promise.resolve(`-ERR ${refusal}\n`);
     const state = gateways.get(gateway);
     if (state === undefined) return Promise.resolve("-ERR INVALID_GATEWAY\n");
     if (state === "DOWN") return Promise.resolve("-ERR GATEWAY_DOWN\n");
@@ -457,6 +462,7 @@ export async function startEslSwitch(options: EslSwitchOptions = {}): Promise<Es
     },
     setGateway: (name, state) => void gateways.set(name, state),
     forceNext: (result) => model.forceNext(result),
+    refuseNext: (cause) => void refusals.push(cause),
     originateCount: (number) =>
       number === undefined ? [...originates.values()].reduce((a, n) => a + n, 0) : (originates.get(number) ?? 0),
     placedCount: () => placed,
