@@ -27,6 +27,7 @@ import type { JournaledOutcome } from "../store/outcome-journal.ts";
 import type {
   AttemptState,
   ComplianceCheck,
+  DialerHandOff,
   DispatchMetrics,
   EventPublisher,
   OutcomeJournalPort,
@@ -55,6 +56,8 @@ export interface DispatcherDeps {
   journal?: OutcomeJournalPort;
   /** The other nodes, asked about an attempt one of them left DISPATCHING. */
   peers?: Peers;
+  /** Takes voice attempts routed to an instance the dialer paces. */
+  dialer?: DialerHandOff;
   /** False while the database is known to be away: answers go to the journal at once. */
   databaseReachable?: () => boolean;
   now?: () => Date;
@@ -354,16 +357,25 @@ export class Dispatcher {
   private async call(activity: ActivityDoc, attempt: AttemptDoc): Promise<SendOutcome> {
     const t0 = process.hrtime.bigint();
     let outcome: SendOutcome;
+    const request = {
+      attemptId: attempt.id,
+      activityId: activity._id,
+      conversationId: activity.conversationId,
+      channel: attempt.channel,
+      customer: activity.customer,
+      content: renderContent(activity.content, activity.customer),
+      ...(activity.campaignId ? { campaignId: activity.campaignId } : {}),
+    };
     try {
-      outcome = await this.d.routing.send(attempt.pluginId!, {
-        attemptId: attempt.id,
-        activityId: activity._id,
-        conversationId: activity.conversationId,
-        channel: attempt.channel,
-        customer: activity.customer,
-        content: renderContent(activity.content, activity.customer),
-        ...(activity.campaignId ? { campaignId: activity.campaignId } : {}),
-      });
+      const pluginId = attempt.pluginId!;
+      outcome =
+        this.d.dialer && this.d.routing.paced?.(pluginId)
+          ? await this.d.dialer.enqueue(
+              request,
+              pluginId,
+              activity.attempts.filter((a) => a.channel === "voice").length,
+            )
+          : await this.d.routing.send(pluginId, request);
     } catch (err) {
       // The mesh could not reach the plugin: nothing was sent.
       outcome = {
@@ -403,7 +415,11 @@ export class Dispatcher {
       await this.d.activities.release(activity, { nextRunAt: new Date(now.getTime() + RECOVER_WAIT_MS) }, now);
       return;
     }
-    if (attempt.pluginId && this.d.routing.idempotentSend(attempt.pluginId)) {
+    // Handing an attempt to the dialer again is idempotent too: its contact id is the attempt id.
+    const resendable =
+      attempt.pluginId &&
+      (this.d.routing.idempotentSend(attempt.pluginId) || (this.d.dialer && this.d.routing.paced?.(attempt.pluginId)));
+    if (resendable) {
       this.d.logger.info("resending an interrupted attempt under its original id", {
         activityId: activity._id,
         attemptId: attempt.id,

@@ -8,7 +8,10 @@ import { canAdvance, isFailure, isVoiceOutcome, type AttemptStatus } from "@dial
 import type { ActivityDoc, AttemptDoc, TimelineEventDoc } from "../store/models.ts";
 import { nextRunFor, snapshotOf } from "./snapshot.ts";
 
-export type StatusEvent = Pick<TimelineEventDoc, "attemptId" | "status" | "at" | "reasonCode" | "reason" | "raw"> & {
+export type StatusEvent = Pick<
+  TimelineEventDoc,
+  "attemptId" | "status" | "at" | "reasonCode" | "reason" | "raw" | "retryAfterMs" | "talkSeconds" | "agentId"
+> & {
   retryable?: boolean;
 };
 
@@ -40,6 +43,9 @@ export function foldStatuses(
       raw: e.raw,
       ...(e.reasonCode !== undefined ? { reasonCode: e.reasonCode } : {}),
       ...(e.reason !== undefined ? { reason: e.reason } : {}),
+      ...(e.retryAfterMs !== undefined ? { retryAfterMs: e.retryAfterMs } : {}),
+      ...(e.talkSeconds !== undefined ? { talkSeconds: e.talkSeconds } : {}),
+      ...(e.agentId !== undefined ? { agentId: e.agentId } : {}),
       ...(e.retryable !== undefined
         ? { retryable: e.retryable }
         : isVoiceOutcome(next)
@@ -67,7 +73,16 @@ export function foldStatuses(
       const a = attempts[index]!;
       return {
         index,
-        set: { status: a.status, raw: a.raw, reasonCode: a.reasonCode, reason: a.reason, retryable: a.retryable },
+        set: {
+          status: a.status,
+          raw: a.raw,
+          reasonCode: a.reasonCode,
+          reason: a.reason,
+          retryable: a.retryable,
+          ...(a.retryAfterMs !== undefined ? { retryAfterMs: a.retryAfterMs } : {}),
+          ...(a.talkSeconds !== undefined ? { talkSeconds: a.talkSeconds } : {}),
+          ...(a.agentId !== undefined ? { agentId: a.agentId } : {}),
+        },
       };
     }),
     activitySet,

@@ -64,7 +64,12 @@ export class EventIngester {
       case "call-result":
         return this.status(pluginId, event.vendorId, event.outcome, event.at, {
           raw: event.raw,
-          retryable: event.outcome === "NO_ANSWER" || event.outcome === "BUSY",
+          retryable: event.retryable ?? (event.outcome === "NO_ANSWER" || event.outcome === "BUSY"),
+          ...(event.reasonCode !== undefined ? { reasonCode: event.reasonCode } : {}),
+          ...(event.reason !== undefined ? { reason: event.reason } : {}),
+          ...(event.retryAfterMs !== undefined ? { retryAfterMs: event.retryAfterMs } : {}),
+          ...(event.talkSeconds !== undefined ? { talkSeconds: event.talkSeconds } : {}),
+          ...(event.agentId !== undefined ? { agentId: event.agentId } : {}),
         });
       case "reply":
         return this.reply(pluginId, event);
@@ -90,7 +95,15 @@ export class EventIngester {
     vendorId: string,
     status: AttemptStatus,
     at: Date,
-    extra: { raw: string; reasonCode?: string; reason?: string; retryable?: boolean },
+    extra: {
+      raw: string;
+      reasonCode?: string;
+      reason?: string;
+      retryable?: boolean;
+      retryAfterMs?: number;
+      talkSeconds?: number;
+      agentId?: string;
+    },
   ): Promise<keyof IngestSummary> {
     const found = await this.locate(pluginId, vendorId);
     if (!found) {
@@ -114,6 +127,9 @@ export class EventIngester {
       ...(extra.reasonCode ? { reasonCode: extra.reasonCode } : {}),
       ...(extra.reason ? { reason: extra.reason } : {}),
       ...(extra.retryable !== undefined ? { retryable: extra.retryable } : {}),
+      ...(extra.retryAfterMs !== undefined ? { retryAfterMs: extra.retryAfterMs } : {}),
+      ...(extra.talkSeconds !== undefined ? { talkSeconds: extra.talkSeconds } : {}),
+      ...(extra.agentId !== undefined ? { agentId: extra.agentId } : {}),
     };
     // Writes to an activity are serialised by its claim; callbacks for one message can arrive together.
     const holder = await this.d.activities.claimOne(found.activity._id, this.d.nodeId, 15_000, 5_000);
@@ -148,6 +164,8 @@ export class EventIngester {
         status,
         ...(extra.reasonCode ? { reasonCode: extra.reasonCode } : {}),
         ...(extra.reason ? { reason: extra.reason } : {}),
+        ...(extra.talkSeconds !== undefined ? { talkSeconds: extra.talkSeconds } : {}),
+        ...(extra.agentId ? { agentId: extra.agentId } : {}),
       },
     });
     return "applied";

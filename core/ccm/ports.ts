@@ -20,6 +20,8 @@ export interface Routing {
   route(channel: string, pinned?: string): RoutePlan;
   /** Whether the instance's vendor dedupes a resend of the same attempt id. */
   idempotentSend(pluginId: string): boolean;
+  /** Whether the instance's calls are paced by the dialer (the attempt is handed to it, not sent). */
+  paced?(pluginId: string): boolean;
   /** Sends through the instance; its outcome also feeds the instance's health. */
   send(pluginId: string, request: SendRequest): Promise<SendOutcome>;
 }
@@ -58,4 +60,13 @@ export type AttemptState = "in-flight" | "journaled" | "unknown";
 export interface Peers {
   /** Asks node `nodeId`; "unknown" when it does not answer (gone from the mesh). */
   attemptState(nodeId: string, attemptId: string): Promise<AttemptState>;
+}
+
+/** The dialer service, for voice attempts routed to an instance it paces. */
+export interface DialerHandOff {
+  /**
+   * Makes the attempt a dialer contact of the activity's campaign. QUEUED (vendorId = the attempt
+   * id, which the call's events refer to), or a failure (no such campaign).
+   */
+  enqueue(request: SendRequest, pluginId: string, attemptNumber: number): Promise<SendOutcome>;
 }

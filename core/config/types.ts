@@ -60,6 +60,8 @@ export interface HubConfig {
   pluginHealth: { intervalMs: number; failureThreshold: number };
   /** How often each node compares its plugin instances with the stored set. */
   pluginSync: { intervalMs: number };
+  /** The internal voice dialer: pulse period, campaign lease, default campaign of voice activities. */
+  dialer: { pulseMs: number; leaseMs: number; defaultCampaign: string | null };
   fallbacks: Record<string, FallbackPolicy>;
   webhooks: {
     allowPrivateNetworks: boolean;

@@ -19,6 +19,7 @@ import type {
   PluginManifest,
   RateLimiter,
   SendRequest,
+  VoiceControl,
 } from "@dialmesh/sdk";
 import { PluginError, isPluginError } from "@dialmesh/sdk";
 import { isAttemptStatus } from "@dialmesh/sdk";
@@ -107,6 +108,11 @@ export class PluginHost {
     this.env = env;
     this.channels = instanceChannels(this.manifest, config).channels;
     this.secrets = secretValues(config.options ?? {}, this.manifest.secretOptions);
+  }
+
+  /** The plugin's live call control, when it drives a switch itself (the dialer paces its calls). */
+  get voice(): VoiceControl | undefined {
+    return this.state === "ready" ? this.plugin?.voice : undefined;
   }
 
   get idempotentSend(): boolean {

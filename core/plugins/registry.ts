@@ -99,6 +99,11 @@ export class PluginRegistry {
     return planRoute(this.table, channel, (id) => this.status(id), turn, pinned);
   }
 
+  /** Whether the instance drives a switch itself: its voice calls are paced by the dialer service. */
+  paced(pluginId: string): boolean {
+    return this.hosts.get(pluginId)?.voice !== undefined;
+  }
+
   idempotentSend(pluginId: string): boolean {
     return this.hosts.get(pluginId)?.idempotentSend ?? false;
   }

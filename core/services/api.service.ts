@@ -44,6 +44,17 @@ const API_V1_ALIASES: Record<string, string> = {
   "POST suppressions": "compliance.suppress",
   "GET suppressions/:address": "compliance.check",
   "DELETE suppressions/:address": "compliance.lift",
+  "GET dialer/campaigns": "dialer.listCampaigns",
+  "PUT dialer/campaigns/:id": "dialer.putCampaign",
+  "GET dialer/campaigns/:id": "dialer.getCampaign",
+  "POST dialer/campaigns/:id/start": "dialer.start",
+  "POST dialer/campaigns/:id/stop": "dialer.stop",
+  "POST dialer/campaigns/:id/purge": "dialer.purge",
+  "GET dialer/campaigns/:id/status": "dialer.status",
+  "GET agents": "dialer.listAgents",
+  "PUT agents/:id": "dialer.putAgent",
+  "GET agents/:id": "dialer.getAgent",
+  "POST agents/:id/state": "dialer.setAgentState",
 };
 
 /** Health and metrics at the root. */
@@ -88,6 +99,12 @@ const REQUIRED_ROLE: Record<string, Role> = {
   "conversations.get": "reader",
   "plugins.list": "reader",
   "compliance.check": "reader",
+  "dialer.listCampaigns": "reader",
+  "dialer.getCampaign": "reader",
+  "dialer.status": "reader",
+  "dialer.listAgents": "reader",
+  "dialer.getAgent": "reader",
+  "dialer.setAgentState": "writer",
   "api.metrics": "reader",
 };
 const RANK: Record<Role, number> = { reader: 1, writer: 2, admin: 3 };

@@ -103,6 +103,7 @@ export function ccmService(runtime: HubRuntime, registry: PluginRegistry): Servi
       const routing: Routing = {
         route: (channel, pinned) => registry.route(channel, pinned),
         idempotentSend: (pluginId) => registry.idempotentSend(pluginId),
+        paced: (pluginId) => registry.paced(pluginId),
         send: async (pluginId, request) => {
           const outcome = await broker.call<SendOutcome, typeof request>(`connector.${pluginId}.send`, request);
           registry.observe(
@@ -151,6 +152,13 @@ export function ccmService(runtime: HubRuntime, registry: PluginRegistry): Servi
         journal,
         peers,
         databaseReachable: () => runtime.store.reachable(),
+        dialer: {
+          enqueue: (request, pluginId, attemptNumber) =>
+            broker.call<SendOutcome, { request: typeof request; pluginId: string; attemptNumber: number }>(
+              "dialer.enqueue",
+              { request, pluginId, attemptNumber },
+            ),
+        },
       });
       ingester = new EventIngester({
         activities: runtime.activities,

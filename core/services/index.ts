@@ -4,6 +4,7 @@ import ComplianceService from "./compliance.service.ts";
 import ConversationsService from "./conversations.service.ts";
 import PluginsService from "./plugins.service.ts";
 import CcmService from "./ccm.service.ts";
+import DialerService from "./dialer.service.ts";
 import SchedulerService from "./scheduler.service.ts";
 import ApiService from "./api.service.ts";
 
@@ -13,6 +14,7 @@ export const HUB_SERVICES = [
   ConversationsService,
   PluginsService,
   CcmService,
+  DialerService,
   SchedulerService,
   ApiService,
 ] as const;

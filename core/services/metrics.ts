@@ -1,6 +1,7 @@
 /** Prometheus metrics (prom-client): one registry per node. */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { DispatchMetrics } from "../ccm/ports.ts";
+import { DialerMetrics } from "./dialer-metrics.ts";
 
 export class HubMetrics implements DispatchMetrics {
   readonly registry = new Registry();
@@ -10,6 +11,7 @@ export class HubMetrics implements DispatchMetrics {
   readonly pluginLatency: Histogram;
   readonly pluginErrors: Counter;
   readonly webhookBacklog: Gauge;
+  readonly dialer: DialerMetrics;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "dialmesh_" });
@@ -51,6 +53,7 @@ export class HubMetrics implements DispatchMetrics {
       labelNames: ["state"],
       registers: [this.registry],
     });
+    this.dialer = new DialerMetrics(this.registry);
   }
 
   statusChange(channel: string, status: string): void {

@@ -29,6 +29,9 @@ export interface AttemptDoc {
   node?: string;
   /** Instances this attempt passed over (unhealthy, or failed over from), and why. */
   passedOver?: PassedOver[];
+  /** Voice: seconds the customer talked, and the agent the call was bridged to. */
+  talkSeconds?: number;
+  agentId?: string;
   dispatchedAt: Date;
   updatedAt: Date;
 }
@@ -87,6 +90,10 @@ export interface TimelineEventDoc {
   reasonCode?: string;
   reason?: string;
   retryable?: boolean;
+  retryAfterMs?: number;
+  /** Voice results: talk time and the agent. */
+  talkSeconds?: number;
+  agentId?: string;
   text?: string;
   media?: string[];
   /** Customer address, for inbound events. */
@@ -146,6 +153,8 @@ const attemptSchema = new Schema<AttemptDoc>(
     raw: String,
     node: String,
     passedOver: [{ _id: false, pluginId: String, code: String, reason: String }],
+    talkSeconds: Number,
+    agentId: String,
     dispatchedAt: Date,
     updatedAt: Date,
   },
@@ -214,6 +223,9 @@ const timelineSchema = new Schema<TimelineEventDoc>(
     reasonCode: String,
     reason: String,
     retryable: Boolean,
+    retryAfterMs: Number,
+    talkSeconds: Number,
+    agentId: String,
     text: String,
     media: [String],
     address: String,

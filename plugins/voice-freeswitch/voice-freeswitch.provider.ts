@@ -297,14 +297,17 @@ export function createVoiceFreeswitch(ctx: PluginContext<VoiceFreeswitchOptions>
       throw new PluginError("INVALID_ADDRESS", `not a dialable E.164 number: ${request.to}`);
     }
     if (calls.has(request.callId)) throw new PluginError("DUPLICATE_CALL", `call ${request.callId} is already live`);
+    // The dialer's own variables first, in the order operators read them in logs; the request's
+    // extra variables after, never overriding them.
     const variables: Record<string, string> = {
-      ...request.variables,
       origination_uuid: request.callId,
       origination_caller_id_number: request.callerId ?? opts.callerId,
       originate_timeout: String(request.ringTimeoutS ?? ringTimeoutS),
       ignore_early_media: "true",
     };
     if (request.amd ?? opts.amd ?? false) variables.execute_on_answer = "amd";
+    for (const [name, value] of Object.entries(request.variables ?? {}))
+      if (!(name in variables)) variables[name] = value;
     for (const [name, value] of Object.entries(variables)) {
       if (!VARIABLE_NAME.test(name) || UNSAFE_VALUE.test(value)) {
         throw new PluginError(

@@ -197,6 +197,16 @@ export type CanonicalEvent =
       outcome: VoiceOutcome;
       raw: string;
       at: Date;
+      /** Seconds the customer talked (answer to hang-up). */
+      talkSeconds?: number;
+      /** The agent the call was bridged to. */
+      agentId?: string;
+      reasonCode?: string;
+      reason?: string;
+      /** Overrides the default (NO_ANSWER and BUSY are retryable, other outcomes not). */
+      retryable?: boolean;
+      /** Earliest retry, e.g. from the campaign's retry rule for this outcome. */
+      retryAfterMs?: number;
     }
   | {
       kind: "reply";

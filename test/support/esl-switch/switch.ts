@@ -84,6 +84,8 @@ export interface EslSwitch {
   placedCount(): number;
   /** Calls with a channel that has not hung up. */
   activeCount(): number;
+  /** The most calls that were up at once since the switch started. */
+  peakActiveCount(): number;
   call(uuid: string): SwitchCall | undefined;
   /** Every command line received after auth, in order. */
   readonly commands: string[];
@@ -120,6 +122,7 @@ export async function startEslSwitch(options: EslSwitchOptions = {}): Promise<Es
   const originateDone = new Map<string, (body: string) => void>();
   const refusals: string[] = [];
   let placed = 0;
+  let peakActive = 0;
   let sessionsSinceStartup = 0;
   const startedAt = Date.now();
 
@@ -243,6 +246,7 @@ export async function startEslSwitch(options: EslSwitchOptions = {}): Promise<Es
     calls.set(uuid, call);
     placed += 1;
     sessionsSinceStartup += 1;
+    peakActive = Math.max(peakActive, [...calls.values()].filter((c) => c.state !== "ended").length);
     const done = new Promise<string>((resolve) => originateDone.set(uuid, resolve));
     channelEvent("CHANNEL_CREATE", call);
     switch (plan.truth) {
@@ -467,6 +471,7 @@ export async function startEslSwitch(options: EslSwitchOptions = {}): Promise<Es
       number === undefined ? [...originates.values()].reduce((a, n) => a + n, 0) : (originates.get(number) ?? 0),
     placedCount: () => placed,
     activeCount: () => [...calls.values()].filter((c) => c.state !== "ended").length,
+    peakActiveCount: () => peakActive,
     call: (uuid) => calls.get(uuid),
     connectionCount: () => connections.size,
     dropConnections() {

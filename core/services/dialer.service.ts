@@ -1,0 +1,747 @@
+/**
+ * `dialer`: the internal voice dialer. Voice attempts routed to an instance that drives a switch
+ * (a plugin with `voice` control) become contacts of a dialer campaign; each running campaign is
+ * paced by exactly one node at a time (its term, claimed by unique insert; dialer-store.ts), which
+ * seizes agents of the campaign's queue, asks the campaign's pacing policy (core/pacing, the code
+ * the simulator runs) how many calls to place, dials them after the compliance check, bridges a
+ * human answer to a seized agent within 2 s or abandons it, and reports every step to the
+ * activity's attempt (ccm.ingest), so results land on the conversation like any channel's.
+ *
+ * Decisions are pure (core/dialer, core/pacing, core/regulation); this file is the glue.
+ */
+import { randomUUID } from "node:crypto";
+import { type Context, type ServiceSchema, Service, type ServiceBroker } from "moleculer";
+import type { CallEvent, CanonicalEvent, Logger, SendRequest, VoiceControl } from "@dialmesh/sdk";
+import { isPluginError } from "@dialmesh/sdk";
+import {
+  AGENT_PRESENCES,
+  agentStatus,
+  campaignForAgent,
+  isReadyFor,
+  isSeizable,
+  pacingActivity,
+  type AgentPresence,
+  type AgentRecord,
+} from "../dialer/agents.ts";
+import { parseCampaign, policyFor, retryRule, type DialerCampaignSpec } from "../dialer/campaign.ts";
+import { LiveCalls, CONNECT_WITHIN_S } from "../dialer/calls.ts";
+import type { DialerContact } from "../dialer/contacts.ts";
+import { agentlessWanted, dialBudget } from "../dialer/pulse.ts";
+import { createPolicy, PacingStatisticsTracker, type PacingPolicy } from "../pacing/index.ts";
+import { checkCall } from "../regulation/index.ts";
+import { loadPhoneZoneTable, loadRegulationTable } from "../regulation/load.ts";
+import { DialerStore, type DialerCampaignDoc } from "../store/dialer.ts";
+import type { SendOutcome } from "../ccm/ports.ts";
+import { NotFoundError, ValidationError } from "./errors.ts";
+import { runtimeOf, sdkLogger, type HubRuntime } from "./runtime.ts";
+
+/** A campaign this node paces: its term and the policy's memory and statistics. */
+interface OwnedCampaign {
+  term: number;
+  spec: DialerCampaignSpec;
+  policy: PacingPolicy | undefined;
+  memory: unknown;
+  stats: PacingStatisticsTracker;
+  startedAtMs: number;
+  tokens: number;
+  lastPulseMs: number;
+}
+
+export interface CampaignView {
+  id: string;
+  state: DialerCampaignDoc["state"];
+  createdAt: Date;
+  updatedAt: Date;
+  [key: string]: unknown;
+}
+
+function campaignView(doc: DialerCampaignDoc): CampaignView {
+  return { id: doc._id, ...doc.spec, state: doc.state, createdAt: doc.createdAt, updatedAt: doc.updatedAt };
+}
+
+function agentView(agent: AgentRecord, now: Date) {
+  return {
+    id: agent._id,
+    endpoint: agent.endpoint,
+    queues: agent.queues,
+    state: agentStatus(agent, now),
+    presence: agent.presence,
+    seizedBy: agent.seizedBy ?? null,
+    callId: agent.callId ?? null,
+    updatedAt: agent.updatedAt,
+  };
+}
+
+const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
+
+function checkId(id: string, what: string): void {
+  if (!ID_PATTERN.test(id))
+    throw new ValidationError(`invalid ${what} id`, [
+      { path: "/id", message: "must be 1-100 letters, digits, '_', '.' or '-', starting with a letter or digit" },
+    ]);
+}
+
+export function dialerService(runtime: HubRuntime): ServiceSchema {
+  const store = new DialerStore(runtime.store.conn);
+  const rules = loadRegulationTable();
+  const zones = loadPhoneZoneTable();
+  const calls = new LiveCalls();
+  const owned = new Map<string, OwnedCampaign>();
+  /** Agents seen at the last pulse, per campaign this node paces. */
+  const agentCache = new Map<string, AgentRecord>();
+  /** Agents this node has put on a call and not yet seen free again (before the store says so). */
+  const busyAgents = new Set<string>();
+  const subscriptions = new Map<string, () => void>();
+  let timer: NodeJS.Timeout | undefined;
+  let pulsing = false;
+  let stopping = false;
+  let logger: Logger;
+  let broker: ServiceBroker;
+
+  const { pulseMs, leaseMs } = runtime.config.dialer;
+
+  async function report(pluginId: string, events: CanonicalEvent[]): Promise<void> {
+    try {
+      await broker.call("ccm.ingest", { pluginId, events });
+    } catch (err) {
+      logger.error("could not record a call event", { error: (err as Error).message });
+    }
+  }
+
+  function voiceOf(pluginId: string): VoiceControl | undefined {
+    return runtime.registry.hosts.get(pluginId)?.voice;
+  }
+
+  /** Listens to the call events of every voice instance on this node (once each). */
+  function subscribe(): void {
+    for (const [id, host] of runtime.registry.hosts) {
+      const voice = host.voice;
+      if (!voice || subscriptions.has(id)) continue;
+      subscriptions.set(
+        id,
+        voice.onCallEvent((event) => {
+          void onCallEvent(id, event).catch((err: Error) =>
+            logger.error("call event failed", { callId: event.callId, type: event.type, error: err.message }),
+          );
+        }),
+      );
+    }
+  }
+
+  async function onCallEvent(pluginId: string, event: CallEvent): Promise<void> {
+    const call = calls.get(event.callId);
+    if (!call) return; // another node's call, or one this node no longer follows
+    const ownedCampaign = owned.get(call.campaignId);
+    const atMs = event.at.getTime();
+    switch (event.type) {
+      case "dialing":
+        await report(pluginId, [
+          { kind: "status", vendorId: call.contactId, status: "SENT", raw: "dialing", at: event.at },
+        ]);
+        return;
+      case "answered": {
+        if (!calls.answered(event.callId, atMs)) return;
+        const spec = ownedCampaign?.spec;
+        runtime.metrics.dialer.human(call.campaignId);
+        if (spec?.mode === "agentless") {
+          await bridge(pluginId, event.callId, spec.ivr!.extension, undefined);
+          return;
+        }
+        ownedCampaign?.stats.liveAnswered((atMs - (ownedCampaign?.startedAtMs ?? atMs)) / 1000);
+        await connectWaiting(call.campaignId, pluginId);
+        setTimeout(() => void abandonIfWaiting(pluginId, event.callId), CONNECT_WITHIN_S * 1000).unref();
+        return;
+      }
+      case "amd":
+        if (event.verdict === "MACHINE") await voiceOf(pluginId)?.hangup(event.callId);
+        return;
+      case "bridged":
+        calls.bridged(event.callId, call.agentId);
+        return;
+      case "ended":
+        await ended(pluginId, event);
+        return;
+    }
+  }
+
+  async function bridge(pluginId: string, callId: string, endpoint: string, agent: AgentRecord | undefined) {
+    const voice = voiceOf(pluginId);
+    if (!voice) return;
+    // The bridge first: the customer is waiting (2 s at most); the agent's record follows.
+    if (agent) busyAgents.add(agent._id);
+    calls.bridged(callId, agent?._id);
+    await voice.bridge(callId, endpoint);
+    if (agent) await store.agentOnCall(agent._id, callId);
+  }
+
+  /** Gives the campaign's waiting calls to its ready agents, oldest call first. */
+  async function connectWaiting(campaignId: string, pluginId: string): Promise<void> {
+    const now = new Date();
+    for (const call of calls.waiting(campaignId)) {
+      const agent = [...agentCache.values()].find((a) => isReadyFor(a, campaignId, now) && !busyAgents.has(a._id));
+      if (!agent) return;
+      const c = owned.get(campaignId);
+      c?.stats.connected((Date.now() - c.startedAtMs) / 1000, (call.answeredAt! - call.dialedAt) / 1000);
+      await bridge(pluginId, call.callId, agent.endpoint, agent);
+    }
+  }
+
+  async function abandonIfWaiting(pluginId: string, callId: string): Promise<void> {
+    const call = calls.get(callId);
+    if (!call || call.state !== "waiting") return;
+    const c = owned.get(call.campaignId);
+    c?.stats.abandoned((Date.now() - (c?.startedAtMs ?? Date.now())) / 1000);
+    await voiceOf(pluginId)?.abandon(callId);
+  }
+
+  async function ended(pluginId: string, event: Extract<CallEvent, { type: "ended" }>): Promise<void> {
+    const call = calls.remove(event.callId);
+    if (!call) return;
+    const now = new Date();
+    const c = owned.get(call.campaignId);
+    const spec = c?.spec ?? (await store.getCampaign(call.campaignId))?.spec;
+    const contact = await store.getContact(call.contactId);
+    if (call.agentId) {
+      busyAgents.delete(call.agentId);
+      const wrapUntil = new Date(now.getTime() + (spec?.wrapUpS ?? 5) * 1000);
+      await store.agentOnCall(call.agentId, null, wrapUntil);
+      c?.stats.handled(event.talkSeconds, spec?.wrapUpS ?? 5);
+    } else if (c && event.outcome !== "CONNECTED") {
+      c.stats.failed((now.getTime() - c.startedAtMs) / 1000, (now.getTime() - call.dialedAt) / 1000);
+    }
+    await store.finish(
+      call.contactId,
+      "ended",
+      { outcome: event.outcome, resultDescription: event.cause, agentId: call.agentId ?? null },
+      now,
+    );
+    runtime.metrics.dialer.result(call.campaignId, event.outcome, event.cause);
+    const rule = spec ? retryRule(spec, event.outcome, contact?.attemptNumber ?? 1) : { retryable: false };
+    await report(pluginId, [
+      {
+        kind: "call-result",
+        vendorId: call.contactId,
+        outcome: event.outcome,
+        raw: event.cause,
+        at: event.at,
+        talkSeconds: event.talkSeconds,
+        ...(call.agentId ? { agentId: call.agentId } : {}),
+        retryable: rule.retryable,
+        ...(rule.retryAfterMs !== undefined ? { retryAfterMs: rule.retryAfterMs } : {}),
+      },
+    ]);
+  }
+
+  /** Seizes the available agents that belong to a campaign this node paces; releases departed ones. */
+  async function seizeAgents(running: DialerCampaignDoc[], now: Date): Promise<void> {
+    const mine = running.filter((c) => owned.has(c._id) && c.spec.mode !== "agentless" && c.spec.queue);
+    if (mine.length === 0) return;
+    const candidates = running
+      .filter((c) => c.spec.mode !== "agentless" && c.spec.queue)
+      .map((c) => ({ id: c._id, queue: c.spec.queue!, priority: c.spec.priority }));
+    const agents = await store.agentsOfQueues([...new Set(mine.map((c) => c.spec.queue!))]);
+    for (const agent of agents) {
+      let current = agent;
+      if (agent.seizedBy && owned.has(agent.seizedBy) && agent.presence !== "AVAILABLE" && !agent.callId) {
+        await store.release(agent._id, agent.seizedBy);
+        current = { ...agent, seizedBy: null };
+      } else if (isSeizable(agent, now)) {
+        const target = campaignForAgent(agent, candidates, Math.random);
+        if (target && owned.has(target) && (await store.seize(agent, target, runtime.nodeId, now))) {
+          current = { ...agent, seizedBy: target, seizeGeneration: (agent.seizeGeneration ?? 0) + 1 };
+        }
+      }
+      agentCache.set(agent._id, current);
+    }
+  }
+
+  /** Takes or keeps the campaigns this node should pace; drops the ones it lost. */
+  async function ownCampaigns(running: DialerCampaignDoc[], now: Date): Promise<void> {
+    const runningIds = new Set(running.map((c) => c._id));
+    for (const [id, c] of owned) {
+      if (!runningIds.has(id)) {
+        owned.delete(id);
+        await store.releaseTerm(id, c.term, runtime.nodeId);
+      }
+    }
+    for (const doc of running) {
+      const mine = owned.get(doc._id);
+      if (mine) {
+        if (await store.renewTerm(doc._id, mine.term, runtime.nodeId, new Date(now.getTime() + leaseMs))) {
+          mine.spec = doc.spec;
+          continue;
+        }
+        owned.delete(doc._id); // another node took the campaign: its calls here end on their own
+      }
+      if (doc.ownerUntil && doc.ownerUntil > now) continue;
+      if (!(await store.acquireTerm(doc._id, doc.ownerTerm, runtime.nodeId, now, leaseMs))) continue;
+      const term = doc.ownerTerm + 1;
+      const policyName = policyFor(doc.spec.mode);
+      const policy = policyName
+        ? createPolicy(policyName, doc.spec.ratio ? { power: { ratio: doc.spec.ratio } } : {})
+        : undefined;
+      owned.set(doc._id, {
+        term,
+        spec: doc.spec,
+        policy,
+        memory: policy?.initialMemory(),
+        stats: new PacingStatisticsTracker(now.getHours() * 60 + now.getMinutes(), (doc.spec.ringTimeoutS ?? 20) + 10),
+        startedAtMs: now.getTime(),
+        tokens: 0,
+        lastPulseMs: now.getTime(),
+      });
+      logger.info("pacing dialer campaign", { campaignId: doc._id, term });
+      await endOrphans(doc._id, term, now);
+    }
+  }
+
+  /** Calls an earlier term placed and never finished (its node died): ended, never dialled again. */
+  async function endOrphans(campaignId: string, term: number, now: Date): Promise<void> {
+    for (const contact of await store.orphans(campaignId, term)) {
+      await store.finish(
+        contact._id,
+        "ended",
+        { outcome: "NETWORK_ERROR", resultDescription: "the node that placed the call stopped; not dialled again" },
+        now,
+      );
+      const pluginId = (await store.getCampaign(campaignId))?.spec.voicePlugin ?? "";
+      await report(pluginId, [
+        {
+          kind: "call-result",
+          vendorId: contact._id,
+          outcome: "NETWORK_ERROR",
+          raw: "NODE_LOST",
+          reasonCode: "NODE_LOST",
+          reason: "the node that placed the call stopped before its result",
+          retryable: false,
+          at: now,
+        },
+      ]);
+    }
+  }
+
+  async function pulseCampaign(id: string, c: OwnedCampaign, now: Date): Promise<void> {
+    const spec = c.spec;
+    const voice = voiceOf(spec.voicePlugin);
+    if (!voice) return; // the instance is not loaded (yet) here: contacts stay pending
+    for (const call of calls.overdue(id, now.getTime())) await abandonIfWaiting(spec.voicePlugin, call.callId);
+    await connectWaiting(id, spec.voicePlugin);
+
+    const live = calls.snapshot(id, now.getTime());
+    const atSeconds = (now.getTime() - c.startedAtMs) / 1000;
+    let wanted: number;
+    if (!c.policy) wanted = agentlessWanted(live.active, spec.maxConcurrentCalls);
+    else {
+      const agents = [...agentCache.values()]
+        .filter((a) => a.seizedBy === id)
+        // An agent this node just bridged is talking, whatever the last read of the store said.
+        .map((a) => ({
+          id: a._id,
+          activity: busyAgents.has(a._id) ? ("talking" as const) : pacingActivity(a, now),
+          secondsInActivity: 0,
+        }));
+      const step = c.policy.decide(
+        {
+          atSeconds,
+          localMinuteOfDay: now.getHours() * 60 + now.getMinutes(),
+          agents,
+          callsInFlight: live.callsInFlight,
+          callsWaitingForAgent: live.callsWaitingForAgent,
+          callsWithAgents: live.callsWithAgents,
+          abandonTarget: spec.abandonTarget,
+          stats: c.stats.snapshot(atSeconds),
+        },
+        c.memory,
+      );
+      c.memory = step.memory;
+      wanted = step.decision.dials;
+    }
+    const due = await store.countDue(id, now);
+    const budget = dialBudget({
+      wanted,
+      active: live.active,
+      maxConcurrentCalls: spec.maxConcurrentCalls,
+      callsPerSecond: spec.callsPerSecond,
+      elapsedSeconds: (now.getTime() - c.lastPulseMs) / 1000,
+      tokens: c.tokens,
+      pending: due,
+    });
+    c.tokens = budget.tokens;
+    c.lastPulseMs = now.getTime();
+    runtime.metrics.dialer.inProgress(id, live.active);
+    const total = c.stats.snapshot(atSeconds).total;
+    runtime.metrics.dialer.abandonment(id, total.liveAnswers > 0 ? total.abandoned / total.liveAnswers : 0);
+    if (budget.dials === 0) return;
+    const contacts = await store.dueContacts(id, now, budget.dials, spec.dialingOrder);
+    await Promise.all(contacts.map((contact) => dial(id, c, contact, voice, now)));
+  }
+
+  async function dial(
+    campaignId: string,
+    c: OwnedCampaign,
+    contact: DialerContact & { dialGeneration: number },
+    voice: VoiceControl,
+    now: Date,
+  ): Promise<void> {
+    const spec = c.spec;
+    if (!(await store.claimDial(contact, runtime.nodeId, now))) return;
+    if (contact.latestAt && contact.latestAt < now) {
+      await store.finish(
+        contact._id,
+        "failed",
+        { outcome: "EXPIRED", resultDescription: "past its latest dial time" },
+        now,
+      );
+      await report(spec.voicePlugin, [
+        {
+          kind: "status",
+          vendorId: contact._id,
+          status: "EXPIRED",
+          raw: "EXPIRED",
+          reason: "past its latest dial time",
+          at: now,
+        },
+      ]);
+      return;
+    }
+    const blocked = await blockReason(contact, spec, now);
+    if (blocked) {
+      await store.finish(contact._id, "failed", { outcome: "BLOCKED", resultDescription: blocked }, now);
+      runtime.metrics.dialer.result(campaignId, "BLOCKED", "COMPLIANCE");
+      await report(spec.voicePlugin, [
+        {
+          kind: "status",
+          vendorId: contact._id,
+          status: "BLOCKED",
+          raw: "COMPLIANCE",
+          reasonCode: "COMPLIANCE",
+          reason: blocked,
+          retryable: false,
+          at: now,
+        },
+      ]);
+      return;
+    }
+    const callId = randomUUID();
+    await store.markDialing(contact._id, { callId, node: runtime.nodeId, term: c.term }, now);
+    calls.add({ callId, contactId: contact._id, campaignId, dialedAt: now.getTime() });
+    c.stats.dialed((now.getTime() - c.startedAtMs) / 1000);
+    runtime.metrics.dialer.sentForDialingInc(campaignId);
+    try {
+      await voice.dial({
+        callId,
+        to: contact.phone,
+        ...(spec.callerId ? { callerId: spec.callerId } : {}),
+        ...(spec.ringTimeoutS ? { ringTimeoutS: spec.ringTimeoutS } : {}),
+        variables: { dialmesh_campaign: campaignId, dialmesh_contact: contact._id },
+      });
+    } catch (err) {
+      calls.remove(callId);
+      const code = isPluginError(err) ? err.code : "NETWORK_ERROR";
+      const message = (err as Error).message;
+      if (code === "GATEWAY_DOWN") {
+        // Not the contact's fault and no call was placed: it waits for the gateway, no attempt spent.
+        await store.backToPending(contact._id, new Date(now.getTime() + 5_000));
+        logger.warn("gateway down; contact back to pending", { campaignId, contactId: contact._id });
+        return;
+      }
+      const invalidGateway = code === "INVALID_GATEWAY";
+      await store.finish(
+        contact._id,
+        "failed",
+        { outcome: "NETWORK_ERROR", resultDescription: `${code}: ${message}` },
+        now,
+      );
+      runtime.metrics.dialer.result(campaignId, "NETWORK_ERROR", code);
+      await report(spec.voicePlugin, [
+        invalidGateway
+          ? {
+              kind: "status",
+              vendorId: contact._id,
+              status: "FAILED",
+              raw: code,
+              reasonCode: code,
+              reason: message,
+              retryable: false,
+              at: now,
+            }
+          : {
+              kind: "call-result",
+              vendorId: contact._id,
+              outcome: "NETWORK_ERROR",
+              raw: code,
+              reasonCode: code,
+              reason: message,
+              retryable: true,
+              at: now,
+            },
+      ]);
+    }
+  }
+
+  /** Compliance before the dial: suppression, calling hours in every candidate zone, attempt limits. */
+  async function blockReason(contact: DialerContact, spec: DialerCampaignSpec, now: Date): Promise<string | undefined> {
+    const phone = contact.phone.split(";")[0]!;
+    const suppressed = await runtime.suppressions.find(phone);
+    if (suppressed) return `${phone} is on the suppression list (${suppressed.reason})`;
+    const check = checkCall(
+      { rules, zones },
+      {
+        phone,
+        ...(contact.customerZone ? { customerZone: contact.customerZone } : {}),
+        at: now,
+        previousAttempts: [],
+        agentGuaranteed: spec.mode === "preview",
+      },
+    );
+    return check.allowed ? undefined : check.reasons.join("; ");
+  }
+
+  async function pulse(): Promise<void> {
+    if (pulsing || stopping) return;
+    pulsing = true;
+    try {
+      subscribe();
+      const now = new Date();
+      const running = await store.runningCampaigns();
+      await ownCampaigns(running, now);
+      await seizeAgents(running, now);
+      for (const [id, c] of owned) await pulseCampaign(id, c, now);
+      runtime.metrics.dialer.agentsSeized(
+        [...agentCache.values()].filter((a) => a.seizedBy && owned.has(a.seizedBy)).length,
+      );
+    } catch (err) {
+      logger.warn("dialer pulse failed; the next one retries", { error: (err as Error).message });
+    } finally {
+      pulsing = false;
+    }
+  }
+
+  async function campaignOr404(id: string): Promise<DialerCampaignDoc> {
+    const doc = await store.getCampaign(id);
+    if (!doc) throw new NotFoundError(`dialer campaign ${id}`);
+    return doc;
+  }
+
+  return {
+    name: "dialer",
+    actions: {
+      putCampaign: {
+        visibility: "published",
+        async handler(
+          ctx: Context<{ id: string } & Record<string, unknown>, { $statusCode?: number; $location?: string }>,
+        ) {
+          const { id, ...body } = ctx.params;
+          checkId(id, "campaign");
+          const parsed = parseCampaign(body, (code) => code in rules.jurisdictions);
+          if (!parsed.ok) throw new ValidationError("invalid dialer campaign", parsed.details);
+          if (!runtime.registry.wantedInstances.some((w) => w.id === parsed.spec.voicePlugin))
+            throw new ValidationError("invalid dialer campaign", [
+              { path: "/voicePlugin", message: `no plugin instance "${parsed.spec.voicePlugin}"` },
+            ]);
+          const { created, doc } = await store.putCampaign(id, parsed.spec, new Date());
+          ctx.meta.$statusCode = created ? 201 : 200;
+          if (created) ctx.meta.$location = `/api/v1/dialer/campaigns/${id}`;
+          return campaignView(doc);
+        },
+      },
+      getCampaign: {
+        visibility: "published",
+        async handler(ctx: Context<{ id: string }>) {
+          return campaignView(await campaignOr404(ctx.params.id));
+        },
+      },
+      listCampaigns: {
+        visibility: "published",
+        async handler() {
+          return { campaigns: (await store.listCampaigns()).map(campaignView) };
+        },
+      },
+      start: {
+        visibility: "published",
+        async handler(ctx: Context<{ id: string }>) {
+          await campaignOr404(ctx.params.id);
+          const contacts = await store.control(ctx.params.id, "start", new Date());
+          return { id: ctx.params.id, state: "running", contactsResumed: contacts };
+        },
+      },
+      stop: {
+        visibility: "published",
+        async handler(ctx: Context<{ id: string }>) {
+          await campaignOr404(ctx.params.id);
+          const contacts = await store.control(ctx.params.id, "stop", new Date());
+          return { id: ctx.params.id, state: "stopped", contactsStopped: contacts };
+        },
+      },
+      purge: {
+        visibility: "published",
+        async handler(ctx: Context<{ id: string }>) {
+          const doc = await campaignOr404(ctx.params.id);
+          const purged = await store.purge(ctx.params.id);
+          const now = new Date();
+          await report(
+            doc.spec.voicePlugin,
+            purged.map((c) => ({
+              kind: "status" as const,
+              vendorId: c._id,
+              status: "CANCELLED" as const,
+              raw: "PURGED",
+              reason: "purged from the dialer campaign",
+              at: now,
+            })),
+          );
+          return { id: ctx.params.id, purged: purged.length };
+        },
+      },
+      status: {
+        visibility: "published",
+        async handler(ctx: Context<{ id: string }>) {
+          const doc = await campaignOr404(ctx.params.id);
+          const counts = await store.contactCounts(ctx.params.id);
+          const agents = (await store.listAgents()).filter((a) => a.seizedBy === ctx.params.id);
+          const c = owned.get(ctx.params.id);
+          const stats = c?.stats.snapshot((Date.now() - c.startedAtMs) / 1000);
+          const rate = (n: { liveAnswers: number; abandoned: number } | undefined) =>
+            n && n.liveAnswers > 0 ? n.abandoned / n.liveAnswers : 0;
+          return {
+            id: doc._id,
+            state: doc.state,
+            mode: doc.spec.mode,
+            maxConcurrentCalls: doc.spec.maxConcurrentCalls,
+            activeCalls: counts.dialed + counts.agent_pending,
+            contacts: counts,
+            agentsSeized: agents.length,
+            pacedBy: doc.ownerUntil && doc.ownerUntil > new Date() ? (doc.ownerNode ?? null) : null,
+            abandonment: {
+              jurisdiction: doc.spec.jurisdiction ?? "US",
+              target: doc.spec.abandonTarget,
+              today: rate(stats?.today),
+              sinceStart: rate(stats?.total),
+            },
+          };
+        },
+      },
+      putAgent: {
+        visibility: "published",
+        async handler(
+          ctx: Context<
+            { id: string; endpoint?: unknown; queues?: unknown },
+            { $statusCode?: number; $location?: string }
+          >,
+        ) {
+          const { id, endpoint, queues } = ctx.params;
+          checkId(id, "agent");
+          const details = [];
+          if (typeof endpoint !== "string" || !/^[A-Za-z0-9_./@:+-]{1,200}$/.test(endpoint))
+            details.push({ path: "/endpoint", message: "must be the agent's switch endpoint, e.g. user/1001" });
+          if (
+            !Array.isArray(queues) ||
+            queues.length === 0 ||
+            !queues.every((q) => typeof q === "string" && q.length > 0 && q.length <= 100)
+          )
+            details.push({ path: "/queues", message: "must be a non-empty array of queue names" });
+          if (details.length > 0) throw new ValidationError("invalid agent", details);
+          const now = new Date();
+          const { created } = await store.putAgent(id, endpoint as string, queues as string[], now);
+          ctx.meta.$statusCode = created ? 201 : 200;
+          if (created) ctx.meta.$location = `/api/v1/agents/${id}`;
+          return agentView((await store.getAgent(id))!, now);
+        },
+      },
+      getAgent: {
+        visibility: "published",
+        async handler(ctx: Context<{ id: string }>) {
+          const agent = await store.getAgent(ctx.params.id);
+          if (!agent) throw new NotFoundError(`agent ${ctx.params.id}`);
+          return agentView(agent, new Date());
+        },
+      },
+      listAgents: {
+        visibility: "published",
+        async handler() {
+          const now = new Date();
+          return { agents: (await store.listAgents()).map((a) => agentView(a, now)) };
+        },
+      },
+      setAgentState: {
+        visibility: "published",
+        async handler(ctx: Context<{ id: string; state?: unknown }>) {
+          const { id, state } = ctx.params;
+          if (typeof state !== "string" || !(AGENT_PRESENCES as readonly string[]).includes(state))
+            throw new ValidationError("invalid agent state", [
+              { path: "/state", message: `must be one of ${AGENT_PRESENCES.join(", ")}` },
+            ]);
+          const now = new Date();
+          if (!(await store.setPresence(id, state as AgentPresence, now))) throw new NotFoundError(`agent ${id}`);
+          return agentView((await store.getAgent(id))!, now);
+        },
+      },
+      /** From the dispatcher (ccm): a voice attempt for an instance the dialer paces. */
+      enqueue: {
+        visibility: "public",
+        async handler(
+          ctx: Context<{ request: SendRequest; pluginId: string; attemptNumber: number }>,
+        ): Promise<SendOutcome> {
+          const { request, pluginId, attemptNumber } = ctx.params;
+          const campaignId = request.campaignId ?? runtime.config.dialer.defaultCampaign ?? undefined;
+          const campaign = campaignId ? await store.getCampaign(campaignId) : null;
+          if (!campaign) {
+            return {
+              ok: false,
+              error: {
+                code: "NO_DIALER_CAMPAIGN",
+                message: campaignId
+                  ? `no dialer campaign "${campaignId}" (PUT /api/v1/dialer/campaigns/${campaignId})`
+                  : "the activity names no campaignId and dialer.defaultCampaign is not set",
+                retryable: false,
+                status: "FAILED",
+                optOut: false,
+              },
+            };
+          }
+          const now = new Date();
+          await store.enqueue({
+            _id: request.attemptId,
+            campaignId: campaign._id,
+            activityId: request.activityId,
+            attemptNumber,
+            phone: request.customer.phone ?? "",
+            customerId: request.customer.id,
+            ...(request.customer.timezone ? { customerZone: request.customer.timezone } : {}),
+            type: campaign.spec.mode === "agentless" ? "IVR" : "AGENT",
+            priority: campaign.spec.priority,
+            status: campaign.state === "running" ? "pending" : "stopped",
+            receivedAt: now,
+            earliestAt: now,
+          });
+          runtime.metrics.dialer.loaded(campaign._id);
+          void pluginId;
+          return { ok: true, result: { status: "QUEUED", vendorId: request.attemptId } };
+        },
+      },
+    },
+    created(this: Service) {
+      logger = sdkLogger(this.logger);
+      broker = this.broker;
+    },
+    async started() {
+      await store.ensureIndexes();
+      timer = setInterval(() => void pulse(), pulseMs);
+      timer.unref();
+    },
+    async stopped() {
+      stopping = true;
+      clearInterval(timer);
+      for (const off of subscriptions.values()) off();
+      for (const [id, c] of owned) await store.releaseTerm(id, c.term, runtime.nodeId).catch(() => undefined);
+    },
+  };
+}
+
+/** The service as startHub and moleculer-runner create it. */
+export default class DialerService extends Service {
+  constructor(broker: ServiceBroker) {
+    super(broker);
+    this.parseServiceSchema(dialerService(runtimeOf(broker)));
+  }
+}

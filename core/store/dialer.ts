@@ -1,0 +1,288 @@
+/**
+ * The dialer's collections: campaigns, contacts and agents, and the unique inserts that make its
+ * decisions exactly-once across nodes (FerretDB has no compare-and-swap; see claims.ts):
+ * - `campaign:<id>:<term>`: the node that inserts term k runs the campaign's pulse until its
+ *   lease on the campaign passes; another node may only try k+1 after that.
+ * - `dial:<contactId>:<generation>`: a contact is dialled once per generation (a generation
+ *   ends only when the contact goes back to pending without a call, e.g. a gateway down).
+ * - `seize:<agentId>:<generation>`: an agent is seized by one campaign at a time.
+ */
+import type { Collection, Connection } from "mongoose";
+import type { AgentPresence, AgentRecord } from "../dialer/agents.ts";
+import type { CampaignState, DialerCampaignSpec } from "../dialer/campaign.ts";
+import { CONTROL_TRANSITIONS, dialOrder, type ContactStatus, type DialerContact } from "../dialer/contacts.ts";
+
+export interface DialerCampaignDoc {
+  _id: string;
+  spec: DialerCampaignSpec;
+  state: CampaignState;
+  createdAt: Date;
+  updatedAt: Date;
+  ownerNode?: string | null;
+  ownerTerm: number;
+  ownerUntil?: Date | null;
+}
+
+interface ClaimDoc {
+  _id: string;
+  owner: string;
+  createdAt: Date;
+}
+
+type StoredContact = DialerContact & { dialGeneration: number };
+
+function isDuplicateKey(err: unknown): boolean {
+  return (err as { code?: number }).code === 11000;
+}
+
+export class DialerStore {
+  private readonly campaigns: Collection<DialerCampaignDoc>;
+  private readonly contacts: Collection<StoredContact>;
+  private readonly agents: Collection<AgentRecord>;
+  private readonly claims: Collection<ClaimDoc>;
+
+  constructor(conn: Connection) {
+    this.campaigns = conn.collection<DialerCampaignDoc>("dialer_campaigns");
+    this.contacts = conn.collection<StoredContact>("dialer_contacts");
+    this.agents = conn.collection<AgentRecord>("dialer_agents");
+    this.claims = conn.collection<ClaimDoc>("dialer_claims");
+  }
+
+  async ensureIndexes(): Promise<void> {
+    await this.contacts.createIndex({ campaignId: 1, status: 1, priority: -1, receivedAt: 1 });
+    await this.agents.createIndex({ queues: 1 });
+  }
+
+  /** True for exactly one caller per id. */
+  private async claim(id: string, owner: string, now: Date): Promise<boolean> {
+    try {
+      await this.claims.insertOne({ _id: id, owner, createdAt: now });
+      return true;
+    } catch (err) {
+      if (isDuplicateKey(err)) return false;
+      throw err;
+    }
+  }
+
+  // --- campaigns -----------------------------------------------------------------------------
+
+  async putCampaign(
+    id: string,
+    spec: DialerCampaignSpec,
+    now: Date,
+  ): Promise<{ created: boolean; doc: DialerCampaignDoc }> {
+    const res = await this.campaigns.findOneAndUpdate(
+      { _id: id },
+      { $set: { spec, updatedAt: now }, $setOnInsert: { state: "stopped", ownerTerm: 0, createdAt: now } },
+      { upsert: true, returnDocument: "after", includeResultMetadata: true },
+    );
+    return { created: !res.lastErrorObject?.updatedExisting, doc: res.value! };
+  }
+
+  getCampaign(id: string): Promise<DialerCampaignDoc | null> {
+    return this.campaigns.findOne({ _id: id });
+  }
+
+  listCampaigns(): Promise<DialerCampaignDoc[]> {
+    return this.campaigns.find({}).sort({ _id: 1 }).toArray();
+  }
+
+  runningCampaigns(): Promise<DialerCampaignDoc[]> {
+    return this.campaigns.find({ state: "running" }).toArray();
+  }
+
+  /**
+   * Start or stop: the campaign's state and its contacts (stopped -> pending, pending -> stopped).
+   * The state is written last, so a failure half-way leaves the campaign as it was and a retry
+   * completes it.
+   */
+  async control(id: string, action: keyof typeof CONTROL_TRANSITIONS, now: Date): Promise<number> {
+    const { from, to } = CONTROL_TRANSITIONS[action];
+    const res = await this.contacts.updateMany({ campaignId: id, status: from }, { $set: { status: to } });
+    await this.campaigns.updateOne(
+      { _id: id },
+      { $set: { state: action === "start" ? "running" : "stopped", updatedAt: now } },
+    );
+    return res.modifiedCount;
+  }
+
+  /** Removes the campaign's pending (and stopped) contacts; returns them. */
+  async purge(id: string): Promise<StoredContact[]> {
+    const doomed = await this.contacts.find({ campaignId: id, status: { $in: ["pending", "stopped"] } }).toArray();
+    if (doomed.length > 0)
+      await this.contacts.deleteMany({
+        _id: { $in: doomed.map((c) => c._id) },
+        status: { $in: ["pending", "stopped"] },
+      });
+    return doomed;
+  }
+
+  async contactCounts(id: string): Promise<Record<ContactStatus, number>> {
+    const rows = await this.contacts
+      .aggregate<{ _id: ContactStatus; n: number }>([
+        { $match: { campaignId: id } },
+        { $group: { _id: "$status", n: { $sum: 1 } } },
+      ])
+      .toArray();
+    const counts: Record<ContactStatus, number> = {
+      pending: 0,
+      agent_pending: 0,
+      dialed: 0,
+      ended: 0,
+      stopped: 0,
+      failed: 0,
+    };
+    for (const r of rows) counts[r._id] = r.n;
+    return counts;
+  }
+
+  /**
+   * Tries to take term `term + 1` of the campaign (its current term is `term`, whose lease has
+   * passed or was never taken). The winner writes its lease.
+   */
+  async acquireTerm(id: string, term: number, node: string, now: Date, leaseMs: number): Promise<boolean> {
+    if (!(await this.claim(`campaign:${id}:${term + 1}`, node, now))) return false;
+    await this.campaigns.updateOne(
+      { _id: id },
+      { $set: { ownerNode: node, ownerTerm: term + 1, ownerUntil: new Date(now.getTime() + leaseMs) } },
+    );
+    return true;
+  }
+
+  /** Renews the holder's lease; false when the term is no longer this node's. */
+  async renewTerm(id: string, term: number, node: string, until: Date): Promise<boolean> {
+    const res = await this.campaigns.updateOne(
+      { _id: id, ownerTerm: term, ownerNode: node },
+      { $set: { ownerUntil: until } },
+    );
+    return res.matchedCount === 1;
+  }
+
+  async releaseTerm(id: string, term: number, node: string): Promise<void> {
+    await this.campaigns.updateOne({ _id: id, ownerTerm: term, ownerNode: node }, { $set: { ownerUntil: null } });
+  }
+
+  // --- contacts ------------------------------------------------------------------------------
+
+  /** Stores a contact; false when it was already there (a repeated hand-over of the attempt). */
+  async enqueue(contact: DialerContact): Promise<boolean> {
+    try {
+      await this.contacts.insertOne({ ...contact, dialGeneration: 0 });
+      return true;
+    } catch (err) {
+      if (isDuplicateKey(err)) return false;
+      throw err;
+    }
+  }
+
+  getContact(id: string): Promise<StoredContact | null> {
+    return this.contacts.findOne({ _id: id });
+  }
+
+  dueContacts(campaignId: string, now: Date, limit: number, order: "FIFO" | "LIFO"): Promise<StoredContact[]> {
+    if (limit <= 0) return Promise.resolve([]);
+    return this.contacts
+      .find({ campaignId, status: "pending", earliestAt: { $lte: now } })
+      .sort(dialOrder(order))
+      .limit(limit)
+      .toArray();
+  }
+
+  countDue(campaignId: string, now: Date): Promise<number> {
+    return this.contacts.countDocuments({ campaignId, status: "pending", earliestAt: { $lte: now } });
+  }
+
+  /** The right to dial this contact's current generation: true for exactly one caller. */
+  claimDial(contact: StoredContact, node: string, now: Date): Promise<boolean> {
+    return this.claim(`dial:${contact._id}:${contact.dialGeneration}`, node, now);
+  }
+
+  async markDialing(
+    id: string,
+    set: { callId: string; node: string; term: number; agentId?: string },
+    now: Date,
+  ): Promise<void> {
+    await this.contacts.updateOne(
+      { _id: id },
+      { $set: { status: set.agentId ? "agent_pending" : "dialed", dialedAt: now, ...set } },
+    );
+  }
+
+  async markDialed(id: string): Promise<void> {
+    await this.contacts.updateOne({ _id: id, status: "agent_pending" }, { $set: { status: "dialed" } });
+  }
+
+  async finish(
+    id: string,
+    status: "ended" | "failed",
+    set: Pick<DialerContact, "outcome" | "resultDescription"> & { agentId?: string | null },
+    now: Date,
+  ): Promise<void> {
+    await this.contacts.updateOne({ _id: id }, { $set: { status, endedAt: now, ...set } });
+  }
+
+  /** Back to pending without a call (gateway down): a new dial generation. */
+  async backToPending(id: string, retryAt: Date): Promise<void> {
+    await this.contacts.updateOne(
+      { _id: id },
+      {
+        $set: { status: "pending", earliestAt: retryAt, callId: null, node: null, agentId: null },
+        $inc: { dialGeneration: 1 },
+      },
+    );
+  }
+
+  /** Contacts an earlier term dialled and never finished (its node died): never dialled again. */
+  orphans(campaignId: string, term: number): Promise<StoredContact[]> {
+    return this.contacts
+      .find({ campaignId, status: { $in: ["agent_pending", "dialed"] }, term: { $lt: term } })
+      .toArray();
+  }
+
+  // --- agents --------------------------------------------------------------------------------
+
+  async putAgent(id: string, endpoint: string, queues: string[], now: Date): Promise<{ created: boolean }> {
+    const res = await this.agents.updateOne(
+      { _id: id },
+      { $set: { endpoint, queues, updatedAt: now }, $setOnInsert: { presence: "LOGGED_OUT", seizeGeneration: 0 } },
+      { upsert: true },
+    );
+    return { created: res.upsertedCount === 1 };
+  }
+
+  getAgent(id: string): Promise<AgentRecord | null> {
+    return this.agents.findOne({ _id: id });
+  }
+
+  listAgents(): Promise<AgentRecord[]> {
+    return this.agents.find({}).sort({ _id: 1 }).toArray();
+  }
+
+  agentsOfQueues(queues: string[]): Promise<AgentRecord[]> {
+    return this.agents.find({ queues: { $in: queues } }).toArray();
+  }
+
+  async setPresence(id: string, presence: AgentPresence, now: Date): Promise<boolean> {
+    const set: Partial<AgentRecord> = { presence, updatedAt: now };
+    // An agent that says it is available again ends its wrap-up early.
+    if (presence === "AVAILABLE") set.wrapUntil = null;
+    const res = await this.agents.updateOne({ _id: id }, { $set: set });
+    return res.matchedCount === 1;
+  }
+
+  /** Seizes an agent for a campaign: true for exactly one campaign per generation. */
+  async seize(agent: AgentRecord, campaignId: string, node: string, now: Date): Promise<boolean> {
+    const generation = (agent.seizeGeneration ?? 0) + 1;
+    if (!(await this.claim(`seize:${agent._id}:${generation}`, node, now))) return false;
+    await this.agents.updateOne({ _id: agent._id }, { $set: { seizedBy: campaignId, seizeGeneration: generation } });
+    return true;
+  }
+
+  async release(agentId: string, campaignId: string): Promise<void> {
+    await this.agents.updateOne({ _id: agentId, seizedBy: campaignId }, { $set: { seizedBy: null } });
+  }
+
+  async agentOnCall(agentId: string, callId: string | null, wrapUntil?: Date): Promise<void> {
+    await this.agents.updateOne({ _id: agentId }, { $set: { callId, ...(wrapUntil ? { wrapUntil } : {}) } });
+  }
+}

@@ -1,0 +1,280 @@
+/**
+ * The internal voice dialer end to end, through the REST API, against a local switch that speaks
+ * FreeSWITCH's Event Socket (test/support/esl-switch): agents and campaigns by API, voice
+ * activities paced into calls, answers bridged to seized agents, results on the activity and its
+ * conversation, and the failover rows of seed 000.
+ */
+import assert from "node:assert/strict";
+import { afterAll, beforeAll, describe, test } from "@jest/globals";
+import { startEslSwitch, type EslSwitch } from "../support/esl-switch/switch.ts";
+import { eventually, startTestHub, type TestHub } from "../support/hub.ts";
+
+const PASSWORD = "dialer-test-secret";
+/** 1 model second = 5 ms: a 30 s call takes 150 ms. */
+const TIME_SCALE = 0.005;
+
+/** An IANA zone where it is early afternoon now, so that calling hours are open whenever the test runs. */
+function afternoonZone(): string {
+  const zones = [
+    "Pacific/Kiritimati",
+    "Pacific/Auckland",
+    "Australia/Sydney",
+    "Asia/Tokyo",
+    "Asia/Shanghai",
+    "Asia/Bangkok",
+    "Asia/Dhaka",
+    "Asia/Karachi",
+    "Asia/Dubai",
+    "Europe/Moscow",
+    "Europe/Athens",
+    "Europe/Paris",
+    "Europe/London",
+    "Atlantic/Azores",
+    "America/Noronha",
+    "America/Sao_Paulo",
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Los_Angeles",
+    "America/Anchorage",
+    "Pacific/Honolulu",
+    "Pacific/Pago_Pago",
+  ];
+  const hour = (zone: string) =>
+    Number(new Intl.DateTimeFormat("en-GB", { hour: "numeric", hourCycle: "h23", timeZone: zone }).format(new Date()));
+  return zones.reduce((best, z) => (Math.abs(hour(z) - 13) < Math.abs(hour(best) - 13) ? z : best));
+}
+
+interface AttemptView {
+  id: string;
+  status: string;
+  reasonCode?: string;
+  retryable?: boolean;
+  agentId?: string;
+  talkSeconds?: number;
+  raw?: string;
+}
+interface ActivityView {
+  id: string;
+  status: string;
+  conversationId: string;
+  attempts: AttemptView[];
+}
+
+describe("the voice dialer", () => {
+  let sw: EslSwitch;
+  let hub: TestHub;
+  const zone = afternoonZone();
+  let n = 0;
+
+  beforeAll(async () => {
+    // An answered customer waits 1,000 model seconds (5 s) for an agent, as a person would wait
+    // several seconds: the dialer's own 2-second rule decides, not a scaled-down patience.
+    sw = await startEslSwitch({
+      password: PASSWORD,
+      timeScale: TIME_SCALE,
+      gateways: { carrier1: "UP" },
+      parkedPatienceS: 1_000,
+    });
+    hub = await startTestHub({
+      plugins: [
+        {
+          id: "dialer",
+          use: "voice-freeswitch",
+          options: {
+            esl: { host: "127.0.0.1", port: sw.port, password: PASSWORD },
+            gateway: "carrier1",
+            callerId: "+14155550100",
+            ringTimeoutS: 20,
+          },
+        },
+      ],
+      dialer: { pulseMs: 50, leaseMs: 3_000 },
+      scheduler: { maxRetries: 3, retryBaseMs: 50 },
+    });
+  });
+  afterAll(async () => {
+    await hub?.stop();
+    await sw?.close();
+  });
+
+  async function agents(queue: string, count: number): Promise<string[]> {
+    const ids: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const id = `${queue}-agent-${i}`;
+      const put = await hub.api("PUT", `/api/v1/agents/${id}`, { endpoint: `user/${1000 + i}`, queues: [queue] });
+      assert.equal(put.status, 201, put.text);
+      const state = await hub.api("POST", `/api/v1/agents/${id}/state`, { state: "AVAILABLE" });
+      assert.equal(state.status, 200, state.text);
+      ids.push(id);
+    }
+    return ids;
+  }
+
+  async function campaign(id: string, spec: Record<string, unknown>): Promise<void> {
+    const put = await hub.api("PUT", `/api/v1/dialer/campaigns/${id}`, { voicePlugin: "dialer", ...spec });
+    assert.equal(put.status, 201, put.text);
+    const start = await hub.api("POST", `/api/v1/dialer/campaigns/${id}/start`);
+    assert.equal(start.status, 200, start.text);
+  }
+
+  async function call(campaignId: string, count: number): Promise<string[]> {
+    const res = await hub.api("POST", "/api/v1/activities", {
+      activities: Array.from({ length: count }, () => {
+        const i = ++n;
+        return {
+          customer: { id: `vc-${i}`, phone: `+1415555${String(1000 + i).padStart(4, "0")}`, timezone: zone },
+          channel: "voice",
+          campaignId,
+          content: {},
+          idempotencyKey: `voice-${campaignId}-${i}`,
+        };
+      }),
+    });
+    assert.equal(res.status, 202, res.text);
+    return (res.body as { activities: { id: string }[] }).activities.map((a) => a.id);
+  }
+
+  async function settled(ids: string[], done: (a: ActivityView) => boolean, what: string): Promise<ActivityView[]> {
+    let last: ActivityView[] = [];
+    try {
+      return await eventually(
+        async () => {
+          last = await Promise.all(
+            ids.map(async (id) => (await hub.api("GET", `/api/v1/activities/${id}`)).body as ActivityView),
+          );
+          return last.every(done) && last;
+        },
+        60_000,
+        what,
+      );
+    } catch (err) {
+      const seen = last.map(
+        (a) => `${a.id}: ${a.status} ${a.attempts.map((t) => `${t.status}/${t.reasonCode ?? ""}`).join(",")}`,
+      );
+      throw new Error(`${(err as Error).message}\n${seen.join("\n")}`, { cause: err });
+    }
+  }
+
+  test("progressive with 3 agents: every call bridged to a seized agent, never more calls than agents, results on the conversation", async () => {
+    const team = await agents("sales", 3);
+    await campaign("prog", { mode: "progressive", queue: "sales", wrapUpS: 0, maxConcurrentCalls: 10 });
+    const peakBefore = sw.placedCount();
+    const ids = await call("prog", 9);
+    const done = await settled(ids, (a) => a.status === "CONNECTED", "9 calls CONNECTED");
+    for (const a of done) {
+      assert.equal(a.attempts.length, 1, JSON.stringify(a));
+      const attempt = a.attempts[0]!;
+      assert.ok(attempt.agentId && team.includes(attempt.agentId), JSON.stringify(attempt));
+      assert.ok((attempt.talkSeconds ?? 0) > 0, JSON.stringify(attempt));
+      assert.equal(attempt.raw, "NORMAL_CLEARING");
+    }
+    assert.equal(sw.placedCount() - peakBefore, 9);
+    assert.ok(sw.peakActiveCount() <= 3, `${sw.peakActiveCount()} calls up at once with 3 agents`);
+    // The conversation shows the call placed and its result.
+    const conv = await hub.api("GET", `/api/v1/conversations/${done[0]!.conversationId}`);
+    const timeline = (
+      conv.body as { timeline: { type: string; status?: string; agentId?: string; talkSeconds?: number }[] }
+    ).timeline;
+    const types = timeline.map((e) => `${e.type}:${e.status ?? ""}`);
+    assert.ok(types.includes("STATUS:SENT"), `call placed: ${types.join(", ")}`);
+    const result = timeline.find((e) => e.type === "CALL_RESULT");
+    assert.equal(result?.status, "CONNECTED", types.join(", "));
+    assert.ok(result?.agentId && (result.talkSeconds ?? 0) > 0, JSON.stringify(result));
+    // Every agent did calls, and each is free again.
+    const used = new Set(done.map((a) => a.attempts[0]!.agentId));
+    assert.ok(used.size > 1, `one agent took every call: ${[...used].join(",")}`);
+    const status = await hub.api("GET", "/api/v1/dialer/campaigns/prog/status");
+    assert.equal(status.status, 200, status.text);
+    const body = status.body as { contacts: Record<string, number>; agentsSeized: number; activeCalls: number };
+    assert.equal(body.contacts.ended, 9);
+    assert.equal(body.activeCalls, 0);
+    assert.equal(body.agentsSeized, 3);
+    // Dialling commands went out as FreeSWITCH expects them.
+    const originate = sw.commands.find((c) => c.includes("originate"))!;
+    assert.match(
+      originate,
+      /^bgapi originate \{origination_uuid=[^,]+,origination_caller_id_number=\+14155550100,originate_timeout=20,ignore_early_media=true/,
+    );
+    assert.match(originate, /\}sofia\/gateway\/carrier1\/\+1415555\d{4} &park\(\)$/);
+  });
+
+  test("agentless: answered calls go to the IVR extension", async () => {
+    await campaign("ivr", { mode: "agentless", ivr: { extension: "loopback/9000" }, maxConcurrentCalls: 4 });
+    const ids = await call("ivr", 4);
+    const done = await settled(ids, (a) => a.status === "CONNECTED", "4 IVR calls CONNECTED");
+    assert.equal(done.length, 4);
+    const bridges = sw.commands.filter((c) => c.includes("bridge:loopback/9000"));
+    assert.equal(bridges.length, 4, sw.commands.slice(-20).join("\n"));
+  });
+
+  test("busy, then retried after the campaign's delay: the second attempt connects", async () => {
+    await agents("retry", 1);
+    await campaign("busy", {
+      mode: "progressive",
+      queue: "retry",
+      wrapUpS: 0,
+      maxAttempts: 2,
+      retry: { BUSY: "PT0S" },
+    });
+    sw.forceNext("busy");
+    const [id] = await call("busy", 1);
+    const [a] = await settled([id!], (x) => x.status === "CONNECTED", "the retry connected");
+    assert.deepEqual(
+      a!.attempts.map((t) => t.status),
+      ["BUSY", "CONNECTED"],
+    );
+  });
+
+  test("failover rows: a gateway down keeps the contact pending (no attempt spent); an unknown gateway fails it", async () => {
+    await agents("fo", 1);
+    await campaign("fo", { mode: "progressive", queue: "fo", wrapUpS: 0 });
+    sw.refuseNext("GATEWAY_DOWN");
+    const [first] = await call("fo", 1);
+    const [a] = await settled([first!], (x) => x.status === "CONNECTED", "connected once the gateway is back");
+    assert.equal(a!.attempts.length, 1, "the refused dial was not an attempt");
+
+    sw.refuseNext("INVALID_GATEWAY");
+    const [second] = await call("fo", 1);
+    const [b] = await settled([second!], (x) => x.status === "FAILED", "failed on the unknown gateway");
+    assert.equal(b!.attempts.at(-1)!.reasonCode, "INVALID_GATEWAY");
+    assert.equal(b!.attempts.length, 1, "not retried");
+  });
+
+  test("campaign and agent API: clear 400s, 404 for an unknown campaign, stop and purge", async () => {
+    const bad = await hub.api("PUT", "/api/v1/dialer/campaigns/bad", { mode: "power", voicePlugin: "nope", ratio: 9 });
+    assert.equal(bad.status, 400, bad.text);
+    const paths = (bad.body as { details: { path: string }[] }).details.map((d) => d.path).sort();
+    assert.deepEqual(Array.from(paths), ["/queue", "/ratio"]);
+    const noPlugin = await hub.api("PUT", "/api/v1/dialer/campaigns/bad", {
+      mode: "progressive",
+      queue: "q",
+      voicePlugin: "nope",
+    });
+    assert.equal(noPlugin.status, 400);
+    assert.match(noPlugin.text, /voicePlugin/);
+    assert.equal((await hub.api("GET", "/api/v1/dialer/campaigns/missing/status")).status, 404);
+    assert.equal((await hub.api("POST", "/api/v1/dialer/campaigns/missing/start")).status, 404);
+    const state = await hub.api("POST", "/api/v1/agents/sales-agent-0/state", { state: "SLEEPING" });
+    assert.equal(state.status, 400);
+
+    // A stopped campaign holds its contacts; purge removes them and cancels their attempts.
+    const put = await hub.api("PUT", "/api/v1/dialer/campaigns/held", {
+      mode: "progressive",
+      queue: "nobody",
+      voicePlugin: "dialer",
+    });
+    assert.equal(put.status, 201, put.text);
+    const ids = await call("held", 3);
+    await eventually(
+      async () =>
+        ((await hub.api("GET", "/api/v1/dialer/campaigns/held/status")).body as { contacts: { stopped: number } })
+          .contacts.stopped === 3,
+      20_000,
+      "3 contacts held",
+    );
+    const purge = await hub.api("POST", "/api/v1/dialer/campaigns/held/purge");
+    assert.deepEqual(purge.body, { id: "held", purged: 3 });
+    await settled(ids, (a) => a.status === "CANCELLED", "purged contacts cancelled");
+  });
+});
