@@ -6,6 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, test } from "@jest/globals";
@@ -58,11 +60,14 @@ describe("the API under schemathesis", () => {
       "--request-timeout",
       "30",
     ];
-    const child = spawn(st, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    // Run from a temporary directory: schemathesis keeps a cache (.schemathesis/) where it runs.
+    const cwd = mkdtempSync(path.join(tmpdir(), "dialmesh-fuzz-"));
+    const child = spawn(st, args, { cwd, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout.setEncoding("utf8").on("data", (s: string) => (out += s));
     child.stderr.setEncoding("utf8").on("data", (s: string) => (out += s));
     const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    rmSync(cwd, { recursive: true, force: true });
     process.stdout.write(
       `[fuzz.test.ts] ${out
         .split("\n")
