@@ -55,6 +55,7 @@ const API_V1_ALIASES: Record<string, string> = {
   "PUT agents/:id": "dialer.putAgent",
   "GET agents/:id": "dialer.getAgent",
   "POST agents/:id/state": "dialer.setAgentState",
+  "POST queues/:id/inbound": "dialer.setInbound",
 };
 
 /** Health and metrics at the root. */
@@ -105,6 +106,7 @@ const REQUIRED_ROLE: Record<string, Role> = {
   "dialer.listAgents": "reader",
   "dialer.getAgent": "reader",
   "dialer.setAgentState": "writer",
+  "dialer.setInbound": "writer",
   "api.metrics": "reader",
 };
 const RANK: Record<Role, number> = { reader: 1, writer: 2, admin: 3 };

@@ -20,6 +20,7 @@ import {
   isReadyFor,
   isSeizable,
   pacingActivity,
+  seizeLimit,
   type AgentPresence,
   type AgentRecord,
 } from "../dialer/agents.ts";
@@ -232,26 +233,50 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
     ]);
   }
 
-  /** Seizes the available agents that belong to a campaign this node paces; releases departed ones. */
+  /**
+   * Seizes the available agents of the queues of the campaigns this node paces, releases the
+   * ones that left (BREAK, LOGGED_OUT) and, when inbound work waits in a queue beyond its SEIZE
+   * threshold, gives idle seized agents back to it (call blending).
+   */
   async function seizeAgents(running: DialerCampaignDoc[], now: Date): Promise<void> {
     const mine = running.filter((c) => owned.has(c._id) && c.spec.mode !== "agentless" && c.spec.queue);
     if (mine.length === 0) return;
     const candidates = running
       .filter((c) => c.spec.mode !== "agentless" && c.spec.queue)
       .map((c) => ({ id: c._id, queue: c.spec.queue!, priority: c.spec.priority }));
-    const agents = await store.agentsOfQueues([...new Set(mine.map((c) => c.spec.queue!))]);
-    for (const agent of agents) {
-      let current = agent;
-      if (agent.seizedBy && owned.has(agent.seizedBy) && agent.presence !== "AVAILABLE" && !agent.callId) {
-        await store.release(agent._id, agent.seizedBy);
-        current = { ...agent, seizedBy: null };
-      } else if (isSeizable(agent, now)) {
-        const target = campaignForAgent(agent, candidates, Math.random);
-        if (target && owned.has(target) && (await store.seize(agent, target, runtime.nodeId, now))) {
-          current = { ...agent, seizedBy: target, seizeGeneration: (agent.seizeGeneration ?? 0) + 1 };
-        }
+    const queues = [...new Set(mine.map((c) => c.spec.queue!))];
+    const agents = await store.agentsOfQueues(queues);
+    const inbound = new Map((await store.inbound(queues)).map((q) => [q._id, q]));
+    for (const queue of queues) {
+      const members = agents.filter((a) => a.queues.includes(queue));
+      const q = inbound.get(queue);
+      const idleSeized = members.filter(
+        (a) => a.seizedBy && owned.has(a.seizedBy) && isReadyFor(a, a.seizedBy, now) && !busyAgents.has(a._id),
+      );
+      const seizable = members.filter((a) => isSeizable(a, now));
+      let room =
+        seizeLimit(idleSeized.length + seizable.length, q?.waiting ?? 0, q?.seizeThreshold ?? 1) - idleSeized.length;
+      // Inbound waits: idle seized agents go back to it, most recently seized last.
+      for (const agent of idleSeized) {
+        if (room >= 0) break;
+        await store.release(agent._id, agent.seizedBy!);
+        agent.seizedBy = null;
+        room++;
       }
-      agentCache.set(agent._id, current);
+      for (const agent of members) {
+        if (agent.seizedBy && owned.has(agent.seizedBy) && agent.presence !== "AVAILABLE" && !agent.callId) {
+          await store.release(agent._id, agent.seizedBy);
+          agent.seizedBy = null;
+        } else if (room > 0 && isSeizable(agent, now)) {
+          const target = campaignForAgent(agent, candidates, Math.random);
+          if (target && owned.has(target) && (await store.seize(agent, target, runtime.nodeId, now))) {
+            agent.seizedBy = target;
+            agent.seizeGeneration = (agent.seizeGeneration ?? 0) + 1;
+            room--;
+          }
+        }
+        agentCache.set(agent._id, agent);
+      }
     }
   }
 
@@ -674,6 +699,27 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
           const now = new Date();
           if (!(await store.setPresence(id, state as AgentPresence, now))) throw new NotFoundError(`agent ${id}`);
           return agentView((await store.getAgent(id))!, now);
+        },
+      },
+      /** Call blending: the inbound side reports the work waiting in a queue. */
+      setInbound: {
+        visibility: "published",
+        async handler(ctx: Context<{ id: string; waiting?: unknown; seizeThreshold?: unknown }>) {
+          const { id, waiting, seizeThreshold } = ctx.params;
+          checkId(id, "queue");
+          const details = [];
+          if (!Number.isInteger(waiting) || (waiting as number) < 0 || (waiting as number) > 100_000)
+            details.push({ path: "/waiting", message: "must be the number of inbound calls waiting (0-100000)" });
+          if (seizeThreshold !== undefined && (!Number.isInteger(seizeThreshold) || (seizeThreshold as number) < 1))
+            details.push({ path: "/seizeThreshold", message: "must be an integer of at least 1" });
+          if (details.length > 0) throw new ValidationError("invalid inbound report", details);
+          const doc = await store.setInbound(
+            id,
+            waiting as number,
+            (seizeThreshold as number | undefined) ?? 1,
+            new Date(),
+          );
+          return { queue: doc._id, waiting: doc.waiting, seizeThreshold: doc.seizeThreshold, updatedAt: doc.updatedAt };
         },
       },
       /** From the dispatcher (ccm): a voice attempt for an instance the dialer paces. */

@@ -23,6 +23,15 @@ export interface DialerCampaignDoc {
   ownerUntil?: Date | null;
 }
 
+/** Inbound work waiting in a queue, as the inbound side reports it (call blending). */
+export interface QueueInboundDoc {
+  _id: string;
+  waiting: number;
+  /** Inbound calls waiting from which outbound gives agents back. */
+  seizeThreshold: number;
+  updatedAt: Date;
+}
+
 interface ClaimDoc {
   _id: string;
   owner: string;
@@ -40,12 +49,14 @@ export class DialerStore {
   private readonly contacts: Collection<StoredContact>;
   private readonly agents: Collection<AgentRecord>;
   private readonly claims: Collection<ClaimDoc>;
+  private readonly queues: Collection<QueueInboundDoc>;
 
   constructor(conn: Connection) {
     this.campaigns = conn.collection<DialerCampaignDoc>("dialer_campaigns");
     this.contacts = conn.collection<StoredContact>("dialer_contacts");
     this.agents = conn.collection<AgentRecord>("dialer_agents");
     this.claims = conn.collection<ClaimDoc>("dialer_claims");
+    this.queues = conn.collection<QueueInboundDoc>("dialer_queues");
   }
 
   async ensureIndexes(): Promise<void> {
@@ -237,6 +248,18 @@ export class DialerStore {
     return this.contacts
       .find({ campaignId, status: { $in: ["agent_pending", "dialed"] }, term: { $lt: term } })
       .toArray();
+  }
+
+  // --- queues (inbound blending) -------------------------------------------------------------
+
+  async setInbound(queue: string, waiting: number, seizeThreshold: number, now: Date): Promise<QueueInboundDoc> {
+    const doc = { _id: queue, waiting, seizeThreshold, updatedAt: now };
+    await this.queues.replaceOne({ _id: queue }, doc, { upsert: true });
+    return doc;
+  }
+
+  inbound(queues: string[]): Promise<QueueInboundDoc[]> {
+    return this.queues.find({ _id: { $in: queues } }).toArray();
   }
 
   // --- agents --------------------------------------------------------------------------------

@@ -241,6 +241,25 @@ describe("the voice dialer", () => {
     assert.equal(b!.attempts.length, 1, "not retried");
   });
 
+  test("call blending: inbound work waiting takes seized agents back; they are seized again when it is served", async () => {
+    await agents("blend", 3);
+    await campaign("blend", { mode: "progressive", queue: "blend" });
+    const seized = async () =>
+      ((await hub.api("GET", "/api/v1/dialer/campaigns/blend/status")).body as { agentsSeized: number }).agentsSeized;
+    await eventually(async () => (await seized()) === 3, 20_000, "3 agents seized");
+    const report = await hub.api("POST", "/api/v1/queues/blend/inbound", { waiting: 2, seizeThreshold: 1 });
+    assert.equal(report.status, 200, report.text);
+    await eventually(async () => (await seized()) === 1, 20_000, "2 agents given back to inbound");
+    const free = ((await hub.api("GET", "/api/v1/agents")).body as { agents: { id: string; state: string }[] }).agents
+      .filter((a) => a.id.startsWith("blend-"))
+      .map((a) => a.state)
+      .sort();
+    assert.deepEqual(Array.from(free), ["AVAILABLE", "AVAILABLE", "SEIZED"]);
+    await hub.api("POST", "/api/v1/queues/blend/inbound", { waiting: 0 });
+    await eventually(async () => (await seized()) === 3, 20_000, "all 3 seized again");
+    assert.equal((await hub.api("POST", "/api/v1/queues/blend/inbound", { waiting: -1 })).status, 400);
+  });
+
   test("campaign and agent API: clear 400s, 404 for an unknown campaign, stop and purge", async () => {
     const bad = await hub.api("PUT", "/api/v1/dialer/campaigns/bad", { mode: "power", voicePlugin: "nope", ratio: 9 });
     assert.equal(bad.status, 400, bad.text);
