@@ -136,9 +136,16 @@ function fitted(m: Moments, prior: { mean: number; sd: number }, minCount = 20):
   return logNormalFromMoments(m.mean, Math.max(standardDeviation(m), 0.05 * m.mean));
 }
 
+/**
+ * Where busy agents' release times come from: forecast from handle-time curves (predictive),
+ * or read from the snapshot's `knownSecondsUntilFree` (the oracle; forecast when absent).
+ */
+export type AgentReleases = "forecast" | "known";
+
 export function forecast(
   snapshot: PacingSnapshot,
   options: PredictiveOptions = DEFAULT_PREDICTIVE,
+  releases: AgentReleases = "forecast",
 ): PredictiveForecast {
   const { stats } = snapshot;
   const { prior } = options;
@@ -202,14 +209,19 @@ export function forecast(
     });
   }
 
+  const known = releases === "known" ? snapshot.knownSecondsUntilFree : undefined;
   const freeAgents = grid.map(() => -snapshot.callsWaitingForAgent);
   const freeAgentsVariance = grid.map(() => 0);
   for (const agent of snapshot.agents) {
     const e = agent.secondsInActivity;
+    const busy = agent.activity === "talking" || agent.activity === "wrapping";
+    const knownFreeIn = known && busy ? (known[agent.id] ?? Infinity) : undefined;
     grid.forEach((t, k) => {
       const within = t + GRACE_SECONDS;
       let p = 0;
       if (agent.activity === "ready") p = 1;
+      // The oracle: certainty, so no variance either.
+      else if (knownFreeIn !== undefined) p = knownFreeIn <= within ? 1 : 0;
       // A talking agent is free once talk and then wrap-up end; wrap-up taken at its mean.
       else if (agent.activity === "talking") {
         for (const w of wrapQuantiles) if (within > w) p += talkEndsWithin(e, within - w) / wrapQuantiles.length;
@@ -288,9 +300,25 @@ export function abandonAim(target: number, liveAnswersToday: number, options: Pr
 }
 
 export function createPredictivePolicy(overrides: Partial<PredictiveOptions> = {}): PacingPolicy<PredictiveMemory> {
-  const options: PredictiveOptions = { ...DEFAULT_PREDICTIVE, ...overrides };
+  return createForecastPacing("predictive", { ...DEFAULT_PREDICTIVE, ...overrides }, "forecast");
+}
+
+/**
+ * The oracle: predictive's connect model and abandonment control, but busy agents' release
+ * times read from the simulation (`knownSecondsUntilFree`) instead of forecast. Its talk
+ * time bounds what any policy that must forecast agent availability can get.
+ */
+export function createOraclePolicy(overrides: Partial<PredictiveOptions> = {}): PacingPolicy<PredictiveMemory> {
+  return createForecastPacing("oracle", { ...DEFAULT_PREDICTIVE, ...overrides }, "known");
+}
+
+function createForecastPacing(
+  name: "predictive" | "oracle",
+  options: PredictiveOptions,
+  releases: AgentReleases,
+): PacingPolicy<PredictiveMemory> {
   return {
-    name: "predictive",
+    name,
     initialMemory: () => ({ allowance: options.initialAllowance, lastCorrectionAt: undefined }),
     decide(snapshot, memory) {
       let { allowance, lastCorrectionAt } = memory;
@@ -317,7 +345,7 @@ export function createPredictivePolicy(overrides: Partial<PredictiveOptions> = {
         if (agent.activity === "ready" || agent.activity === "talking" || agent.activity === "wrapping") nonPaused++;
       }
       const lineCap = Math.floor(options.maxLinesPerAgent * nonPaused) - snapshot.callsInFlight.length;
-      let dials = callsForAllowance(forecast(snapshot, options), allowance, Math.max(0, lineCap));
+      let dials = callsForAllowance(forecast(snapshot, options, releases), allowance, Math.max(0, lineCap));
       // Never leave a free agent without a call coming: at worst, progressive.
       dials = Math.max(dials, ready - snapshot.callsInFlight.length - snapshot.callsWaitingForAgent);
       return { decision: dialsOnly(dials), memory: { allowance, lastCorrectionAt }, ...(reason ? { reason } : {}) };

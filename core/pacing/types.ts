@@ -10,6 +10,7 @@ export const POLICY_NAMES = [
   "progressive",
   "power",
   "predictive",
+  "oracle",
   "vicidial-hard-limit",
   "vicidial-tapered",
   "vicidial-average",
@@ -104,6 +105,13 @@ export interface PacingSnapshot {
   /** Abandonment the campaign must stay under, as a fraction of live answers (0.03). */
   abandonTarget: number;
   stats: PacingStatistics;
+  /**
+   * Filled by the simulator only, for the `oracle` policy: seconds from now until each busy
+   * (talking or wrapping) agent is ready for a call again, by agent id, from the talk and
+   * wrap-up times the simulation has already drawn. A busy agent missing from it goes on a
+   * break next. The dialer service leaves it out: no live dialer knows when a call will end.
+   */
+  knownSecondsUntilFree?: Readonly<Record<string, number>>;
 }
 
 export interface PacingDecision {
