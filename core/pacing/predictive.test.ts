@@ -6,6 +6,7 @@ import {
   DEFAULT_PREDICTIVE,
   expectedOverflow,
   forecast,
+  safeFixedRatio,
   type PredictiveMemory,
 } from "./predictive.ts";
 import { agents, emptyStatistics, histogramOf, ringing, snapshot } from "./test-snapshot.ts";
@@ -136,4 +137,38 @@ test("today's rate over the aim also holds dialling back, even when the last 15 
     10,
   );
   assert.ok(overToday.memory.allowance < DEFAULT_PREDICTIVE.initialAllowance);
+});
+
+test("the safe fixed ratio never puts two lines on a lone ready agent unless people rarely answer", () => {
+  // Two lines, one agent: P(both answer) / E[answers] = p / 2, over a 2% aim once p > 4%.
+  assert.ok(safeFixedRatio(0.2, 5, 0.02, 6) < 1.5);
+  assert.ok(safeFixedRatio(0.02, 5, 0.02, 6) >= 1.5);
+  assert.ok(safeFixedRatio(0.1, 5, 0.02, 6) >= safeFixedRatio(0.3, 5, 0.02, 6));
+  assert.ok(safeFixedRatio(0.1, 5, 0.02, 6) > 1);
+  assert.equal(safeFixedRatio(1, 5, 0.02, 6), 1);
+});
+
+test("a small team is paced power-like, for ready agents only, and the reason says so", () => {
+  const small = [...agents("ready", 4), ...agents("talking", 4, 170), ...agents("wrapping", 1, 29)];
+  const step = policy.decide(snapshot({ agents: small, stats: history() }), policy.initialMemory());
+  assert.match(step.reason ?? "", /small team \(9 agents < 10\): power-like, [\d.]+ lines per ready agent/);
+  const ratio = Number(/power-like, ([\d.]+) lines/.exec(step.reason ?? "")?.[1]);
+  assert.ok(ratio > 1, `ratio ${ratio}`);
+  assert.equal(step.decision.dials, Math.round(ratio * 4));
+  // Busy agents about to be free change nothing: no release is forecast for a small team.
+  const sooner = [...agents("ready", 4), ...agents("talking", 4, 400), ...agents("wrapping", 1, 100)];
+  assert.equal(dialsFor(snapshot({ agents: sooner, stats: history() })), step.decision.dials);
+  const large = policy.decide(snapshot({ agents: team(), stats: history() }), policy.initialMemory());
+  assert.doesNotMatch(large.reason ?? "", /small team/);
+});
+
+test("a small team with no history dials progressive, and one over its aim dials less", () => {
+  const small = agents("ready", 5);
+  assert.equal(dialsFor(snapshot({ agents: small, stats: emptyStatistics() })), 5);
+  const calm = dialsFor(snapshot({ agents: small, stats: history() }));
+  const over = dialsFor(
+    snapshot({ agents: small, stats: history({ today: { dials: 1000, liveAnswers: 190, abandoned: 12 } }) }),
+  );
+  assert.ok(over < calm, `${over} < ${calm}`);
+  assert.ok(over >= 5);
 });

@@ -51,6 +51,13 @@ export interface PredictiveOptions {
   /** Never more lines than this many per non-paused agent. */
   maxLinesPerAgent: number;
   /**
+   * Below this many non-paused agents the team is too small to forecast (a handful of
+   * releases per ring cycle, each a coin toss): predictive dials for ready agents only,
+   * as many lines as keeps the overflow over them, counting no release at all, within the
+   * aim. Power-like, and safe by construction, since any release only absorbs more.
+   */
+  smallTeamBelowAgents: number;
+  /**
    * Calls (new and ringing) are judged at an upper confidence bound of the connect rate,
    * this many standard errors above the estimate: with little history it is near 1 (one
    * call per free agent), and it tightens toward the estimate as calls settle.
@@ -77,6 +84,7 @@ export const DEFAULT_PREDICTIVE: PredictiveOptions = {
   priorLiveAnswers: 40,
   empiricalAfterCalls: 30,
   maxLinesPerAgent: 6,
+  smallTeamBelowAgents: 10,
   connectRateConfidence: 2,
   prior: {
     secondsToConnect: { mean: 12, sd: 5 },
@@ -138,9 +146,10 @@ function fitted(m: Moments, prior: { mean: number; sd: number }, minCount = 20):
 
 /**
  * Where busy agents' release times come from: forecast from handle-time curves (predictive),
- * or read from the snapshot's `knownSecondsUntilFree` (the oracle; forecast when absent).
+ * or read from the snapshot's `knownSecondsUntilFree` (the oracle; forecast when absent), or
+ * none counted at all (a small team's power-like fallback: only ready agents take calls).
  */
-export type AgentReleases = "forecast" | "known";
+export type AgentReleases = "forecast" | "known" | "none";
 
 export function forecast(
   snapshot: PacingSnapshot,
@@ -220,6 +229,7 @@ export function forecast(
       const within = t + GRACE_SECONDS;
       let p = 0;
       if (agent.activity === "ready") p = 1;
+      else if (releases === "none") p = 0;
       // The oracle: certainty, so no variance either.
       else if (knownFreeIn !== undefined) p = knownFreeIn <= within ? 1 : 0;
       // A talking agent is free once talk and then wrap-up end; wrap-up taken at its mean.
@@ -278,6 +288,47 @@ export function callsForAllowance(f: PredictiveForecast, allowance: number, maxD
     else hi = mid - 1;
   }
   return lo;
+}
+
+/**
+ * Share of dials a person answers and the dialer hands to the queue, at the same upper
+ * confidence bound as the connect rate (so near 1, progressive, with no history).
+ */
+export function cautiousPersonRate(snapshot: PacingSnapshot, options: PredictiveOptions = DEFAULT_PREDICTIVE): number {
+  const { settled, total, connects } = snapshot.stats;
+  const rate = ((settled.connects + 1) / (settled.dials + 2)) * ((total.liveAnswers + 1) / (connects + 2));
+  return Math.min(1, rate + options.connectRateConfidence * Math.sqrt((rate * (1 - rate)) / (settled.dials + 3)));
+}
+
+function binomialPmf(n: number, p: number): number[] {
+  const pmf = [Math.pow(1 - p, n)];
+  for (let k = 1; k <= n; k++) pmf.push(((pmf[k - 1] as number) * (n - k + 1) * p) / (k * (1 - p)));
+  return pmf;
+}
+
+/**
+ * The largest power ratio (lines per ready agent, in steps of 0.1) that keeps, for every
+ * count of ready agents a team of `agents` can have and its `round(ratio × ready)` fresh
+ * lines, the expected people in excess of those ready agents within `aim` of the people
+ * expected. No release is counted (safe by construction), and only people compete for the
+ * ready agents: a machine that reaches one holds it ~11 s, about the spread of the connects.
+ * The first ratio to fail is usually the one that puts two lines on a lone ready agent.
+ */
+export function safeFixedRatio(personRate: number, agents: number, aim: number, maxRatio: number): number {
+  if (personRate >= 1 || personRate <= 0) return 1;
+  let best = 1;
+  for (let tenths = 11; tenths <= maxRatio * 10; tenths++) {
+    const ratio = tenths / 10;
+    for (let ready = 1; ready <= agents; ready++) {
+      const lines = Math.round(ratio * ready);
+      const pmf = binomialPmf(lines, personRate);
+      let excess = 0;
+      for (let k = ready + 1; k <= lines; k++) excess += (k - ready) * (pmf[k] as number);
+      if (excess > aim * lines * personRate) return best;
+    }
+    best = ratio;
+  }
+  return best;
 }
 
 /** Abandonment observed so far, shrunk toward the aim while there are few live answers. */
@@ -344,8 +395,22 @@ function createForecastPacing(
         if (agent.activity === "ready") ready++;
         if (agent.activity === "ready" || agent.activity === "talking" || agent.activity === "wrapping") nonPaused++;
       }
-      const lineCap = Math.floor(options.maxLinesPerAgent * nonPaused) - snapshot.callsInFlight.length;
-      let dials = callsForAllowance(forecast(snapshot, options, releases), allowance, Math.max(0, lineCap));
+      const lineCap = Math.max(0, Math.floor(options.maxLinesPerAgent * nonPaused) - snapshot.callsInFlight.length);
+      const smallTeam = name === "predictive" && nonPaused < options.smallTeamBelowAgents;
+      let dials: number;
+      if (smallTeam) {
+        // Too few agents to forecast releases: power-like, lines per ready agent only; the
+        // bound tightens in proportion while the observed rate is over the aim.
+        const observed = observedAbandonRate(snapshot, aim, options.priorLiveAnswers);
+        const bound = aim * Math.min(1, aim / Math.max(observed, 1e-9));
+        const ratio = safeFixedRatio(cautiousPersonRate(snapshot, options), nonPaused, bound, options.maxLinesPerAgent);
+        dials = Math.min(
+          lineCap,
+          Math.round(ratio * ready) - snapshot.callsInFlight.length - snapshot.callsWaitingForAgent,
+        );
+        const note = `small team (${nonPaused} agents < ${options.smallTeamBelowAgents}): power-like, ${ratio.toFixed(1)} lines per ready agent, no release forecast`;
+        reason = reason ? `${note}; ${reason}` : note;
+      } else dials = callsForAllowance(forecast(snapshot, options, releases), allowance, lineCap);
       // Never leave a free agent without a call coming: at worst, progressive.
       dials = Math.max(dials, ready - snapshot.callsInFlight.length - snapshot.callsWaitingForAgent);
       return { decision: dialsOnly(dials), memory: { allowance, lastCorrectionAt }, ...(reason ? { reason } : {}) };
