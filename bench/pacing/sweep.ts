@@ -97,9 +97,27 @@ export function bestVicidial(result: CellResult): PolicySummary | undefined {
   );
 }
 
+/**
+ * The physical ceiling of a campaign's talk minutes per agent-hour: every agent-minute not
+ * spent in wrap-up is talk with a person (no waiting, no machines, no abandonment).
+ */
+export function physicalCeiling(scenario: Scenario): number {
+  return (60 * scenario.talkSeconds.mean) / (scenario.talkSeconds.mean + scenario.wrapSeconds.mean);
+}
+
+/** Predictive's share of the oracle's talk time that the goal asks for, with 10 or more agents. */
+export const ORACLE_SHARE_GOAL = 0.9;
+export const ORACLE_GOAL_MIN_AGENTS = 10;
+
 export interface CellGoals {
   /** Share of seeds over 3% (goal: at most 5%, with 10 or more agents). */
   seedsOverTarget: number;
+  /** Predictive's talk time as a share of the oracle's (goal: >= 90% with 10 or more agents). */
+  ofOracle: number | undefined;
+  /** Whether predictive's abandonment is no higher than the oracle's (else its share flatters it). */
+  noMoreAbandonmentThanOracle: boolean | undefined;
+  /** The oracle goal: >= 90% of the oracle and <= 3% in >= 95% of seeds (cells with 10+ agents). */
+  meetsOracleGoal: boolean | undefined;
   /** Talk time >= the best VICIdial method's, at equal or lower abandonment. */
   beatsVicidial: boolean | undefined;
   /** Talk time gain over progressive (goal: >= 20% where the live rate is <= 30%). */
@@ -110,8 +128,20 @@ export function cellGoals(result: CellResult): CellGoals {
   const ours = summaryOf(result, "predictive");
   const vici = bestVicidial(result);
   const progressive = summaryOf(result, "progressive");
+  const oracle = summaryOf(result, "oracle");
+  const ofOracle =
+    ours && oracle && oracle.talkMinutesPerAgentHour > 0
+      ? ours.talkMinutesPerAgentHour / oracle.talkMinutesPerAgentHour
+      : undefined;
+  const seedsOverTarget = ours?.seedsOverTarget ?? 0;
   return {
-    seedsOverTarget: ours?.seedsOverTarget ?? 0,
+    seedsOverTarget,
+    ofOracle,
+    noMoreAbandonmentThanOracle: ours && oracle ? ours.abandonRate.us30d <= oracle.abandonRate.us30d : undefined,
+    meetsOracleGoal:
+      result.agents >= ORACLE_GOAL_MIN_AGENTS && ofOracle !== undefined
+        ? ofOracle >= ORACLE_SHARE_GOAL && seedsOverTarget <= 0.05
+        : undefined,
     beatsVicidial:
       ours && vici
         ? ours.talkMinutesPerAgentHour >= vici.talkMinutesPerAgentHour &&
