@@ -172,3 +172,14 @@ test("a small team with no history dials progressive, and one over its aim dials
   assert.ok(over < calm, `${over} < ${calm}`);
   assert.ok(over >= 5);
 });
+
+test("an unseen share of the regulator's rate (UK AMD false positives) widens the margin below the net target", () => {
+  for (const liveAnswers of [100, 1000, 5000]) {
+    const seenOnly = abandonAim(0.01, liveAnswers, DEFAULT_PREDICTIVE);
+    const withUnseen = abandonAim(0.01, liveAnswers, DEFAULT_PREDICTIVE, 0.02);
+    assert.ok(withUnseen < seenOnly, `${liveAnswers}: ${withUnseen} < ${seenOnly}`);
+    assert.ok(withUnseen > 0);
+  }
+  // More live answers, less noise: the aim rises toward the net target.
+  assert.ok(abandonAim(0.01, 5000, DEFAULT_PREDICTIVE, 0.02) > abandonAim(0.01, 500, DEFAULT_PREDICTIVE, 0.02));
+});

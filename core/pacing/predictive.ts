@@ -37,6 +37,16 @@ export interface PredictiveOptions {
   correctEverySeconds: number;
   /** Standard errors of today's rate kept between the aim and the target (small volumes). */
   noiseMargin: number;
+  /**
+   * The lowest aim, as a share of the (net) target, when part of the regulator's rate is
+   * unseen (UK with AMD): low, because the unseen part's noise alone can use the margin.
+   */
+  unseenAimFloor: number;
+  /**
+   * `noiseMargin` when part of the rate is unseen: wider, because feedback cannot undo an
+   * unlucky draw of what the dialer never sees, so the margin must cover it in advance.
+   */
+  unseenNoiseMargin: number;
   /** Step of the correction in log space per unit of relative error, when cutting. */
   correctionGain: number;
   /**
@@ -81,6 +91,8 @@ export const DEFAULT_PREDICTIVE: PredictiveOptions = {
   correctionGain: 0.35,
   raiseGain: 0.1,
   noiseMargin: 1,
+  unseenAimFloor: 0.1,
+  unseenNoiseMargin: 1.65,
   priorLiveAnswers: 40,
   empiricalAfterCalls: 30,
   maxLinesPerAgent: 6,
@@ -345,9 +357,20 @@ export function observedAbandonRate(snapshot: PacingSnapshot, aim: number, prior
  * live answers are few, since a small count's rate can land well above its expectation
  * (the margin is `noiseMargin` binomial standard errors at the target).
  */
-export function abandonAim(target: number, liveAnswersToday: number, options: PredictiveOptions): number {
-  const standardError = Math.sqrt((target * (1 - target)) / (liveAnswersToday + options.priorLiveAnswers));
-  return Math.max(target * 0.25, Math.min(target * options.targetShare, target - options.noiseMargin * standardError));
+export function abandonAim(
+  target: number,
+  liveAnswersToday: number,
+  options: PredictiveOptions,
+  unseenShare = 0,
+): number {
+  // The regulator's rate includes what the dialer cannot see (UK: AMD false positives), and
+  // so does its noise: the standard error is that of the whole rate, at the whole target.
+  const judged = target + unseenShare;
+  const standardError = Math.sqrt((judged * (1 - judged)) / (liveAnswersToday + options.priorLiveAnswers));
+  const unseen = unseenShare > 0;
+  const margin = unseen ? options.unseenNoiseMargin : options.noiseMargin;
+  const floor = target * (unseen ? options.unseenAimFloor : 0.25);
+  return Math.max(floor, Math.min(target * options.targetShare, target - margin * standardError));
 }
 
 export function createPredictivePolicy(overrides: Partial<PredictiveOptions> = {}): PacingPolicy<PredictiveMemory> {
@@ -374,7 +397,12 @@ function createForecastPacing(
     decide(snapshot, memory) {
       let { allowance, lastCorrectionAt } = memory;
       let reason: string | undefined;
-      const aim = abandonAim(snapshot.abandonTarget, snapshot.stats.today.liveAnswers, options);
+      const aim = abandonAim(
+        snapshot.abandonTarget,
+        snapshot.stats.today.liveAnswers,
+        options,
+        snapshot.unseenAbandonShare,
+      );
       if (lastCorrectionAt === undefined) lastCorrectionAt = snapshot.atSeconds;
       else if (snapshot.atSeconds - lastCorrectionAt >= options.correctEverySeconds) {
         const observed = observedAbandonRate(snapshot, aim, options.priorLiveAnswers);

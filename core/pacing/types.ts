@@ -104,6 +104,13 @@ export interface PacingSnapshot {
   callsWithAgents: number;
   /** Abandonment the campaign must stay under, as a fraction of live answers (0.03). */
   abandonTarget: number;
+  /**
+   * The share of live answers the regulator counts as abandoned that the dialer cannot see
+   * (under the UK's rule, the people AMD hangs up on), already deducted from
+   * `abandonTarget`. Its own binomial noise is part of the regulator's rate, so policies
+   * widen their margin for it. Absent: nothing unseen.
+   */
+  unseenAbandonShare?: number;
   stats: PacingStatistics;
   /**
    * Filled by the simulator only, for the `oracle` policy: seconds from now until each busy

@@ -88,6 +88,15 @@ test("pacing to the UK rule leaves room for the people AMD hangs up on", () => {
   assert.equal(pacingTarget(us), 0.03);
   assert.ok(Math.abs(pacingTarget(uk) - 0.01) < 1e-12);
   assert.equal(pacingTarget({ ...uk, amd: { ...amd, enabled: false } }), 0.03);
+  const unseen = (scenario: Scenario) => {
+    let share: number | undefined;
+    simulate({ ...scenario, durationMinutes: 1 }, "predictive", 4, {
+      onStep: (_at, _step, snapshot) => (share = snapshot.unseenAbandonShare),
+    });
+    return share;
+  };
+  assert.ok(Math.abs((unseen(uk) ?? 0) - 0.02) < 1e-12);
+  assert.equal(unseen(us), undefined);
   const usRun = simulate(us, "predictive", 4);
   const ukRun = simulate(uk, "predictive", 4);
   assert.ok(ukRun.abandoned < usRun.abandoned, `${ukRun.abandoned} < ${usRun.abandoned}`);

@@ -106,8 +106,12 @@ export interface SimulateOptions {
  * and the dialer cannot see them). Never below a tenth of the target.
  */
 export function pacingTarget(scenario: Scenario): number {
-  const falsePositiveShare = scenario.abandonRule === "GB" && scenario.amd.enabled ? 1 - scenario.amd.specificity : 0;
-  return Math.max(scenario.abandonTarget / 10, scenario.abandonTarget - falsePositiveShare);
+  return Math.max(scenario.abandonTarget / 10, scenario.abandonTarget - unseenAbandonShare(scenario));
+}
+
+/** The AMD false-positive estimate the UK rule counts: 1 - specificity of the people answering. */
+export function unseenAbandonShare(scenario: Scenario): number {
+  return scenario.abandonRule === "GB" && scenario.amd.enabled ? 1 - scenario.amd.specificity : 0;
 }
 
 export function simulate(
@@ -469,6 +473,7 @@ class Simulation {
       callsWaitingForAgent: this.#waiting.length,
       callsWithAgents: withAgents,
       abandonTarget: pacingTarget(this.#s),
+      ...(unseenAbandonShare(this.#s) > 0 ? { unseenAbandonShare: unseenAbandonShare(this.#s) } : {}),
       stats: this.#stats.snapshot(this.#now),
       // Only the oracle is told: every other policy sees what the dialer service would.
       ...(this.#policy.name === "oracle" ? { knownSecondsUntilFree: this.#knownSecondsUntilFree() } : {}),
