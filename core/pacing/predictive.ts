@@ -12,7 +12,10 @@
  * connects over free agents, normal approximation) stays within an allowance of the
  * expected connects. The forecast is static and fluid, so the allowance is calibrated by
  * feedback on the abandonment observed (today's and the last 15 minutes'), cutting fast
- * and raising slowly, against an aim below the target. docs/pacing.md explains the
+ * and raising slowly, against an aim below the target (its margin widened for what the
+ * regulator counts and the dialer cannot see: UK AMD false positives). Below 10 agents it
+ * paces power-like instead (`safeFixedRatio`). The oracle (`createOraclePolicy`) is the same
+ * policy told busy agents' release times, for the simulator. docs/pacing.md explains the
  * choices and what each one fixed.
  */
 import {
@@ -62,9 +65,8 @@ export interface PredictiveOptions {
   maxLinesPerAgent: number;
   /**
    * Below this many non-paused agents the team is too small to forecast (a handful of
-   * releases per ring cycle, each a coin toss): predictive dials for ready agents only,
-   * as many lines as keeps the overflow over them, counting no release at all, within the
-   * aim. Power-like, and safe by construction, since any release only absorbs more.
+   * releases per ring cycle, each a coin toss): predictive paces power-like, lines for
+   * ready agents only, at the ratio `safeFixedRatio` finds safe counting no release at all.
    */
   smallTeamBelowAgents: number;
   /**
@@ -158,10 +160,9 @@ function fitted(m: Moments, prior: { mean: number; sd: number }, minCount = 20):
 
 /**
  * Where busy agents' release times come from: forecast from handle-time curves (predictive),
- * or read from the snapshot's `knownSecondsUntilFree` (the oracle; forecast when absent), or
- * none counted at all (a small team's power-like fallback: only ready agents take calls).
+ * or read from the snapshot's `knownSecondsUntilFree` (the oracle; forecast when absent).
  */
-export type AgentReleases = "forecast" | "known" | "none";
+export type AgentReleases = "forecast" | "known";
 
 export function forecast(
   snapshot: PacingSnapshot,
@@ -241,7 +242,6 @@ export function forecast(
       const within = t + GRACE_SECONDS;
       let p = 0;
       if (agent.activity === "ready") p = 1;
-      else if (releases === "none") p = 0;
       // The oracle: certainty, so no variance either.
       else if (knownFreeIn !== undefined) p = knownFreeIn <= within ? 1 : 0;
       // A talking agent is free once talk and then wrap-up end; wrap-up taken at its mean.
@@ -355,7 +355,8 @@ export function observedAbandonRate(snapshot: PacingSnapshot, aim: number, prior
 /**
  * The abandonment rate to steer at: a share of the target, lowered further while today's
  * live answers are few, since a small count's rate can land well above its expectation
- * (the margin is `noiseMargin` binomial standard errors at the target).
+ * (the margin is `noiseMargin` binomial standard errors at the target; with an unseen
+ * share, `unseenNoiseMargin` standard errors of the whole rate the regulator judges).
  */
 export function abandonAim(
   target: number,
