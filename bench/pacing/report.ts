@@ -301,7 +301,10 @@ cumulative rate: a clean quarter of an hour does not license spending the day's 
 The gain is 0.35 when cutting and 0.1 when raising: a quiet spell with few live answers is
 weak evidence, and the first version, symmetric, let a 10-agent campaign see no drop for
 twenty minutes, raise its allowance thirty-fold and then drop seven calls in five seconds.
-The allowance stays between 0.0001 and 0.1.
+The allowance stays between 0.0001 and 0.1, and starts at 0.002 scaled down by the aim's
+distance below 85% of the target (below): the first feedback comes only once the first calls
+have connected, and the start of a shift, on the priors, is when the release forecast is
+at its worst.
 
 The aim is 85% of the target, lowered further while today's live answers are few: at most
 the target minus one binomial standard error of today's rate (√(p(1−p)/(n+40)) at the
@@ -458,12 +461,15 @@ has ~730 live answers, and the false-positive share alone has a standard error o
 points around its 2%. The aim's small-volume margin is now the standard error of the
 *whole* UK rate (at the 3% target, not the 1% left after the estimate), taken
 ${"1.65"} times (one-sided 95%) instead of once, with a lower floor (10% of the net target
-instead of 25%), because the margin must cover the unseen part in advance. The window
+instead of 25%), because the margin must cover the unseen part in advance; and the
+allowance starts scaled down with the aim (above), since with the UK aim near its floor the
+first minute's burst — agents all busy, the release forecast still on its priors — was
+where the 25-agent seeds over 3% spent their drops. The window
 needs no change: the UK's period is the calendar day (config/regulation), and
 predictive's "today" already runs from local midnight. During development, over the same
 32 seeds, the previous aim had 18.8% / 3.1% / 0% of seeds over at 25 / 50 / 100 agents
-for 43.2 / 45.9 / 47.7 talk minutes; the talk cost of the wider margin is in the table
-(paced to UK), under 1%. What is left is the false positives' own variance: the last
+for 43.2 / 45.9 / 47.7 talk minutes (paced to UK); against those, the talk cost of the
+changes is the "paced to UK: talk" column. What is left is the false positives' own variance: the last
 column is progressive, which abandons nothing, judged by the UK rule — its seeds over 3%
 are the false positives' doing alone. A tighter AMD setting, or no AMD, is the lever there.
 

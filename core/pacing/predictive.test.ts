@@ -183,3 +183,16 @@ test("an unseen share of the regulator's rate (UK AMD false positives) widens th
   // More live answers, less noise: the aim rises toward the net target.
   assert.ok(abandonAim(0.01, 5000, DEFAULT_PREDICTIVE, 0.02) > abandonAim(0.01, 500, DEFAULT_PREDICTIVE, 0.02));
 });
+
+test("the allowance starts below its initial value while the aim is below its usual share, lower still for the UK", () => {
+  const first = (over: Partial<PacingSnapshot>) =>
+    policy.decide(snapshot({ agents: team(), stats: emptyStatistics(), ...over }), policy.initialMemory()).memory
+      .allowance;
+  const us = first({});
+  const uk = first({ abandonTarget: 0.01, unseenAbandonShare: 0.02 });
+  assert.ok(us < DEFAULT_PREDICTIVE.initialAllowance, `${us}`);
+  assert.ok(uk < us, `${uk} < ${us}`);
+  // With a day's worth of live answers the aim is at its share: the allowance starts as set.
+  const settledDay = first({ stats: history({ today: { dials: 20_000, liveAnswers: 4000, abandoned: 40 } }) });
+  assert.equal(settledDay, DEFAULT_PREDICTIVE.initialAllowance);
+});

@@ -404,8 +404,14 @@ function createForecastPacing(
         options,
         snapshot.unseenAbandonShare,
       );
-      if (lastCorrectionAt === undefined) lastCorrectionAt = snapshot.atSeconds;
-      else if (snapshot.atSeconds - lastCorrectionAt >= options.correctEverySeconds) {
+      if (lastCorrectionAt === undefined) {
+        // The first decision: start the allowance in proportion to how far the aim is below
+        // its usual share of the target (far, with no live answers yet, and much further for
+        // the UK with AMD), since the first feedback comes only after the first calls have
+        // connected, and the start of a shift is when the release forecast is at its worst.
+        lastCorrectionAt = snapshot.atSeconds;
+        allowance *= Math.min(1, aim / (snapshot.abandonTarget * options.targetShare));
+      } else if (snapshot.atSeconds - lastCorrectionAt >= options.correctEverySeconds) {
         const observed = observedAbandonRate(snapshot, aim, options.priorLiveAnswers);
         const error = Math.max(-1, Math.min(1, (aim - observed) / aim));
         allowance = Math.min(
