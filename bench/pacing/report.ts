@@ -4,14 +4,25 @@ import {
   ABANDON_TARGET,
   bestVicidial,
   cellGoals,
+  ORACLE_GOAL_MIN_AGENTS,
+  ORACLE_SHARE_GOAL,
+  physicalCeiling,
+  scenarioFor,
+  bestSafePower,
+  isSafe,
+  SMALL_TEAM_RATIOS,
   summaryOf,
   type Cell,
+  type CellGoals,
   type CellResult,
+  type SmallTeamResult,
   type UkResult,
 } from "./sweep.ts";
 
 export interface RunInfo {
   seeds: number;
+  /** Seeds per UK cell (older results: the same as `seeds`). */
+  ukSeeds?: number;
   durationMinutes: number;
   seconds: number;
   workers: number;
@@ -23,8 +34,16 @@ const abandon = (r: CellResult, p: PolicyName) => summaryOf(r, p)?.abandonRate.u
 const mark = (ok: boolean | undefined) => (ok === undefined ? "–" : ok ? "yes" : "**no**");
 const shortName = (p: PolicyName) => p.replace("vicidial-", "VD ");
 
+const ceilingOf = (r: Cell) => physicalCeiling(scenarioFor(r, 60, 1));
+
 function cellLabel(r: Cell): string {
   return `${r.agents} | ${pct(r.liveRate, 0)} | ${r.amd ? "on" : "off"}`;
+}
+
+/** "97%", with a dagger when predictive abandons more than the oracle (the share then flatters it). */
+function oracleShare(g: CellGoals): string {
+  if (g.ofOracle === undefined) return "–";
+  return `${(g.ofOracle * 100).toFixed(0)}%${g.noMoreAbandonmentThanOracle === false ? " †" : ""}`;
 }
 
 function goalsTable(results: CellResult[]): string {
@@ -32,11 +51,11 @@ function goalsTable(results: CellResult[]): string {
     const g = cellGoals(r);
     const vici = bestVicidial(r);
     const gainGoal = r.liveRate <= 0.3 ? mark((g.gainOverProgressive ?? 0) >= 0.2) : "–";
-    return `| ${cellLabel(r)} | ${talk(r, "predictive").toFixed(1)} | ${pct(abandon(r, "predictive"))} | ${pct(g.seedsOverTarget, 0)} | ${vici ? `${shortName(vici.policy)}: ${vici.talkMinutesPerAgentHour.toFixed(1)} / ${pct(vici.abandonRate.us30d)}` : "–"} | ${mark(g.beatsVicidial)} | ${talk(r, "progressive").toFixed(1)} | ${g.gainOverProgressive === undefined ? "–" : `${(g.gainOverProgressive * 100).toFixed(0)}%`} | ${gainGoal} |`;
+    return `| ${cellLabel(r)} | ${talk(r, "predictive").toFixed(1)} | ${pct(abandon(r, "predictive"))} | ${pct(g.seedsOverTarget, 0)} | ${talk(r, "oracle").toFixed(1)} / ${pct(abandon(r, "oracle"))} | ${oracleShare(g)} | ${mark(g.meetsOracleGoal)} | ${ceilingOf(r).toFixed(1)} | ${vici ? `${shortName(vici.policy)}: ${vici.talkMinutesPerAgentHour.toFixed(1)} / ${pct(vici.abandonRate.us30d)}` : "–"} | ${mark(g.beatsVicidial)} | ${talk(r, "progressive").toFixed(1)} | ${g.gainOverProgressive === undefined ? "–" : `${(g.gainOverProgressive * 100).toFixed(0)}%`} | ${gainGoal} |`;
   });
   return [
-    "| agents | live | AMD | predictive talk | predictive abandon | seeds > 3% | best VICIdial: talk / abandon | beats it | progressive talk | gain | >= 20% |",
-    "|---:|---:|:---:|---:|---:|---:|---|:---:|---:|---:|:---:|",
+    "| agents | live | AMD | predictive talk | predictive abandon | seeds > 3% | oracle: talk / abandon | of oracle | oracle goal | ceiling | best VICIdial: talk / abandon | beats it | progressive talk | gain | >= 20% |",
+    "|---:|---:|:---:|---:|---:|---:|---:|---:|:---:|---:|---|:---:|---:|---:|:---:|",
     ...rows,
   ].join("\n");
 }
@@ -65,7 +84,15 @@ function overall(results: CellResult[]) {
   const lowMet = low.filter((r) => (cellGoals(r).gainOverProgressive ?? 0) >= 0.2).length;
   const lowBig = low.filter((r) => r.agents >= 25);
   const lowBigMet = lowBig.filter((r) => (cellGoals(r).gainOverProgressive ?? 0) >= 0.2).length;
+  const oracleCells = results.map(cellGoals).filter((g) => g.meetsOracleGoal !== undefined);
+  const shares = big.map((r) => cellGoals(r).ofOracle).filter((x): x is number => x !== undefined);
   return {
+    oracleMet: oracleCells.filter((g) => g.meetsOracleGoal).length,
+    oracleCells: oracleCells.length,
+    oracleShareRange:
+      shares.length === 0
+        ? "–"
+        : `${(Math.min(...shares) * 100).toFixed(0)}–${(Math.max(...shares) * 100).toFixed(0)}%`,
     seedShare,
     cellsOver5,
     bigCells: big.length,
@@ -82,13 +109,54 @@ function ukTable(uk: UkResult[]): string {
   const cells = (p: UkResult["pacedToUs"]) =>
     `${p.talkMinutesPerAgentHour.toFixed(1)} | ${pct(p.abandonRate.us30d)} | ${pct(p.abandonRate.ukDaily)}`;
   return [
-    "| agents | live | AMD | paced to US: talk | US rate | UK rate | paced to UK: talk | US rate | UK rate | seeds over 3% (UK) |",
-    "|---:|---:|:---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| agents | live | AMD | paced to US: talk | US rate | UK rate | paced to UK: talk | US rate | UK rate | seeds over 3% (UK) | progressive: UK rate / seeds over |",
+    "|---:|---:|:---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...uk.map(
       (r) =>
-        `| ${cellLabel(r)} | ${cells(r.pacedToUs)} | ${cells(r.pacedToUk)} | ${pct(r.pacedToUk.seedsOverTarget, 0)} |`,
+        `| ${cellLabel(r)} | ${cells(r.pacedToUs)} | ${cells(r.pacedToUk)} | ${pct(r.pacedToUk.seedsOverTarget, 1)} | ${r.progressiveUk ? `${pct(r.progressiveUk.abandonRate.ukDaily)} / ${pct(r.progressiveUk.seedsOverTarget, 1)}` : "–"} |`,
     ),
   ].join("\n");
+}
+
+function smallTeamTable(results: CellResult[], small: SmallTeamResult[]): string {
+  const rows = small.map((t) => {
+    const cell = results.find((r) => r.agents === t.agents && r.liveRate === t.liveRate && r.amd === t.amd);
+    const ours = cell ? summaryOf(cell, "predictive") : undefined;
+    const best = bestSafePower(t);
+    const power = t.power
+      .map(
+        (p) =>
+          `${p.summary.talkMinutesPerAgentHour.toFixed(1)} / ${pct(p.summary.abandonRate.us30d, 1)} / ${pct(p.summary.seedsOverTarget, 0)}`,
+      )
+      .join(" | ");
+    const verdict =
+      !ours || !best
+        ? "–"
+        : mark(isSafe(ours) && ours.talkMinutesPerAgentHour >= best.summary.talkMinutesPerAgentHour - 0.05);
+    return `| ${cellLabel(t)} | ${ours ? `${ours.talkMinutesPerAgentHour.toFixed(1)} / ${pct(ours.abandonRate.us30d, 1)} / ${pct(ours.seedsOverTarget, 0)}` : "–"} | ${power} | ${best ? `${best.ratio}: ${best.summary.talkMinutesPerAgentHour.toFixed(1)}` : "none"} | ${verdict} |`;
+  });
+  return [
+    `| agents | live | AMD | predictive | ${SMALL_TEAM_RATIOS.map((r) => `power ${r}`).join(" | ")} | best safe power | predictive ≥ it |`,
+    `|---:|---:|:---:|---:|${SMALL_TEAM_RATIOS.map(() => "---:").join("|")}|---:|:---:|`,
+    ...rows,
+  ].join("\n");
+}
+
+/** Predictive's talk short of the best safe power ratio, per small cell where it is short. */
+function smallTeamShortfalls(results: CellResult[], small: SmallTeamResult[]): string[] {
+  const out: string[] = [];
+  for (const t of small) {
+    const cell = results.find((r) => r.agents === t.agents && r.liveRate === t.liveRate && r.amd === t.amd);
+    const ours = cell ? summaryOf(cell, "predictive") : undefined;
+    const best = bestSafePower(t);
+    if (!ours || !best) continue;
+    const gap = best.summary.talkMinutesPerAgentHour - ours.talkMinutesPerAgentHour;
+    if (gap > 0.05 || !isSafe(ours))
+      out.push(
+        `${t.agents} agents / ${pct(t.liveRate, 0)} live / AMD ${t.amd ? "on" : "off"}: ${ours.talkMinutesPerAgentHour.toFixed(1)} against power ${best.ratio}'s ${best.summary.talkMinutesPerAgentHour.toFixed(1)}${isSafe(ours) ? "" : ` (and ${pct(ours.seedsOverTarget, 0)} of seeds over 3%)`}`,
+      );
+  }
+  return out;
 }
 
 /** "min–max" of a policy's mean US abandonment across cells, in percent. */
@@ -97,7 +165,10 @@ function abandonRange(results: CellResult[], policies: PolicyName[]): string {
   return `${(Math.min(...rates) * 100).toFixed(1)}–${(Math.max(...rates) * 100).toFixed(1)}%`;
 }
 
-export function renderReport(results: CellResult[], uk: UkResult[], info: RunInfo): string {
+export function renderReport(results: CellResult[], uk: UkResult[], small: SmallTeamResult[], info: RunInfo): string {
+  const ukSeeds = info.ukSeeds ?? info.seeds;
+  const ukOver = uk.filter((r) => r.pacedToUk.seedsOverTarget > 0.05);
+  const smallShort = smallTeamShortfalls(results, small);
   const o = overall(results);
   const predictiveRange = abandonRange(results, ["predictive"]);
   const viciRange = abandonRange(results, ["vicidial-hard-limit", "vicidial-average"]);
@@ -105,6 +176,53 @@ export function renderReport(results: CellResult[], uk: UkResult[], info: RunInf
   const failingVici = results.filter((r) => cellGoals(r).beatsVicidial === false);
   const failingGain = results.filter((r) => r.liveRate <= 0.3 && (cellGoals(r).gainOverProgressive ?? 0) < 0.2);
   const overTarget = results.filter((r) => r.agents >= 10 && cellGoals(r).seedsOverTarget > 0.05);
+  const failingOracle = results.filter((r) => cellGoals(r).meetsOracleGoal === false);
+  const oracleFigures = (cells: CellResult[]) =>
+    cells.length === 0
+      ? "none"
+      : cells
+          .map((r) => {
+            const g = cellGoals(r);
+            return `${r.agents} agents / ${pct(r.liveRate, 0)} live / AMD ${r.amd ? "on" : "off"}: ${oracleShare(g)} of the oracle (${talk(r, "predictive").toFixed(1)} against ${talk(r, "oracle").toFixed(1)}), ${pct(g.seedsOverTarget, 0)} of seeds over 3%`;
+          })
+          .join("; ");
+  const smallShares = results
+    .filter((r) => r.agents < ORACLE_GOAL_MIN_AGENTS)
+    .map((r) => cellGoals(r).ofOracle)
+    .filter((x): x is number => x !== undefined);
+  const smallShareRange =
+    smallShares.length === 0
+      ? "–"
+      : `${(Math.min(...smallShares) * 100).toFixed(0)}–${(Math.max(...smallShares) * 100).toFixed(0)}%`;
+  const ceiling = results[0] ? ceilingOf(results[0]) : NaN;
+  const gains = results.map((r) => cellGoals(r).gainOverProgressive ?? 0);
+  const maxGain = (Math.max(0, ...gains) * 100).toFixed(0);
+  const viciGaps = failingVici.map((r) => {
+    const vici = bestVicidial(r);
+    return {
+      talk: (vici?.talkMinutesPerAgentHour ?? 0) - talk(r, "predictive"),
+      abandonShare: vici && vici.abandonRate.us30d > 0 ? abandon(r, "predictive") / vici.abandonRate.us30d : 0,
+    };
+  });
+  const viciGapText =
+    viciGaps.length === 0
+      ? ""
+      : ` (there, its talk is within ${Math.max(...viciGaps.map((g) => g.talk)).toFixed(1)} minute of VICIdial's, at ${(Math.max(...viciGaps.map((g) => g.abandonShare)) * 100).toFixed(0)}% or less of its abandonment)`;
+  const smallSafe = small.filter((t) => {
+    const cell = results.find((r) => r.agents === t.agents && r.liveRate === t.liveRate && r.amd === t.amd);
+    const ours = cell ? summaryOf(cell, "predictive") : undefined;
+    return ours !== undefined && isSafe(ours);
+  }).length;
+  const smallGaps = small.map((t) => {
+    const cell = results.find((r) => r.agents === t.agents && r.liveRate === t.liveRate && r.amd === t.amd);
+    const ours = cell ? summaryOf(cell, "predictive") : undefined;
+    const best = bestSafePower(t);
+    return ours && best ? best.summary.talkMinutesPerAgentHour - ours.talkMinutesPerAgentHour : 0;
+  });
+  const smallVerdict =
+    small.length === 0
+      ? "Not run."
+      : `Predictive is within 3% in ≥ 95% of seeds in ${smallSafe} of ${small.length} small-team cells; its talk is at most ${Math.max(0, ...smallGaps).toFixed(1)} minutes short of the best safe power ratio (median ${[...smallGaps].sort((a, b) => a - b)[Math.floor(smallGaps.length / 2)]?.toFixed(1)}): the goal "never worse than power at ≤ 3%" is met on safety, and on talk only to within that. The largest gaps are at 20% live, where power 1.4 is safe in these seeds and predictive's ratio moves between 1.2 and 1.4: its bound is the aim, which keeps the small-volume margin (0.75% at the start of a day, ~1.7% after two hours at 5 agents), and 1.4 needs ~1.3%. Bounding at the target's share instead (2.55%) closed the talk gap during development but put 13–25% of seeds over 3% in the 20% cells: with ~125 live answers in a 5-agent day, one or two drops more decide it, so the margin stays.`;
   const list = (cells: CellResult[]) =>
     cells.length === 0
       ? "none"
@@ -140,6 +258,7 @@ harmless). \`bin/dialmesh simulate ...\` does the same without npm.
 | \`progressive\` | One call per free agent: calls ringing or waiting never outnumber free agents. No abandonment by construction. |
 | \`power\` | A fixed number of lines per free agent (\`power.ratio\`, default 2), counting lines already ringing. |
 | \`predictive\` | Ours, below. |
+| \`oracle\` | Predictive told when each busy agent will be free (simulator only): the bound for any policy that must forecast. Below. |
 | \`vicidial-hard-limit\`, \`vicidial-tapered\`, \`vicidial-average\` | VICIdial's adaptive methods, re-implemented below as the open-source baseline. |
 
 ### Predictive (ours)
@@ -182,13 +301,30 @@ cumulative rate: a clean quarter of an hour does not license spending the day's 
 The gain is 0.35 when cutting and 0.1 when raising: a quiet spell with few live answers is
 weak evidence, and the first version, symmetric, let a 10-agent campaign see no drop for
 twenty minutes, raise its allowance thirty-fold and then drop seven calls in five seconds.
-The allowance stays between 0.0001 and 0.1.
+The allowance stays between 0.0001 and 0.1, and starts at 0.002 scaled down by the aim's
+distance below 85% of the target (below): the first feedback comes only once the first calls
+have connected, and the start of a shift, on the priors, is when the release forecast is
+at its worst.
 
 The aim is 85% of the target, lowered further while today's live answers are few: at most
 the target minus one binomial standard error of today's rate (√(p(1−p)/(n+40)) at the
 target p), because a small campaign's daily rate lands well away from its expectation. It
 never places fewer calls than progressive would, and never more than 6 lines per agent.
 All knobs are options of \`createPredictivePolicy\` (and the scenario's \`predictive\` block).
+
+### The oracle (the bound)
+
+\`oracle\` is predictive with one thing it could never have live: the simulator hands it
+(in the snapshot's \`knownSecondsUntilFree\`, which only the simulator fills) the talk and
+wrap-up end of every busy agent it has already drawn, so each agent's release is a
+certainty instead of a Kaplan-Meier forecast. It still does not know how any call, new or
+ringing, will end, and otherwise it is predictive: the same connect model, overflow
+allowance, feedback and aim. Its talk time per agent-hour is therefore what perfect
+forecasting of agent availability would be worth; predictive's share of it is how much
+forecasting is still worth improving. The sweep also prints the **physical ceiling**: every
+agent-minute not spent in wrap-up is talk with a person, talk / (talk + wrap-up) × 60 =
+${ceiling.toFixed(1)} minutes here, which no dialer reaches (it would need a person on the line
+the instant an agent is free, and no machines, no waiting and no abandonment).
 
 ### VICIdial adaptive (the baseline), re-implemented
 
@@ -247,19 +383,25 @@ run; there is no list exhaustion or retry scheduling.
 Agents 5, 10, 25, 50, 100 × live-answer rate 10–50% (the rest: 25% machines, 45% no
 answer, 20% busy, 10% invalid) × AMD off/on (sensitivity 95%, specificity 98%, 2.5 s);
 time to answer 12 ± 5 s, ring timeout 20 s, talk 180 ± 90 s, wrap-up 30 ± 10 s; shift from
-09:00; target ${pct(ABANDON_TARGET, 0)}. **${info.seeds} seeds per cell, ${info.durationMinutes} simulated minutes per run**
+09:00; target ${pct(ABANDON_TARGET, 0)}. **${info.seeds} seeds per cell (${ukSeeds} per UK cell), ${info.durationMinutes} simulated minutes per run**
 (shorter than a real shift to keep the sweep to a few minutes: ${results.length} cells ×
-${results[0]?.policies.length ?? 0} policies × ${info.seeds} seeds ran in ${info.seconds.toFixed(0)} s on
+${results[0]?.policies.length ?? 0} policies × ${info.seeds} seeds, the UK cells and the small-team power ratios ran in ${info.seconds.toFixed(0)} s on
 ${info.workers} worker threads).
 
 ### Goals
 
 | goal | result |
 |---|---|
+| **Predictive ≥ ${pct(ORACLE_SHARE_GOAL, 0)} of the oracle's talk time in every cell with ≥ ${ORACLE_GOAL_MIN_AGENTS} agents, with abandonment ≤ 3% in ≥ 95% of seeds** (the cell's jurisdiction definition: US here, GB in the UK table below) | ${o.oracleMet} of ${o.oracleCells} cells (predictive at ${o.oracleShareRange} of the oracle) — ${o.oracleMet === o.oracleCells ? "**met**" : "**not met** (see below)"} |
 | With ≥ 10 agents, predictive keeps abandonment ≤ 3% in ≥ 95% of seeds | ${pct(o.seedShare, 1)} of seeds over 3% overall; cells with more than 5% of seeds over: ${o.cellsOver5} of ${o.bigCells} — ${o.seedShare <= 0.05 && o.cellsOver5 === 0 ? "**met**" : "**not met** (see below)"} |
 | At least the talk time of the best VICIdial method at equal or lower abandonment, every cell | ${o.viciMet} of ${o.viciCells} cells — ${o.viciMet === o.viciCells ? "**met**" : "**not met** (see below)"} |
 | ≥ 20% more talk per agent-hour than progressive where the live rate ≤ 30% | ${o.lowMet} of ${o.lowCells} cells (${o.lowBigMet} of ${o.lowBigCells} with 25+ agents) — ${o.lowMet === o.lowCells ? "**met**" : "**not met** (see below)"} |
 
+The first goal is the one that matters; the others are the earlier yardsticks, kept for
+comparison ("+20% over progressive" asks for ~96% occupancy where progressive already keeps
+agents ~80% busy, see below). "Of oracle" is predictive's talk time as a share of the
+oracle's; a † marks cells where predictive's mean abandonment is higher than the oracle's
+(the share then flatters predictive a little). "Ceiling" is the physical ceiling above.
 "Best VICIdial method" is, per cell, the method with the most talk time among those whose
 mean abandonment is within 3%; when none is (the usual case), the one with the least
 abandonment. "Beats it" means predictive has at least its talk time *and* no more
@@ -275,6 +417,27 @@ ${goalsTable(results)}
 
 ${allPoliciesTable(results)}
 
+### Small teams: predictive against power
+
+Under ${ORACLE_GOAL_MIN_AGENTS} agents a team is too small to forecast: a handful of agents
+free up per ring cycle, each a coin toss, and the forecast's variance swamps it. There
+\`predictive\` falls back by itself to a power-like rule (and says so in its decision's
+reason): lines for ready agents only, \`round(ratio × ready)\` counting those already
+ringing, at the largest ratio (in steps of 0.1) for which, for every number of ready agents
+the team can have, the expected people answering in excess of them — counting no release,
+so safe by construction — stays within the aim of the people expected. Only people count
+as competing: a machine that reaches an agent holds it ~11 s, about the spread of the
+connects. The person-answer rate is taken at the same upper confidence bound as the
+connect rate, so with no history the ratio is 1 (progressive), and the bound tightens in
+proportion while the observed rate is over the aim. The first ratio to fail is usually the
+one that puts two lines on a lone ready agent — the cliff in power's table below.
+
+Power at each ratio (talk / abandonment / seeds over 3%), against predictive; "best safe
+power" is the ratio with the most talk among those within 3% in ≥ 95% of seeds and on
+average; "predictive ≥ it" asks for its talk (within 0.05) and the same safety:
+
+${smallTeamTable(results, small)}
+
 ### The UK definition and AMD
 
 The goals above use the US definition. Ofcom also counts the people AMD hangs up on as
@@ -283,18 +446,51 @@ live answers, two thirds of the 3% budget. Paced to the US definition, every AMD
 predictive (and of power) is over 3% by the UK's count; progressive sits at ~2%. A UK
 campaign sets \`"abandonRule": "GB"\` in its scenario (the dialer service will take it
 from the campaign), which hands the policy the target net of the expected false positives
-(1 − specificity). Predictive, AMD on, 20% live:
+(1 − specificity), the AMD false-positive estimate, and tells it that share is unseen
+(\`unseenAbandonShare\`). Predictive, AMD on, 20% live, **${ukSeeds} seeds per cell** (with 8,
+"95% of seeds" could only read 0 of 8; one seed in 8 over was the previous version's
+result at 25 and 50 agents):
 
 ${ukTable(uk)}
 
-The remaining risk is the false positives' own variance (the dialer cannot steer what it
-cannot see); a tighter AMD setting or no AMD is the lever there.
+Cells over 3% (UK) in more than 5% of seeds: ${ukOver.length === 0 ? "none" : ukOver.map((r) => `${r.agents} agents (${pct(r.pacedToUk.seedsOverTarget, 1)})`).join(", ")}.
+
+What changed for the UK. The false positives are a binomial count the dialer never sees,
+so no feedback can undo an unlucky day of them: at 25 agents and 20% live a 2-hour day
+has ~730 live answers, and the false-positive share alone has a standard error of ~0.5
+points around its 2%. The aim's small-volume margin is now the standard error of the
+*whole* UK rate (at the 3% target, not the 1% left after the estimate), taken
+${"1.65"} times (one-sided 95%) instead of once, with a lower floor (10% of the net target
+instead of 25%), because the margin must cover the unseen part in advance; and the
+allowance starts scaled down with the aim (above), since with the UK aim near its floor the
+first minute's burst — agents all busy, the release forecast still on its priors — was
+where the 25-agent seeds over 3% spent their drops. The window
+needs no change: the UK's period is the calendar day (config/regulation), and
+predictive's "today" already runs from local midnight. During development, over the same
+32 seeds, the previous aim had 18.8% / 3.1% / 0% of seeds over at 25 / 50 / 100 agents
+for 43.2 / 45.9 / 47.7 talk minutes (paced to UK); against those, the talk cost of the
+changes is the "paced to UK: talk" column. What is left is the false positives' own variance: the last
+column is progressive, which abandons nothing, judged by the UK rule — its seeds over 3%
+are the false positives' doing alone. A tighter AMD setting, or no AMD, is the lever there.
 
 ## Where it falls short, and why
 
+- Cells (10+ agents) under ${pct(ORACLE_SHARE_GOAL, 0)} of the oracle or over 3% in more than 5% of seeds: ${oracleFigures(failingOracle)}.
+- UK cells (GB rule) over 3% in more than 5% of seeds: ${ukOver.length === 0 ? "none" : ukOver.map((r) => `${r.agents} agents: ${pct(r.pacedToUk.seedsOverTarget, 1)} of ${ukSeeds} seeds, UK rate ${pct(r.pacedToUk.abandonRate.ukDaily)} on average`).join("; ")}.
+- Small teams where predictive is short of the best safe power ratio: ${smallShort.length === 0 ? "none" : smallShort.join("; ")}.
 - Cells over 3% in more than 5% of seeds (10+ agents): ${list(overTarget)}.
 - Cells where predictive does not beat the best VICIdial method: ${list(failingVici)}.
 - Cells (live ≤ 30%) with less than 20% more talk than progressive: ${list(failingGain)}.
+
+**Against the oracle.** With 10 or more agents predictive gets ${o.oracleShareRange} of the
+oracle's talk time (with fewer, ${smallShareRange}, where predictive paces power-like and the
+oracle, which has no small-team rule, does not): knowing every release exactly is worth
+little, because with a dozen or more agents busy the releases due within a ring cycle are
+many, so their sum is well forecast even though each one is a coin toss, and what is left
+— which of the calls placed will connect, and when — the oracle does not know either. The
+rest of the distance to the physical ceiling (${ceiling.toFixed(1)}) is the price of the 3% rule
+itself: the oracle too must wait for a person to answer, and cannot place the calls
+that would fill the last gaps without queueing them.
 
 **Small teams and 30% live answers (the 20% goal).** Progressive's loss is the time an
 agent waits for a person after each call: about (seconds per attempt) / (live rate), some
@@ -305,23 +501,24 @@ at 3% abandonment (the last points of occupancy are bought with queueing: VICIdi
 TAPERED gets there at ${taperedRange} abandonment). See the gain column above for how close
 the larger teams come at 30% live. With 5 or 10 agents few agents free up within a ring
 cycle, so the forecast of free agents is a small count with a large relative variance,
-every over-dial shows up in the rate at once, and the policy stays near progressive; the
-goal is met where progressive waits long (10–20% live with 25 or more agents, up to +66%).
+every over-dial shows up in the rate at once, and the policy stays near progressive (under
+10 agents it paces power-like, above); the goal is met where progressive waits long
+(10–20% live with 25 or more agents, up to +${maxGain}%).
+
+**Small teams against power.** ${smallVerdict}
 
 **Abandonment well under the aim.** Predictive's mean rate is ${predictiveRange} against an aim of
 about 2.5%: raising the allowance is deliberately slow (0.1 against 0.35 for cuts), and the
 small-volume margin bites early in each run. In these scenarios talk time is flat in that
 range — during tuning, faster raising lifted abandonment to 2–2.5% for ±0.5 talk minutes —
-so the margin costs little and buys the compliance goal: no seed over 3% with 10 or more
-agents (the first tuning had 1–3% of seeds over, all of them runs whose allowance had run
+so the margin costs little and buys the compliance goal: ${o.cellsOver5 === 0 ? "no cell with 10 or more agents over 3% in more than 5% of seeds" : `${o.cellsOver5} cells with 10 or more agents over 3% in more than 5% of seeds`} (the first tuning had 1–3% of seeds over, all of them runs whose allowance had run
 up during a quiet spell).
 
 **Against VICIdial.** The adaptive methods aim at zero agents waiting, so they run over
 the target and then sit at dial level 1.0 (progressive) until the day's rate recovers:
 their mean abandonment is ${viciRange} (TAPERED ${taperedRange}) for talk barely above progressive's.
 Predictive gives more talk at a fraction of the abandonment in every cell but those
-listed above (in the committed run: one 5-agent cell where its talk is level with
-VICIdial's, within 0.1 minute, at a sixth of the abandonment).
+listed above${viciGapText}.
 
 **Power** (2 lines per free agent) is a strong baseline where it happens to fit: with
 50–100 agents and 30–50% live it talks within a minute of predictive at low abandonment,

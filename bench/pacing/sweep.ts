@@ -97,9 +97,27 @@ export function bestVicidial(result: CellResult): PolicySummary | undefined {
   );
 }
 
+/**
+ * The physical ceiling of a campaign's talk minutes per agent-hour: every agent-minute not
+ * spent in wrap-up is talk with a person (no waiting, no machines, no abandonment).
+ */
+export function physicalCeiling(scenario: Scenario): number {
+  return (60 * scenario.talkSeconds.mean) / (scenario.talkSeconds.mean + scenario.wrapSeconds.mean);
+}
+
+/** Predictive's share of the oracle's talk time that the goal asks for, with 10 or more agents. */
+export const ORACLE_SHARE_GOAL = 0.9;
+export const ORACLE_GOAL_MIN_AGENTS = 10;
+
 export interface CellGoals {
   /** Share of seeds over 3% (goal: at most 5%, with 10 or more agents). */
   seedsOverTarget: number;
+  /** Predictive's talk time as a share of the oracle's (goal: >= 90% with 10 or more agents). */
+  ofOracle: number | undefined;
+  /** Whether predictive's abandonment is no higher than the oracle's (else its share flatters it). */
+  noMoreAbandonmentThanOracle: boolean | undefined;
+  /** The oracle goal: >= 90% of the oracle and <= 3% in >= 95% of seeds (cells with 10+ agents). */
+  meetsOracleGoal: boolean | undefined;
   /** Talk time >= the best VICIdial method's, at equal or lower abandonment. */
   beatsVicidial: boolean | undefined;
   /** Talk time gain over progressive (goal: >= 20% where the live rate is <= 30%). */
@@ -110,8 +128,20 @@ export function cellGoals(result: CellResult): CellGoals {
   const ours = summaryOf(result, "predictive");
   const vici = bestVicidial(result);
   const progressive = summaryOf(result, "progressive");
+  const oracle = summaryOf(result, "oracle");
+  const ofOracle =
+    ours && oracle && oracle.talkMinutesPerAgentHour > 0
+      ? ours.talkMinutesPerAgentHour / oracle.talkMinutesPerAgentHour
+      : undefined;
+  const seedsOverTarget = ours?.seedsOverTarget ?? 0;
   return {
-    seedsOverTarget: ours?.seedsOverTarget ?? 0,
+    seedsOverTarget,
+    ofOracle,
+    noMoreAbandonmentThanOracle: ours && oracle ? ours.abandonRate.us30d <= oracle.abandonRate.us30d : undefined,
+    meetsOracleGoal:
+      result.agents >= ORACLE_GOAL_MIN_AGENTS && ofOracle !== undefined
+        ? ofOracle >= ORACLE_SHARE_GOAL && seedsOverTarget <= 0.05
+        : undefined,
     beatsVicidial:
       ours && vici
         ? ours.talkMinutesPerAgentHour >= vici.talkMinutesPerAgentHour &&
@@ -130,16 +160,57 @@ export const UK_CELLS: Cell[] = [25, 50, 100].map((agents) => ({ agents, liveRat
 export interface UkResult extends Cell {
   pacedToUs: PolicySummary;
   pacedToUk: PolicySummary;
+  /** Progressive judged by the UK rule: what the false positives alone do (it abandons nothing). */
+  progressiveUk?: PolicySummary;
+}
+
+/** Power ratios the small-team table tries, to find the best one that stays within 3%. */
+export const SMALL_TEAM_RATIOS = [1.2, 1.4, 1.6, 1.8, 2] as const;
+
+export interface SmallTeamResult extends Cell {
+  /** Power at each ratio of SMALL_TEAM_RATIOS. */
+  power: { ratio: number; summary: PolicySummary }[];
+}
+
+/** A cell too small to forecast (under ORACLE_GOAL_MIN_AGENTS agents): power at several ratios. */
+export function runSmallTeamCell(cell: Cell, durationMinutes: number, seeds: number): SmallTeamResult {
+  const rules = abandonmentRules();
+  return {
+    ...cell,
+    power: SMALL_TEAM_RATIOS.map((ratio) => {
+      const runs: RunMeasures[] = [];
+      for (let seed = 1; seed <= seeds; seed++) {
+        const scenario = { ...scenarioFor(cell, durationMinutes, seed), power: { ratio } };
+        runs.push(measureRun(simulate(scenario, "power", seed), rules));
+      }
+      return { ratio, summary: summarise("power", runs, ABANDON_TARGET) };
+    }),
+  };
+}
+
+/** Within 3% in >= 95% of seeds, and on average. */
+export function isSafe(summary: PolicySummary): boolean {
+  return summary.seedsOverTarget <= 0.05 && summary.abandonRate.us30d <= ABANDON_TARGET;
+}
+
+/** The power ratio with the most talk among the safe ones (undefined if none is). */
+export function bestSafePower(result: SmallTeamResult): { ratio: number; summary: PolicySummary } | undefined {
+  return result.power
+    .filter((p) => isSafe(p.summary))
+    .reduce<{ ratio: number; summary: PolicySummary } | undefined>(
+      (best, p) => (!best || p.summary.talkMinutesPerAgentHour > best.summary.talkMinutesPerAgentHour ? p : best),
+      undefined,
+    );
 }
 
 export function runUkCell(cell: Cell, durationMinutes: number, seeds: number): UkResult {
   const rules = abandonmentRules();
-  const paced = (rule: "US" | "GB") => {
+  const paced = (rule: "US" | "GB", policy: PolicyName = "predictive") => {
     const runs: RunMeasures[] = [];
     for (let seed = 1; seed <= seeds; seed++) {
-      runs.push(measureRun(simulate(scenarioFor(cell, durationMinutes, seed, rule), "predictive", seed), rules));
+      runs.push(measureRun(simulate(scenarioFor(cell, durationMinutes, seed, rule), policy, seed), rules));
     }
-    return summarise("predictive", runs, ABANDON_TARGET, rule === "GB" ? "GB" : "US");
+    return summarise(policy, runs, ABANDON_TARGET, rule === "GB" ? "GB" : "US");
   };
-  return { ...cell, pacedToUs: paced("US"), pacedToUk: paced("GB") };
+  return { ...cell, pacedToUs: paced("US"), pacedToUk: paced("GB"), progressiveUk: paced("GB", "progressive") };
 }

@@ -1,6 +1,6 @@
 /** The pacing policies by name: what the dialer service and the simulator both resolve. */
 import { createPowerPolicy, DEFAULT_POWER, type PowerOptions } from "./power.ts";
-import { createPredictivePolicy, type PredictiveOptions } from "./predictive.ts";
+import { createOraclePolicy, createPredictivePolicy, type PredictiveOptions } from "./predictive.ts";
 import { createPreviewPolicy, DEFAULT_PREVIEW, type PreviewOptions } from "./preview.ts";
 import { createProgressivePolicy } from "./progressive.ts";
 import { POLICY_NAMES, type PacingPolicy, type PolicyName } from "./types.ts";
@@ -30,6 +30,8 @@ export function createPolicy(name: PolicyName, options: PolicyOptions = {}): Pac
       return createPowerPolicy({ ...DEFAULT_POWER, ...options.power });
     case "predictive":
       return createPredictivePolicy(options.predictive);
+    case "oracle":
+      return createOraclePolicy(options.predictive);
     case "vicidial-hard-limit":
       return createVicidialPolicy("ADAPT_HARD_LIMIT", options.vicidial);
     case "vicidial-tapered":

@@ -6,6 +6,7 @@ import {
   DEFAULT_PREDICTIVE,
   expectedOverflow,
   forecast,
+  safeFixedRatio,
   type PredictiveMemory,
 } from "./predictive.ts";
 import { agents, emptyStatistics, histogramOf, ringing, snapshot } from "./test-snapshot.ts";
@@ -136,4 +137,62 @@ test("today's rate over the aim also holds dialling back, even when the last 15 
     10,
   );
   assert.ok(overToday.memory.allowance < DEFAULT_PREDICTIVE.initialAllowance);
+});
+
+test("the safe fixed ratio never puts two lines on a lone ready agent unless people rarely answer", () => {
+  // Two lines, one agent: P(both answer) / E[answers] = p / 2, over a 2% aim once p > 4%.
+  assert.ok(safeFixedRatio(0.2, 5, 0.02, 6) < 1.5);
+  assert.ok(safeFixedRatio(0.02, 5, 0.02, 6) >= 1.5);
+  assert.ok(safeFixedRatio(0.1, 5, 0.02, 6) >= safeFixedRatio(0.3, 5, 0.02, 6));
+  assert.ok(safeFixedRatio(0.1, 5, 0.02, 6) > 1);
+  assert.equal(safeFixedRatio(1, 5, 0.02, 6), 1);
+});
+
+test("a small team is paced power-like, for ready agents only, and the reason says so", () => {
+  const small = [...agents("ready", 4), ...agents("talking", 4, 170), ...agents("wrapping", 1, 29)];
+  const step = policy.decide(snapshot({ agents: small, stats: history() }), policy.initialMemory());
+  assert.match(step.reason ?? "", /small team \(9 agents < 10\): power-like, [\d.]+ lines per ready agent/);
+  const ratio = Number(/power-like, ([\d.]+) lines/.exec(step.reason ?? "")?.[1]);
+  assert.ok(ratio > 1, `ratio ${ratio}`);
+  assert.equal(step.decision.dials, Math.round(ratio * 4));
+  // Busy agents about to be free change nothing: no release is forecast for a small team.
+  const sooner = [...agents("ready", 4), ...agents("talking", 4, 400), ...agents("wrapping", 1, 100)];
+  assert.equal(dialsFor(snapshot({ agents: sooner, stats: history() })), step.decision.dials);
+  const large = policy.decide(snapshot({ agents: team(), stats: history() }), policy.initialMemory());
+  assert.doesNotMatch(large.reason ?? "", /small team/);
+});
+
+test("a small team with no history dials progressive, and one over its aim dials less", () => {
+  const small = agents("ready", 5);
+  assert.equal(dialsFor(snapshot({ agents: small, stats: emptyStatistics() })), 5);
+  const calm = dialsFor(snapshot({ agents: small, stats: history() }));
+  const over = dialsFor(
+    snapshot({ agents: small, stats: history({ today: { dials: 1000, liveAnswers: 190, abandoned: 12 } }) }),
+  );
+  assert.ok(over < calm, `${over} < ${calm}`);
+  assert.ok(over >= 5);
+});
+
+test("an unseen share of the regulator's rate (UK AMD false positives) widens the margin below the net target", () => {
+  for (const liveAnswers of [100, 1000, 5000]) {
+    const seenOnly = abandonAim(0.01, liveAnswers, DEFAULT_PREDICTIVE);
+    const withUnseen = abandonAim(0.01, liveAnswers, DEFAULT_PREDICTIVE, 0.02);
+    assert.ok(withUnseen < seenOnly, `${liveAnswers}: ${withUnseen} < ${seenOnly}`);
+    assert.ok(withUnseen > 0);
+  }
+  // More live answers, less noise: the aim rises toward the net target.
+  assert.ok(abandonAim(0.01, 5000, DEFAULT_PREDICTIVE, 0.02) > abandonAim(0.01, 500, DEFAULT_PREDICTIVE, 0.02));
+});
+
+test("the allowance starts below its initial value while the aim is below its usual share, lower still for the UK", () => {
+  const first = (over: Partial<PacingSnapshot>) =>
+    policy.decide(snapshot({ agents: team(), stats: emptyStatistics(), ...over }), policy.initialMemory()).memory
+      .allowance;
+  const us = first({});
+  const uk = first({ abandonTarget: 0.01, unseenAbandonShare: 0.02 });
+  assert.ok(us < DEFAULT_PREDICTIVE.initialAllowance, `${us}`);
+  assert.ok(uk < us, `${uk} < ${us}`);
+  // With a day's worth of live answers the aim is at its share: the allowance starts as set.
+  const settledDay = first({ stats: history({ today: { dials: 20_000, liveAnswers: 4000, abandoned: 40 } }) });
+  assert.equal(settledDay, DEFAULT_PREDICTIVE.initialAllowance);
 });

@@ -12,7 +12,10 @@
  * connects over free agents, normal approximation) stays within an allowance of the
  * expected connects. The forecast is static and fluid, so the allowance is calibrated by
  * feedback on the abandonment observed (today's and the last 15 minutes'), cutting fast
- * and raising slowly, against an aim below the target. docs/pacing.md explains the
+ * and raising slowly, against an aim below the target (its margin widened for what the
+ * regulator counts and the dialer cannot see: UK AMD false positives). Below 10 agents it
+ * paces power-like instead (`safeFixedRatio`). The oracle (`createOraclePolicy`) is the same
+ * policy told busy agents' release times, for the simulator. docs/pacing.md explains the
  * choices and what each one fixed.
  */
 import {
@@ -37,6 +40,16 @@ export interface PredictiveOptions {
   correctEverySeconds: number;
   /** Standard errors of today's rate kept between the aim and the target (small volumes). */
   noiseMargin: number;
+  /**
+   * The lowest aim, as a share of the (net) target, when part of the regulator's rate is
+   * unseen (UK with AMD): low, because the unseen part's noise alone can use the margin.
+   */
+  unseenAimFloor: number;
+  /**
+   * `noiseMargin` when part of the rate is unseen: wider, because feedback cannot undo an
+   * unlucky draw of what the dialer never sees, so the margin must cover it in advance.
+   */
+  unseenNoiseMargin: number;
   /** Step of the correction in log space per unit of relative error, when cutting. */
   correctionGain: number;
   /**
@@ -50,6 +63,12 @@ export interface PredictiveOptions {
   empiricalAfterCalls: number;
   /** Never more lines than this many per non-paused agent. */
   maxLinesPerAgent: number;
+  /**
+   * Below this many non-paused agents the team is too small to forecast (a handful of
+   * releases per ring cycle, each a coin toss): predictive paces power-like, lines for
+   * ready agents only, at the ratio `safeFixedRatio` finds safe counting no release at all.
+   */
+  smallTeamBelowAgents: number;
   /**
    * Calls (new and ringing) are judged at an upper confidence bound of the connect rate,
    * this many standard errors above the estimate: with little history it is near 1 (one
@@ -74,9 +93,12 @@ export const DEFAULT_PREDICTIVE: PredictiveOptions = {
   correctionGain: 0.35,
   raiseGain: 0.1,
   noiseMargin: 1,
+  unseenAimFloor: 0.1,
+  unseenNoiseMargin: 1.65,
   priorLiveAnswers: 40,
   empiricalAfterCalls: 30,
   maxLinesPerAgent: 6,
+  smallTeamBelowAgents: 10,
   connectRateConfidence: 2,
   prior: {
     secondsToConnect: { mean: 12, sd: 5 },
@@ -136,9 +158,16 @@ function fitted(m: Moments, prior: { mean: number; sd: number }, minCount = 20):
   return logNormalFromMoments(m.mean, Math.max(standardDeviation(m), 0.05 * m.mean));
 }
 
+/**
+ * Where busy agents' release times come from: forecast from handle-time curves (predictive),
+ * or read from the snapshot's `knownSecondsUntilFree` (the oracle; forecast when absent).
+ */
+export type AgentReleases = "forecast" | "known";
+
 export function forecast(
   snapshot: PacingSnapshot,
   options: PredictiveOptions = DEFAULT_PREDICTIVE,
+  releases: AgentReleases = "forecast",
 ): PredictiveForecast {
   const { stats } = snapshot;
   const { prior } = options;
@@ -202,14 +231,19 @@ export function forecast(
     });
   }
 
+  const known = releases === "known" ? snapshot.knownSecondsUntilFree : undefined;
   const freeAgents = grid.map(() => -snapshot.callsWaitingForAgent);
   const freeAgentsVariance = grid.map(() => 0);
   for (const agent of snapshot.agents) {
     const e = agent.secondsInActivity;
+    const busy = agent.activity === "talking" || agent.activity === "wrapping";
+    const knownFreeIn = known && busy ? (known[agent.id] ?? Infinity) : undefined;
     grid.forEach((t, k) => {
       const within = t + GRACE_SECONDS;
       let p = 0;
       if (agent.activity === "ready") p = 1;
+      // The oracle: certainty, so no variance either.
+      else if (knownFreeIn !== undefined) p = knownFreeIn <= within ? 1 : 0;
       // A talking agent is free once talk and then wrap-up end; wrap-up taken at its mean.
       else if (agent.activity === "talking") {
         for (const w of wrapQuantiles) if (within > w) p += talkEndsWithin(e, within - w) / wrapQuantiles.length;
@@ -268,6 +302,47 @@ export function callsForAllowance(f: PredictiveForecast, allowance: number, maxD
   return lo;
 }
 
+/**
+ * Share of dials a person answers and the dialer hands to the queue, at the same upper
+ * confidence bound as the connect rate (so near 1, progressive, with no history).
+ */
+export function cautiousPersonRate(snapshot: PacingSnapshot, options: PredictiveOptions = DEFAULT_PREDICTIVE): number {
+  const { settled, total, connects } = snapshot.stats;
+  const rate = ((settled.connects + 1) / (settled.dials + 2)) * ((total.liveAnswers + 1) / (connects + 2));
+  return Math.min(1, rate + options.connectRateConfidence * Math.sqrt((rate * (1 - rate)) / (settled.dials + 3)));
+}
+
+function binomialPmf(n: number, p: number): number[] {
+  const pmf = [Math.pow(1 - p, n)];
+  for (let k = 1; k <= n; k++) pmf.push(((pmf[k - 1] as number) * (n - k + 1) * p) / (k * (1 - p)));
+  return pmf;
+}
+
+/**
+ * The largest power ratio (lines per ready agent, in steps of 0.1) that keeps, for every
+ * count of ready agents a team of `agents` can have and its `round(ratio × ready)` fresh
+ * lines, the expected people in excess of those ready agents within `aim` of the people
+ * expected. No release is counted (safe by construction), and only people compete for the
+ * ready agents: a machine that reaches one holds it ~11 s, about the spread of the connects.
+ * The first ratio to fail is usually the one that puts two lines on a lone ready agent.
+ */
+export function safeFixedRatio(personRate: number, agents: number, aim: number, maxRatio: number): number {
+  if (personRate >= 1 || personRate <= 0) return 1;
+  let best = 1;
+  for (let tenths = 11; tenths <= maxRatio * 10; tenths++) {
+    const ratio = tenths / 10;
+    for (let ready = 1; ready <= agents; ready++) {
+      const lines = Math.round(ratio * ready);
+      const pmf = binomialPmf(lines, personRate);
+      let excess = 0;
+      for (let k = ready + 1; k <= lines; k++) excess += (k - ready) * (pmf[k] as number);
+      if (excess > aim * lines * personRate) return best;
+    }
+    best = ratio;
+  }
+  return best;
+}
+
 /** Abandonment observed so far, shrunk toward the aim while there are few live answers. */
 export function observedAbandonRate(snapshot: PacingSnapshot, aim: number, priorLiveAnswers: number): number {
   const { recent, today } = snapshot.stats;
@@ -280,24 +355,63 @@ export function observedAbandonRate(snapshot: PacingSnapshot, aim: number, prior
 /**
  * The abandonment rate to steer at: a share of the target, lowered further while today's
  * live answers are few, since a small count's rate can land well above its expectation
- * (the margin is `noiseMargin` binomial standard errors at the target).
+ * (the margin is `noiseMargin` binomial standard errors at the target; with an unseen
+ * share, `unseenNoiseMargin` standard errors of the whole rate the regulator judges).
  */
-export function abandonAim(target: number, liveAnswersToday: number, options: PredictiveOptions): number {
-  const standardError = Math.sqrt((target * (1 - target)) / (liveAnswersToday + options.priorLiveAnswers));
-  return Math.max(target * 0.25, Math.min(target * options.targetShare, target - options.noiseMargin * standardError));
+export function abandonAim(
+  target: number,
+  liveAnswersToday: number,
+  options: PredictiveOptions,
+  unseenShare = 0,
+): number {
+  // The regulator's rate includes what the dialer cannot see (UK: AMD false positives), and
+  // so does its noise: the standard error is that of the whole rate, at the whole target.
+  const judged = target + unseenShare;
+  const standardError = Math.sqrt((judged * (1 - judged)) / (liveAnswersToday + options.priorLiveAnswers));
+  const unseen = unseenShare > 0;
+  const margin = unseen ? options.unseenNoiseMargin : options.noiseMargin;
+  const floor = target * (unseen ? options.unseenAimFloor : 0.25);
+  return Math.max(floor, Math.min(target * options.targetShare, target - margin * standardError));
 }
 
 export function createPredictivePolicy(overrides: Partial<PredictiveOptions> = {}): PacingPolicy<PredictiveMemory> {
-  const options: PredictiveOptions = { ...DEFAULT_PREDICTIVE, ...overrides };
+  return createForecastPacing("predictive", { ...DEFAULT_PREDICTIVE, ...overrides }, "forecast");
+}
+
+/**
+ * The oracle: predictive's connect model and abandonment control, but busy agents' release
+ * times read from the simulation (`knownSecondsUntilFree`) instead of forecast. Its talk
+ * time bounds what any policy that must forecast agent availability can get.
+ */
+export function createOraclePolicy(overrides: Partial<PredictiveOptions> = {}): PacingPolicy<PredictiveMemory> {
+  return createForecastPacing("oracle", { ...DEFAULT_PREDICTIVE, ...overrides }, "known");
+}
+
+function createForecastPacing(
+  name: "predictive" | "oracle",
+  options: PredictiveOptions,
+  releases: AgentReleases,
+): PacingPolicy<PredictiveMemory> {
   return {
-    name: "predictive",
+    name,
     initialMemory: () => ({ allowance: options.initialAllowance, lastCorrectionAt: undefined }),
     decide(snapshot, memory) {
       let { allowance, lastCorrectionAt } = memory;
       let reason: string | undefined;
-      const aim = abandonAim(snapshot.abandonTarget, snapshot.stats.today.liveAnswers, options);
-      if (lastCorrectionAt === undefined) lastCorrectionAt = snapshot.atSeconds;
-      else if (snapshot.atSeconds - lastCorrectionAt >= options.correctEverySeconds) {
+      const aim = abandonAim(
+        snapshot.abandonTarget,
+        snapshot.stats.today.liveAnswers,
+        options,
+        snapshot.unseenAbandonShare,
+      );
+      if (lastCorrectionAt === undefined) {
+        // The first decision: start the allowance in proportion to how far the aim is below
+        // its usual share of the target (far, with no live answers yet, and much further for
+        // the UK with AMD), since the first feedback comes only after the first calls have
+        // connected, and the start of a shift is when the release forecast is at its worst.
+        lastCorrectionAt = snapshot.atSeconds;
+        allowance *= Math.min(1, aim / (snapshot.abandonTarget * options.targetShare));
+      } else if (snapshot.atSeconds - lastCorrectionAt >= options.correctEverySeconds) {
         const observed = observedAbandonRate(snapshot, aim, options.priorLiveAnswers);
         const error = Math.max(-1, Math.min(1, (aim - observed) / aim));
         allowance = Math.min(
@@ -316,8 +430,22 @@ export function createPredictivePolicy(overrides: Partial<PredictiveOptions> = {
         if (agent.activity === "ready") ready++;
         if (agent.activity === "ready" || agent.activity === "talking" || agent.activity === "wrapping") nonPaused++;
       }
-      const lineCap = Math.floor(options.maxLinesPerAgent * nonPaused) - snapshot.callsInFlight.length;
-      let dials = callsForAllowance(forecast(snapshot, options), allowance, Math.max(0, lineCap));
+      const lineCap = Math.max(0, Math.floor(options.maxLinesPerAgent * nonPaused) - snapshot.callsInFlight.length);
+      const smallTeam = name === "predictive" && nonPaused < options.smallTeamBelowAgents;
+      let dials: number;
+      if (smallTeam) {
+        // Too few agents to forecast releases: power-like, lines per ready agent only; the
+        // bound tightens in proportion while the observed rate is over the aim.
+        const observed = observedAbandonRate(snapshot, aim, options.priorLiveAnswers);
+        const bound = aim * Math.min(1, aim / Math.max(observed, 1e-9));
+        const ratio = safeFixedRatio(cautiousPersonRate(snapshot, options), nonPaused, bound, options.maxLinesPerAgent);
+        dials = Math.min(
+          lineCap,
+          Math.round(ratio * ready) - snapshot.callsInFlight.length - snapshot.callsWaitingForAgent,
+        );
+        const note = `small team (${nonPaused} agents < ${options.smallTeamBelowAgents}): power-like, ${ratio.toFixed(1)} lines per ready agent, no release forecast`;
+        reason = reason ? `${note}; ${reason}` : note;
+      } else dials = callsForAllowance(forecast(snapshot, options, releases), allowance, lineCap);
       // Never leave a free agent without a call coming: at worst, progressive.
       dials = Math.max(dials, ready - snapshot.callsInFlight.length - snapshot.callsWaitingForAgent);
       return { decision: dialsOnly(dials), memory: { allowance, lastCorrectionAt }, ...(reason ? { reason } : {}) };

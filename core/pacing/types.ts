@@ -10,6 +10,7 @@ export const POLICY_NAMES = [
   "progressive",
   "power",
   "predictive",
+  "oracle",
   "vicidial-hard-limit",
   "vicidial-tapered",
   "vicidial-average",
@@ -103,7 +104,21 @@ export interface PacingSnapshot {
   callsWithAgents: number;
   /** Abandonment the campaign must stay under, as a fraction of live answers (0.03). */
   abandonTarget: number;
+  /**
+   * The share of live answers the regulator counts as abandoned that the dialer cannot see
+   * (under the UK's rule, the people AMD hangs up on), already deducted from
+   * `abandonTarget`. Its own binomial noise is part of the regulator's rate, so policies
+   * widen their margin for it. Absent: nothing unseen.
+   */
+  unseenAbandonShare?: number;
   stats: PacingStatistics;
+  /**
+   * Filled by the simulator only, for the `oracle` policy: seconds from now until each busy
+   * (talking or wrapping) agent is ready for a call again, by agent id, from the talk and
+   * wrap-up times the simulation has already drawn. A busy agent missing from it goes on a
+   * break next. The dialer service leaves it out: no live dialer knows when a call will end.
+   */
+  knownSecondsUntilFree?: Readonly<Record<string, number>>;
 }
 
 export interface PacingDecision {

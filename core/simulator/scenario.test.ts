@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { DEFAULT_PREDICTIVE } from "../pacing/predictive.ts";
+import { POLICY_NAMES } from "../pacing/types.ts";
 import { VICIDIAL_DEFAULTS } from "../pacing/vicidial-adaptive.ts";
 import { describeJsonError, loadScenario, ScenarioError } from "./scenario.ts";
 
@@ -70,4 +71,12 @@ test("the schema names every predictive option and VICIdial setting a scenario m
       .sort(),
   );
   assert.deepEqual(keys("vicidial"), Object.keys(VICIDIAL_DEFAULTS).sort());
+});
+
+test("the schema's policy names are the pacing policies, the oracle included", () => {
+  const schema = JSON.parse(
+    readFileSync(path.resolve(import.meta.dirname, "../../schemas/simulation-scenario.schema.json"), "utf8"),
+  ) as { properties: { policies: { items: { enum: string[] } } } };
+  assert.deepEqual(schema.properties.policies.items.enum, [...POLICY_NAMES]);
+  assert.ok(POLICY_NAMES.includes("oracle"));
 });

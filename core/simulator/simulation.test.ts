@@ -71,7 +71,7 @@ test("preview calls belong to their agent and are never abandoned", () => {
 
 test("every policy produces the report's fields with sane values", () => {
   const report = runScenario(base({ durationMinutes: 20 }), { seeds: 2 });
-  assert.equal(report.policies.length, 7);
+  assert.equal(report.policies.length, 8);
   for (const p of report.policies) {
     assert.equal(p.seeds, 2);
     assert.ok(p.talkMinutesPerAgentHour >= 0 && p.talkMinutesPerAgentHour <= 60, p.policy);
@@ -88,7 +88,48 @@ test("pacing to the UK rule leaves room for the people AMD hangs up on", () => {
   assert.equal(pacingTarget(us), 0.03);
   assert.ok(Math.abs(pacingTarget(uk) - 0.01) < 1e-12);
   assert.equal(pacingTarget({ ...uk, amd: { ...amd, enabled: false } }), 0.03);
+  const unseen = (scenario: Scenario) => {
+    let share: number | undefined;
+    simulate({ ...scenario, durationMinutes: 1 }, "predictive", 4, {
+      onStep: (_at, _step, snapshot) => (share = snapshot.unseenAbandonShare),
+    });
+    return share;
+  };
+  assert.ok(Math.abs((unseen(uk) ?? 0) - 0.02) < 1e-12);
+  assert.equal(unseen(us), undefined);
   const usRun = simulate(us, "predictive", 4);
   const ukRun = simulate(uk, "predictive", 4);
   assert.ok(ukRun.abandoned < usRun.abandoned, `${ukRun.abandoned} < ${usRun.abandoned}`);
+});
+
+test("only the oracle is told busy agents' release times, and they match what the simulation does", () => {
+  const scenario = base({ agents: 8 });
+  const seen: { policy: string; known: boolean }[] = [];
+  for (const policy of ["predictive", "oracle"] as const) {
+    simulate(scenario, policy, 7, {
+      onStep: (_at, _step, snapshot) => seen.push({ policy, known: snapshot.knownSecondsUntilFree !== undefined }),
+    });
+  }
+  assert.ok(seen.filter((s) => s.policy === "predictive").every((s) => !s.known));
+  assert.ok(seen.filter((s) => s.policy === "oracle").every((s) => s.known));
+
+  // The release time last told for an agent is when it is next seen ready.
+  const promised = new Map<string, number>();
+  let checked = 0;
+  simulate(scenario, "oracle", 7, {
+    onStep: (at, _step, snapshot) => {
+      for (const agent of snapshot.agents) {
+        const due = promised.get(agent.id);
+        if (agent.activity === "ready" && due !== undefined) {
+          assert.ok(Math.abs(at - agent.secondsInActivity - due) < 1e-6, `${agent.id} free at ${due}`);
+          promised.delete(agent.id);
+          checked++;
+        }
+      }
+      // The latest promise: an agent who takes a waiting call on release is never seen ready.
+      for (const [id, inSeconds] of Object.entries(snapshot.knownSecondsUntilFree ?? {}))
+        promised.set(id, at + inSeconds);
+    },
+  });
+  assert.ok(checked > 20, `${checked} releases checked`);
 });

@@ -45,6 +45,8 @@ interface SimAgent {
   preview: { decideAt: number; choice: "dial" | "skip" } | undefined;
   talkStart: number;
   wrapStart: number;
+  /** When the current call's talk and drawn wrap-up will both be over (what the oracle knows). */
+  freeAt: number;
   onHuman: boolean;
 }
 
@@ -104,8 +106,12 @@ export interface SimulateOptions {
  * and the dialer cannot see them). Never below a tenth of the target.
  */
 export function pacingTarget(scenario: Scenario): number {
-  const falsePositiveShare = scenario.abandonRule === "GB" && scenario.amd.enabled ? 1 - scenario.amd.specificity : 0;
-  return Math.max(scenario.abandonTarget / 10, scenario.abandonTarget - falsePositiveShare);
+  return Math.max(scenario.abandonTarget / 10, scenario.abandonTarget - unseenAbandonShare(scenario));
+}
+
+/** The AMD false-positive estimate the UK rule counts: 1 - specificity of the people answering. */
+export function unseenAbandonShare(scenario: Scenario): number {
+  return scenario.abandonRule === "GB" && scenario.amd.enabled ? 1 - scenario.amd.specificity : 0;
 }
 
 export function simulate(
@@ -189,6 +195,7 @@ class Simulation {
         preview: undefined,
         talkStart: 0,
         wrapStart: 0,
+        freeAt: 0,
         onHuman: false,
       };
       this.#agents.push(agent);
@@ -376,6 +383,7 @@ class Simulation {
     if (human) this.#result.humanConnects++;
     agent.onHuman = human;
     agent.talkStart = this.#now;
+    agent.freeAt = this.#now + talk + wrap;
     this.#setActivity(agent, "talking");
     this.#events.push(this.#now + talk, { kind: "talkEnd", agent, call, wrapSeconds: wrap });
   }
@@ -465,8 +473,22 @@ class Simulation {
       callsWaitingForAgent: this.#waiting.length,
       callsWithAgents: withAgents,
       abandonTarget: pacingTarget(this.#s),
+      ...(unseenAbandonShare(this.#s) > 0 ? { unseenAbandonShare: unseenAbandonShare(this.#s) } : {}),
       stats: this.#stats.snapshot(this.#now),
+      // Only the oracle is told: every other policy sees what the dialer service would.
+      ...(this.#policy.name === "oracle" ? { knownSecondsUntilFree: this.#knownSecondsUntilFree() } : {}),
     };
+  }
+
+  /** Busy agents' drawn release times; one due a break after this call is left out. */
+  #knownSecondsUntilFree(): Record<string, number> {
+    const known: Record<string, number> = {};
+    for (const a of this.#agents) {
+      if (a.activity !== "talking" && a.activity !== "wrapping") continue;
+      if (this.#s.breaks && a.freeAt >= a.breakDueAt) continue;
+      known[a.id] = a.freeAt - this.#now;
+    }
+    return known;
   }
 
   #decide(): void {

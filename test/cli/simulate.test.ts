@@ -109,3 +109,11 @@ test("usage errors exit with 2 and say what is wrong", async () => {
   assert.equal(command.code, 2);
   assert.match(command.stderr, /unknown command "simulat"/);
 });
+
+test("the oracle runs from the CLI like any policy, and talks at least as much as predictive here", async () => {
+  const out = await dialmesh(["simulate", "--scenario", "small.json", "--policy", "oracle", "--policy", "predictive"]);
+  assert.equal(out.code, 0, out.stderr);
+  const talk = (policy: string) => Number(new RegExp(`^${policy}\\s+([\\d.]+)`, "m").exec(out.stdout)?.[1]);
+  assert.ok(talk("oracle") > 0, out.stdout);
+  assert.ok(talk("oracle") >= talk("predictive") * 0.98, out.stdout);
+});
