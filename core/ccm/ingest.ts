@@ -138,7 +138,9 @@ export class EventIngester {
       await this.d.activities.applyAttemptUpdates(holder, fold?.updates ?? [], fold?.activitySet ?? {}, now);
       if (!fold) return "ignored";
     } else {
-      // Busy beyond reason (a long send): the event is kept; the next claim folds it in.
+      // Busy beyond reason (a long send, or a holder that died): the event is kept on the
+      // timeline, and the activity is made due so that its next claim folds it in.
+      await this.d.activities.wake(found.activity._id, new Date(now.getTime() + 1_000));
       this.d.logger.warn("activity busy; status kept on the timeline for the next claim to apply", {
         activityId: found.activity._id,
         status,

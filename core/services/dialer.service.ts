@@ -409,7 +409,10 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
     now: Date,
   ): Promise<void> {
     const spec = c.spec;
-    if (!(await store.claimDial(contact, runtime.nodeId, now))) return;
+    if (!(await store.claimDial(contact, runtime.nodeId, now))) {
+      await store.retireStaleDialClaim(contact, new Date(now.getTime() - leaseMs));
+      return;
+    }
     if (contact.latestAt && contact.latestAt < now) {
       await store.finish(
         contact._id,

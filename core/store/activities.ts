@@ -339,6 +339,18 @@ export class ActivityStore {
     return res.modifiedCount === 1;
   }
 
+  /**
+   * Makes an activity due by `at` at the latest, without holding it: for an event its holder
+   * could not take (the holder may have died), so that the next claim folds it in. The only
+   * write by a non-holder; it can only bring the next run earlier.
+   */
+  async wake(id: string, at: Date): Promise<void> {
+    await this.models.Activity.updateOne(
+      { _id: id, $or: [{ nextRunAt: null }, { nextRunAt: { $gt: at } }] },
+      { $set: { nextRunAt: at } },
+    );
+  }
+
   /** Releases the lease with a new status and next run time. */
   async release(activity: ActivityDoc, set: Partial<ActivityDoc>, now: Date): Promise<boolean> {
     const res = await this.models.Activity.updateOne(

@@ -208,6 +208,21 @@ export class DialerStore {
     return this.claim(`dial:${contact._id}:${contact.dialGeneration}`, node, now);
   }
 
+  /**
+   * A dial claim whose holder never marked the contact dialled: it died between the claim and
+   * that write, before any originate (which comes after it). Once the claim is older than
+   * `staleBefore`, the contact moves to its next generation and can be dialled again.
+   */
+  async retireStaleDialClaim(contact: StoredContact, staleBefore: Date): Promise<boolean> {
+    const claim = await this.claims.findOne({ _id: `dial:${contact._id}:${contact.dialGeneration}` });
+    if (!claim || claim.createdAt >= staleBefore) return false;
+    const res = await this.contacts.updateOne(
+      { _id: contact._id, status: "pending", dialGeneration: contact.dialGeneration },
+      { $inc: { dialGeneration: 1 } },
+    );
+    return res.modifiedCount === 1;
+  }
+
   async markDialing(
     id: string,
     set: { callId: string; node: string; term: number; agentId?: string },
