@@ -74,9 +74,14 @@ export function parseCampaign(
   return { ok: true, spec };
 }
 
-/** The pacing policy that decides how many calls a campaign places (agentless needs none). */
+/**
+ * The pacing policy that decides how many calls a campaign places (agentless needs none).
+ * Preview is paced like progressive until agents have a preview screen to dial from: one call
+ * per free agent, so none can be abandoned either.
+ */
 export function policyFor(mode: DialerMode): PolicyName | undefined {
-  return mode === "agentless" ? undefined : mode;
+  if (mode === "agentless") return undefined;
+  return mode === "preview" ? "progressive" : mode;
 }
 
 /** Delay before the next attempt after `outcome`, or undefined when the campaign does not retry it. */
