@@ -24,6 +24,9 @@ export interface AgentRecord {
   callId?: string | null;
   /** End of the wrap-up after the last call. */
   wrapUntil?: Date | null;
+  /** Preview: the contact offered to the agent, and the offers it skipped in a row. */
+  previewContactId?: string | null;
+  skipsUsed?: number;
   updatedAt: Date;
 }
 
@@ -39,9 +42,9 @@ export function isSeizable(agent: AgentRecord, now: Date): boolean {
   return agentStatus(agent, now) === "AVAILABLE";
 }
 
-/** Seized by `campaignId` and free to take a call now. */
+/** Seized by `campaignId` and free to take a call now (not looking at a preview). */
 export function isReadyFor(agent: AgentRecord, campaignId: string, now: Date): boolean {
-  return agent.seizedBy === campaignId && agentStatus(agent, now) === "SEIZED";
+  return agent.seizedBy === campaignId && agentStatus(agent, now) === "SEIZED" && !agent.previewContactId;
 }
 
 /** The agent as the pacing policies see it. */

@@ -75,13 +75,11 @@ export function parseCampaign(
 }
 
 /**
- * The pacing policy that decides how many calls a campaign places (agentless needs none).
- * Preview is paced like progressive until agents have a preview screen to dial from: one call
- * per free agent, so none can be abandoned either.
+ * The pacing policy that decides how many calls a campaign places. Agentless fills its lines
+ * and preview dials on the agents' choices (preview.ts): neither asks a policy.
  */
 export function policyFor(mode: DialerMode): PolicyName | undefined {
-  if (mode === "agentless") return undefined;
-  return mode === "preview" ? "progressive" : mode;
+  return mode === "agentless" || mode === "preview" ? undefined : mode;
 }
 
 /** Delay before the next attempt after `outcome`, or undefined when the campaign does not retry it. */

@@ -4,6 +4,7 @@
  */
 import type { VoiceOutcome } from "@dialmesh/sdk";
 
+/** `agent_pending`: reserved for an agent (offered in preview), not dialled yet. */
 export const CONTACT_STATUSES = ["pending", "agent_pending", "dialed", "ended", "stopped", "failed"] as const;
 export type ContactStatus = (typeof CONTACT_STATUSES)[number];
 
@@ -36,6 +37,9 @@ export interface DialerContact {
   /** The switch's raw cause, or why it failed. */
   resultDescription?: string | null;
   endedAt?: Date | null;
+  /** Preview: when the contact was offered to `agentId`, and the agent's choice. */
+  offeredAt?: Date | null;
+  previewChoice?: "dial" | "skip" | null;
 }
 
 /** Campaign control transitions: start resets stopped contacts, stop holds pending ones. */

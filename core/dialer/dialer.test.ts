@@ -5,6 +5,7 @@ import { agentStatus, campaignForAgent, isReadyFor, pacingActivity, seizeLimit, 
 import { CONNECT_WITHIN_S, LiveCalls } from "./calls.ts";
 import { parseCampaign, policyFor, retryRule } from "./campaign.ts";
 import { agentlessWanted, dialBudget } from "./pulse.ts";
+import { autoDialAt, maySkip, previewStep } from "./preview.ts";
 
 const known = (code: string) => ["US", "GB", "CA"].includes(code);
 
@@ -153,5 +154,24 @@ describe("live calls", () => {
     assert.equal(calls.snapshot("x", 3_000).callsWithAgents, 1);
     assert.equal(calls.remove("c1")?.agentId, "a1");
     assert.equal(calls.snapshot("x", 3_000).active, 1);
+  });
+});
+
+describe("preview", () => {
+  const offeredAt = new Date("2026-12-02T12:00:00Z");
+  const at = (s: number) => new Date(offeredAt.getTime() + s * 1000);
+
+  test("the agent's choice is acted on at once; undecided, the contact is dialled after the timeout", () => {
+    assert.equal(previewStep({ offeredAt, choice: "dial" }, at(1), 30), "dial");
+    assert.equal(previewStep({ offeredAt, choice: "skip" }, at(1), 30), "skip");
+    assert.equal(previewStep({ offeredAt }, at(29.9), 30), "wait");
+    assert.equal(previewStep({ offeredAt }, at(30), 30), "dial");
+    assert.deepEqual(autoDialAt({ offeredAt }, 30), at(30));
+  });
+
+  test("skips are limited in a row", () => {
+    assert.ok(maySkip(0, 1));
+    assert.ok(!maySkip(1, 1));
+    assert.ok(!maySkip(0, 0));
   });
 });

@@ -55,6 +55,9 @@ const API_V1_ALIASES: Record<string, string> = {
   "PUT agents/:id": "dialer.putAgent",
   "GET agents/:id": "dialer.getAgent",
   "POST agents/:id/state": "dialer.setAgentState",
+  "GET agents/:id/preview": "dialer.getPreview",
+  "POST agents/:id/preview/dial": "dialer.previewDial",
+  "POST agents/:id/preview/skip": "dialer.previewSkip",
   "POST queues/:id/inbound": "dialer.setInbound",
 };
 
@@ -107,6 +110,9 @@ const REQUIRED_ROLE: Record<string, Role> = {
   "dialer.getAgent": "reader",
   "dialer.setAgentState": "writer",
   "dialer.setInbound": "writer",
+  "dialer.getPreview": "reader",
+  "dialer.previewDial": "writer",
+  "dialer.previewSkip": "writer",
   "api.metrics": "reader",
 };
 const RANK: Record<Role, number> = { reader: 1, writer: 2, admin: 3 };

@@ -28,12 +28,13 @@ import { parseCampaign, policyFor, retryRule, type DialerCampaignSpec } from "..
 import { LiveCalls, CONNECT_WITHIN_S } from "../dialer/calls.ts";
 import type { DialerContact } from "../dialer/contacts.ts";
 import { agentlessWanted, dialBudget } from "../dialer/pulse.ts";
+import { autoDialAt, maySkip, previewStep } from "../dialer/preview.ts";
 import { createPolicy, PacingStatisticsTracker, type PacingPolicy } from "../pacing/index.ts";
 import { checkCall } from "../regulation/index.ts";
 import { loadPhoneZoneTable, loadRegulationTable } from "../regulation/load.ts";
 import { DialerStore, type DialerCampaignDoc } from "../store/dialer.ts";
 import type { SendOutcome } from "../ccm/ports.ts";
-import { NotFoundError, ValidationError } from "./errors.ts";
+import { ConflictError, NotFoundError, ValidationError } from "./errors.ts";
 import { runtimeOf, sdkLogger, type HubRuntime } from "./runtime.ts";
 
 /** A campaign this node paces: its term and the policy's memory and statistics. */
@@ -146,6 +147,12 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
         runtime.metrics.dialer.human(call.campaignId);
         if (spec?.mode === "agentless") {
           await bridge(pluginId, event.callId, spec.ivr!.extension, undefined);
+          return;
+        }
+        const reserved = call.agentId ? agentCache.get(call.agentId) : undefined;
+        if (reserved) {
+          // Preview: the call is the agent's own; it is on the line at once.
+          await bridge(pluginId, event.callId, reserved.endpoint, reserved);
           return;
         }
         ownedCampaign?.stats.liveAnswered((atMs - (ownedCampaign?.startedAtMs ?? atMs)) / 1000);
@@ -322,6 +329,7 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
 
   /** Calls an earlier term placed and never finished (its node died): ended, never dialled again. */
   async function endOrphans(campaignId: string, term: number, now: Date): Promise<void> {
+    await store.returnOrphanOffers(campaignId, term);
     for (const contact of await store.orphans(campaignId, term)) {
       await store.finish(
         contact._id,
@@ -351,6 +359,7 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
     if (!voice) return; // the instance is not loaded (yet) here: contacts stay pending
     for (const call of calls.overdue(id, now.getTime())) await abandonIfWaiting(spec.voicePlugin, call.callId);
     await connectWaiting(id, spec.voicePlugin);
+    if (spec.mode === "preview") return previewPulse(id, c, voice, now);
 
     const live = calls.snapshot(id, now.getTime());
     const atSeconds = (now.getTime() - c.startedAtMs) / 1000;
@@ -407,6 +416,7 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
     contact: DialerContact & { dialGeneration: number },
     voice: VoiceControl,
     now: Date,
+    reservedFor?: AgentRecord,
   ): Promise<void> {
     const spec = c.spec;
     if (!(await store.claimDial(contact, runtime.nodeId, now))) {
@@ -451,8 +461,19 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
       return;
     }
     const callId = randomUUID();
-    await store.markDialing(contact._id, { callId, node: runtime.nodeId, term: c.term }, now);
-    calls.add({ callId, contactId: contact._id, campaignId, dialedAt: now.getTime() });
+    await store.markDialing(
+      contact._id,
+      { callId, node: runtime.nodeId, term: c.term, ...(reservedFor ? { agentId: reservedFor._id } : {}) },
+      now,
+    );
+    if (reservedFor) busyAgents.add(reservedFor._id);
+    calls.add({
+      callId,
+      contactId: contact._id,
+      campaignId,
+      dialedAt: now.getTime(),
+      ...(reservedFor ? { agentId: reservedFor._id } : {}),
+    });
     c.stats.dialed((now.getTime() - c.startedAtMs) / 1000);
     runtime.metrics.dialer.sentForDialingInc(campaignId);
     try {
@@ -465,6 +486,7 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
       });
     } catch (err) {
       calls.remove(callId);
+      if (reservedFor) busyAgents.delete(reservedFor._id);
       const code = isPluginError(err) ? err.code : "NETWORK_ERROR";
       const message = (err as Error).message;
       if (code === "GATEWAY_DOWN") {
@@ -507,6 +529,55 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
     }
   }
 
+  /**
+   * Preview: acts on the agents' choices (dial, skip) and on offers past their timeout, then
+   * offers a due contact to every ready agent without one (and tells subscribers).
+   */
+  async function previewPulse(id: string, c: OwnedCampaign, voice: VoiceControl, now: Date): Promise<void> {
+    const spec = c.spec;
+    for (const offer of await store.offered(id)) {
+      if (offer.term !== c.term || !offer.agentId || !offer.offeredAt) continue;
+      const step = previewStep(
+        { offeredAt: offer.offeredAt, choice: offer.previewChoice ?? null },
+        now,
+        spec.preview.timeoutS,
+      );
+      const agent = agentCache.get(offer.agentId);
+      if (step === "skip") {
+        await store.skip(offer, now);
+        if (agent) Object.assign(agent, { previewContactId: null, skipsUsed: (agent.skipsUsed ?? 0) + 1 });
+      } else if (step === "dial") {
+        await store.endOffer(offer.agentId);
+        if (agent) Object.assign(agent, { previewContactId: null, skipsUsed: 0 });
+        await dial(id, c, { ...offer, status: "pending" }, voice, now, agent);
+      }
+    }
+    const ready = [...agentCache.values()].filter((a) => isReadyFor(a, id, now) && !busyAgents.has(a._id));
+    if (ready.length === 0) return;
+    const contacts = await store.dueContacts(id, now, ready.length, spec.dialingOrder);
+    for (const [i, contact] of contacts.entries()) {
+      const agent = ready[i]!;
+      await store.offer(contact._id, agent._id, c.term, runtime.nodeId, now);
+      agent.previewContactId = contact._id;
+      await broker
+        .call("webhooks.publish", {
+          id: `dialer.preview:${contact._id}:${agent._id}`,
+          name: "dialer.preview",
+          occurredAt: now,
+          data: {
+            agentId: agent._id,
+            campaignId: id,
+            contactId: contact._id,
+            activityId: contact.activityId,
+            customerId: contact.customerId,
+            phone: contact.phone,
+            autoDialAt: autoDialAt({ offeredAt: now }, spec.preview.timeoutS),
+          },
+        })
+        .catch((err: Error) => logger.warn("preview notification failed", { error: err.message }));
+    }
+  }
+
   /** Compliance before the dial: suppression, calling hours in every candidate zone, attempt limits. */
   async function blockReason(contact: DialerContact, spec: DialerCampaignSpec, now: Date): Promise<string | undefined> {
     const phone = contact.phone.split(";")[0]!;
@@ -543,6 +614,16 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
     } finally {
       pulsing = false;
     }
+  }
+
+  async function previewOf(agentId: string) {
+    const agent = await store.getAgent(agentId);
+    if (!agent) throw new NotFoundError(`agent ${agentId}`);
+    const offer = agent.previewContactId ? await store.getContact(agent.previewContactId) : null;
+    if (!offer || offer.status !== "agent_pending" || !offer.offeredAt)
+      throw new NotFoundError(`preview for agent ${agentId}`);
+    const campaign = await campaignOr404(offer.campaignId);
+    return { agent, offer, campaign };
   }
 
   async function campaignOr404(id: string): Promise<DialerCampaignDoc> {
@@ -636,7 +717,7 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
             state: doc.state,
             mode: doc.spec.mode,
             maxConcurrentCalls: doc.spec.maxConcurrentCalls,
-            activeCalls: counts.dialed + counts.agent_pending,
+            activeCalls: counts.dialed,
             contacts: counts,
             agentsSeized: agents.length,
             pacedBy: doc.ownerUntil && doc.ownerUntil > new Date() ? (doc.ownerNode ?? null) : null,
@@ -702,6 +783,46 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
           const now = new Date();
           if (!(await store.setPresence(id, state as AgentPresence, now))) throw new NotFoundError(`agent ${id}`);
           return agentView((await store.getAgent(id))!, now);
+        },
+      },
+      /** Preview: the contact offered to the agent, with when it is dialled by itself. */
+      getPreview: {
+        visibility: "published",
+        async handler(ctx: Context<{ id: string }>) {
+          const { agent, offer, campaign } = await previewOf(ctx.params.id);
+          return {
+            agentId: agent._id,
+            campaignId: offer.campaignId,
+            contactId: offer._id,
+            activityId: offer.activityId,
+            customerId: offer.customerId,
+            phone: offer.phone,
+            offeredAt: offer.offeredAt,
+            autoDialAt: autoDialAt({ offeredAt: offer.offeredAt! }, campaign.spec.preview.timeoutS),
+            skipsLeft: Math.max(0, campaign.spec.preview.maxSkips - (agent.skipsUsed ?? 0)),
+          };
+        },
+      },
+      previewDial: {
+        visibility: "published",
+        async handler(ctx: Context<{ id: string }, { $statusCode?: number }>) {
+          const { agent, offer } = await previewOf(ctx.params.id);
+          if (!(await store.choose(agent._id, offer._id, "dial"))) throw new ConflictError("the offer has ended");
+          ctx.meta.$statusCode = 202;
+          return { agentId: agent._id, contactId: offer._id, choice: "dial" };
+        },
+      },
+      previewSkip: {
+        visibility: "published",
+        async handler(ctx: Context<{ id: string }, { $statusCode?: number }>) {
+          const { agent, offer, campaign } = await previewOf(ctx.params.id);
+          if (!maySkip(agent.skipsUsed ?? 0, campaign.spec.preview.maxSkips))
+            throw new ConflictError(
+              `skip limit reached (${campaign.spec.preview.maxSkips} in a row): dial this contact`,
+            );
+          if (!(await store.choose(agent._id, offer._id, "skip"))) throw new ConflictError("the offer has ended");
+          ctx.meta.$statusCode = 202;
+          return { agentId: agent._id, contactId: offer._id, choice: "skip" };
         },
       },
       /** Call blending: the inbound side reports the work waiting in a queue. */

@@ -228,14 +228,48 @@ export class DialerStore {
     set: { callId: string; node: string; term: number; agentId?: string },
     now: Date,
   ): Promise<void> {
-    await this.contacts.updateOne(
-      { _id: id },
-      { $set: { status: set.agentId ? "agent_pending" : "dialed", dialedAt: now, ...set } },
-    );
+    await this.contacts.updateOne({ _id: id }, { $set: { status: "dialed", dialedAt: now, ...set } });
   }
 
-  async markDialed(id: string): Promise<void> {
-    await this.contacts.updateOne({ _id: id, status: "agent_pending" }, { $set: { status: "dialed" } });
+  /** Preview: reserves the contact for an agent (agent_pending) and records the offer on both. */
+  async offer(contactId: string, agentId: string, term: number, node: string, now: Date): Promise<void> {
+    await this.contacts.updateOne(
+      { _id: contactId, status: "pending" },
+      { $set: { status: "agent_pending", agentId, offeredAt: now, previewChoice: null, term, node } },
+    );
+    await this.agents.updateOne({ _id: agentId }, { $set: { previewContactId: contactId } });
+  }
+
+  /** Preview: the agent's choice, from the API (any node); the pacing node acts on it. */
+  async choose(agentId: string, contactId: string, choice: "dial" | "skip"): Promise<boolean> {
+    const res = await this.contacts.updateOne(
+      { _id: contactId, agentId, status: "agent_pending" },
+      { $set: { previewChoice: choice } },
+    );
+    return res.matchedCount === 1;
+  }
+
+  /** The contacts offered to agents of a campaign, not dialled yet. */
+  offered(campaignId: string): Promise<StoredContact[]> {
+    return this.contacts.find({ campaignId, status: "agent_pending" }).toArray();
+  }
+
+  /** A skipped offer: back to the end of the pending queue; the agent counts one more skip. */
+  async skip(contact: StoredContact, now: Date): Promise<void> {
+    await this.contacts.updateOne(
+      { _id: contact._id, status: "agent_pending" },
+      { $set: { status: "pending", agentId: null, offeredAt: null, previewChoice: null, receivedAt: now } },
+    );
+    if (contact.agentId)
+      await this.agents.updateOne(
+        { _id: contact.agentId },
+        { $set: { previewContactId: null }, $inc: { skipsUsed: 1 } },
+      );
+  }
+
+  /** The offer became a call: the agent's preview ends and its skips start over. */
+  async endOffer(agentId: string): Promise<void> {
+    await this.agents.updateOne({ _id: agentId }, { $set: { previewContactId: null, skipsUsed: 0 } });
   }
 
   async finish(
@@ -260,9 +294,20 @@ export class DialerStore {
 
   /** Contacts an earlier term dialled and never finished (its node died): never dialled again. */
   orphans(campaignId: string, term: number): Promise<StoredContact[]> {
-    return this.contacts
-      .find({ campaignId, status: { $in: ["agent_pending", "dialed"] }, term: { $lt: term } })
-      .toArray();
+    return this.contacts.find({ campaignId, status: "dialed", term: { $lt: term } }).toArray();
+  }
+
+  /** Offers an earlier term made and never dialled: back to pending (nothing was dialled). */
+  async returnOrphanOffers(campaignId: string, term: number): Promise<void> {
+    const offers = await this.contacts.find({ campaignId, status: "agent_pending", term: { $lt: term } }).toArray();
+    for (const c of offers) {
+      await this.contacts.updateOne(
+        { _id: c._id, status: "agent_pending" },
+        { $set: { status: "pending", agentId: null, offeredAt: null, previewChoice: null } },
+      );
+      if (c.agentId)
+        await this.agents.updateOne({ _id: c.agentId, previewContactId: c._id }, { $set: { previewContactId: null } });
+    }
   }
 
   // --- queues (inbound blending) -------------------------------------------------------------

@@ -241,6 +241,40 @@ describe("the voice dialer", () => {
     assert.equal(b!.attempts.length, 1, "not retried");
   });
 
+  test("preview: the agent sees the contact first, skips (limited) or dials; an undecided offer dials itself after timeoutS", async () => {
+    const [agent] = await agents("pv", 1);
+    await campaign("pv", { mode: "preview", queue: "pv", wrapUpS: 0, preview: { timeoutS: 5, maxSkips: 1 } });
+    const ids = await call("pv", 3);
+    const offer = async (not?: string) =>
+      eventually(
+        async () => {
+          const res = await hub.api("GET", `/api/v1/agents/${agent}/preview`);
+          const body = res.body as { contactId: string; activityId: string; skipsLeft: number; autoDialAt: string };
+          return res.status === 200 && body.contactId !== not && body;
+        },
+        20_000,
+        "an offer",
+      );
+    const first = await offer();
+    assert.equal(first.skipsLeft, 1);
+    assert.equal((await hub.api("POST", `/api/v1/agents/${agent}/preview/skip`)).status, 202);
+    const second = await offer(first.contactId);
+    assert.equal(second.skipsLeft, 0);
+    const refused = await hub.api("POST", `/api/v1/agents/${agent}/preview/skip`);
+    assert.equal(refused.status, 409, refused.text);
+    assert.equal((await hub.api("POST", `/api/v1/agents/${agent}/preview/dial`)).status, 202);
+    const [dialled] = await settled([second.activityId], (a) => a.status === "CONNECTED", "the previewed call");
+    assert.equal(dialled!.attempts[0]!.agentId, agent);
+    // The next offer is left alone: it is dialled by itself after 5 s.
+    const third = await offer(second.contactId);
+    const offeredAt = Date.now();
+    await settled([third.activityId], (a) => a.status === "CONNECTED", "the auto-dialled call");
+    assert.ok(Date.now() - offeredAt >= 4_000, "dialled before its timeout");
+    // Everything, the skipped contact too, is called in the end.
+    await settled(ids, (a) => a.status === "CONNECTED", "all three");
+    assert.equal((await hub.api("GET", "/api/v1/agents/nobody/preview")).status, 404);
+  });
+
   test("call blending: inbound work waiting takes seized agents back; they are seized again when it is served", async () => {
     await agents("blend", 3);
     await campaign("blend", { mode: "progressive", queue: "blend" });
