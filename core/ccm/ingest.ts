@@ -56,6 +56,7 @@ export class EventIngester {
     switch (event.kind) {
       case "status":
         return this.status(pluginId, event.vendorId, event.status, event.at, {
+          ...(event.activityId !== undefined ? { activityId: event.activityId } : {}),
           raw: event.raw,
           ...(event.reasonCode !== undefined ? { reasonCode: event.reasonCode } : {}),
           ...(event.reason !== undefined ? { reason: event.reason } : {}),
@@ -63,6 +64,7 @@ export class EventIngester {
         });
       case "call-result":
         return this.status(pluginId, event.vendorId, event.outcome, event.at, {
+          ...(event.activityId !== undefined ? { activityId: event.activityId } : {}),
           raw: event.raw,
           retryable: event.retryable ?? (event.outcome === "NO_ANSWER" || event.outcome === "BUSY"),
           ...(event.reasonCode !== undefined ? { reasonCode: event.reasonCode } : {}),
@@ -80,7 +82,17 @@ export class EventIngester {
   }
 
   /** The attempt a vendor id belongs to; callbacks may beat the recording of the send's answer. */
-  private async locate(pluginId: string, vendorId: string): Promise<{ activity: ActivityDoc; index: number } | null> {
+  private async locate(
+    pluginId: string,
+    vendorId: string,
+    activityId?: string,
+  ): Promise<{ activity: ActivityDoc; index: number } | null> {
+    if (activityId) {
+      // The plugin knows the activity: one read by id instead of a search over every attempt.
+      const activity = await this.d.activities.get(activityId);
+      const index = activity?.attempts.findIndex((a) => a.vendorId === vendorId && a.pluginId === pluginId) ?? -1;
+      if (activity && index >= 0) return { activity, index };
+    }
     const { attempts, delayMs } = this.d.matchRetries ?? { attempts: 10, delayMs: 200 };
     for (let i = 0; i < attempts; i++) {
       const found = await this.d.activities.findByVendorId(pluginId, vendorId);
@@ -96,6 +108,7 @@ export class EventIngester {
     status: AttemptStatus,
     at: Date,
     extra: {
+      activityId?: string;
       raw: string;
       reasonCode?: string;
       reason?: string;
@@ -105,7 +118,7 @@ export class EventIngester {
       agentId?: string;
     },
   ): Promise<keyof IngestSummary> {
-    const found = await this.locate(pluginId, vendorId);
+    const found = await this.locate(pluginId, vendorId, extra.activityId);
     if (!found) {
       this.d.logger.warn("status callback for an unknown message", { pluginId, vendorId, status });
       return "unmatched";

@@ -10,6 +10,7 @@ export type LiveCallState = "ringing" | "waiting" | "bridged";
 export interface LiveCall {
   callId: string;
   contactId: string;
+  activityId: string;
   campaignId: string;
   dialedAt: number;
   state: LiveCallState;

@@ -63,7 +63,7 @@ describe("dial budget", () => {
     assert.equal(dialBudget({ ...base, wanted: 8, pending: 1 }).dials, 1);
   });
 
-  test("calls per second: unused tokens carry over up to one second's worth, never a burst after a pause", () => {
+  test("calls per second: unused tokens carry over up to a second's worth (two after a slow pulse), never a burst after a pause", () => {
     const quarter = { ...base, callsPerSecond: 4, elapsedSeconds: 0.25, wanted: 10 };
     let tokens = 0;
     let dials = 0;
@@ -73,7 +73,16 @@ describe("dial budget", () => {
       dials += b.dials;
     }
     assert.equal(dials, 8, "4 per second over 2 seconds");
-    assert.equal(dialBudget({ ...base, callsPerSecond: 4, elapsedSeconds: 60, wanted: 100 }).dials, 4);
+    assert.equal(
+      dialBudget({ ...base, callsPerSecond: 4, elapsedSeconds: 60, wanted: 100 }).dials,
+      8,
+      "two seconds' worth at most",
+    );
+    assert.equal(
+      dialBudget({ ...base, callsPerSecond: 4, elapsedSeconds: 1.5, wanted: 100 }).dials,
+      6,
+      "a slow pulse keeps the rate",
+    );
   });
 
   test("agentless fills its free lines", () => {
@@ -136,9 +145,9 @@ describe("agents", () => {
 describe("live calls", () => {
   test("ringing, waiting and bridged counts for pacing; an answer unbridged past 2 s is overdue", () => {
     const calls = new LiveCalls();
-    calls.add({ callId: "c1", contactId: "k1", campaignId: "x", dialedAt: 0 });
-    calls.add({ callId: "c2", contactId: "k2", campaignId: "x", dialedAt: 500 });
-    calls.add({ callId: "c3", contactId: "k3", campaignId: "y", dialedAt: 0 });
+    calls.add({ callId: "c1", contactId: "k1", activityId: "a1", campaignId: "x", dialedAt: 0 });
+    calls.add({ callId: "c2", contactId: "k2", activityId: "a2", campaignId: "x", dialedAt: 500 });
+    calls.add({ callId: "c3", contactId: "k3", activityId: "a3", campaignId: "y", dialedAt: 0 });
     assert.ok(calls.answered("c1", 1_000));
     assert.equal(calls.answered("c1", 1_100), undefined, "answered once");
     const snap = calls.snapshot("x", 2_000);

@@ -26,8 +26,11 @@ export interface DialBudget {
 }
 
 export function dialBudget(input: DialBudgetInput): DialBudget {
-  // The bucket holds at most one second of calls: a pause is not saved up into a burst.
-  const tokens = Math.min(input.callsPerSecond, input.tokens + input.callsPerSecond * input.elapsedSeconds);
+  // The bucket holds one second of calls, or the time since the last pulse when pulses are slow
+  // (a loaded store), up to two: a long pause is not saved up into a burst, a slow pulse does
+  // not lower the rate.
+  const capacity = input.callsPerSecond * Math.min(2, Math.max(1, input.elapsedSeconds));
+  const tokens = Math.min(capacity, input.tokens + input.callsPerSecond * input.elapsedSeconds);
   const limits: [DialBudget["limitedBy"], number][] = [
     ["pacing", Math.max(0, Math.floor(input.wanted))],
     ["maxConcurrentCalls", Math.max(0, input.maxConcurrentCalls - input.active)],

@@ -229,6 +229,7 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
       {
         kind: "call-result",
         vendorId: call.contactId,
+        activityId: call.activityId,
         outcome: event.outcome,
         raw: event.cause,
         at: event.at,
@@ -342,6 +343,7 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
         {
           kind: "call-result",
           vendorId: contact._id,
+          activityId: contact.activityId,
           outcome: "NETWORK_ERROR",
           raw: "NODE_LOST",
           reasonCode: "NODE_LOST",
@@ -390,7 +392,8 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
       c.memory = step.memory;
       wanted = step.decision.dials;
     }
-    const due = await store.countDue(id, now);
+    // The contacts query below is limited to the budget: no count of the pending ones first.
+    const due = Number.MAX_SAFE_INTEGER;
     const budget = dialBudget({
       wanted,
       active: live.active,
@@ -434,6 +437,7 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
         {
           kind: "status",
           vendorId: contact._id,
+          activityId: contact.activityId,
           status: "EXPIRED",
           raw: "EXPIRED",
           reason: "past its latest dial time",
@@ -450,6 +454,7 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
         {
           kind: "status",
           vendorId: contact._id,
+          activityId: contact.activityId,
           status: "BLOCKED",
           raw: "COMPLIANCE",
           reasonCode: "COMPLIANCE",
@@ -470,6 +475,7 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
     calls.add({
       callId,
       contactId: contact._id,
+      activityId: contact.activityId,
       campaignId,
       dialedAt: now.getTime(),
       ...(reservedFor ? { agentId: reservedFor._id } : {}),
@@ -496,6 +502,9 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
         return;
       }
       const invalidGateway = code === "INVALID_GATEWAY";
+      // Only "the switch cannot be reached" proves no call was placed: anything else (the
+      // originate may have reached it) is not retried, or the customer could ring twice.
+      const retryable = code === "NETWORK_ERROR";
       await store.finish(
         contact._id,
         "failed",
@@ -508,6 +517,7 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
           ? {
               kind: "status",
               vendorId: contact._id,
+              activityId: contact.activityId,
               status: "FAILED",
               raw: code,
               reasonCode: code,
@@ -518,11 +528,12 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
           : {
               kind: "call-result",
               vendorId: contact._id,
+              activityId: contact.activityId,
               outcome: "NETWORK_ERROR",
               raw: code,
               reasonCode: code,
               reason: message,
-              retryable: true,
+              retryable,
               at: now,
             },
       ]);
@@ -693,6 +704,7 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
             purged.map((c) => ({
               kind: "status" as const,
               vendorId: c._id,
+              activityId: c.activityId,
               status: "CANCELLED" as const,
               raw: "PURGED",
               reason: "purged from the dialer campaign",

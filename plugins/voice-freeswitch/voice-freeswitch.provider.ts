@@ -104,6 +104,14 @@ function networkError(message: string, cause?: unknown): PluginError {
   return new PluginError("NETWORK_ERROR", message, { retryable: true, retryAfterMs: 5000, cause });
 }
 
+/**
+ * The originate may have reached the switch (sent, then no usable answer): the call is killed
+ * if it exists, and the dial is not retryable: a retry could ring the customer twice.
+ */
+function unknownOutcome(message: string, cause?: unknown): PluginError {
+  return new PluginError("OUTCOME_UNKNOWN", message, { retryable: false, cause });
+}
+
 function eventTime(event: EslEvent): Date {
   const micros = Number(event.headers.get("Event-Date-Timestamp"));
   return Number.isFinite(micros) && micros > 0 ? new Date(micros / 1000) : new Date();
@@ -343,7 +351,7 @@ export function createVoiceFreeswitch(ctx: PluginContext<VoiceFreeswitchOptions>
             () => toKill.delete(call.callId),
             () => undefined,
           );
-          reject(networkError("FreeSWITCH took the originate but never reported the call"));
+          reject(unknownOutcome("FreeSWITCH took the originate but never reported the call; it was hung up"));
         },
         (Number(variables.originate_timeout) + DIAL_GRACE_S) * 1000,
       );
@@ -359,8 +367,14 @@ export function createVoiceFreeswitch(ctx: PluginContext<VoiceFreeswitchOptions>
       byJob.delete(jobUuid);
       // The command may have reached the switch: make sure no customer rings for a dial the
       // hub now treats as failed.
-      if (err instanceof EslError && err.code !== "NOT_CONNECTED") toKill.add(call.callId);
-      throw networkError(`could not place the call through ${where}: ${err instanceof Error ? err.message : ""}`);
+      const detail = `could not place the call through ${where}: ${err instanceof Error ? err.message : ""}`;
+      if (err instanceof EslError && err.code === "NOT_CONNECTED") throw networkError(detail, err);
+      toKill.add(call.callId);
+      void client.api(`uuid_kill ${call.callId} ORIGINATOR_CANCEL`).then(
+        () => toKill.delete(call.callId),
+        () => undefined,
+      );
+      throw unknownOutcome(`${detail}; the originate may have reached the switch, so it is not retried`, err);
     }
     await settled;
   };

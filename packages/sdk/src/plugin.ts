@@ -183,6 +183,8 @@ export type CanonicalEvent =
   | {
       kind: "status";
       vendorId: string;
+      /** The hub's activity id (SendRequest.activityId), when the plugin kept it: found without a search. */
+      activityId?: string;
       status: AttemptStatus;
       reasonCode?: string;
       reason?: string;
@@ -194,6 +196,8 @@ export type CanonicalEvent =
   | {
       kind: "call-result";
       vendorId: string;
+      /** The hub's activity id (SendRequest.activityId), when the plugin kept it: found without a search. */
+      activityId?: string;
       outcome: VoiceOutcome;
       raw: string;
       at: Date;

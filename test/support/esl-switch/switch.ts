@@ -80,12 +80,16 @@ export interface EslSwitch {
   refuseNext(cause: string): void;
   /** Originate commands received for `number` (or for every number), placed or not. */
   originateCount(number?: string): number;
+  /** Numbers that received more than one originate. */
+  numbersDialledTwice(): string[];
   /** Calls that got a channel (the gateway took them). */
   placedCount(): number;
   /** Calls with a channel that has not hung up. */
   activeCount(): number;
   /** The most calls that were up at once since the switch started. */
   peakActiveCount(): number;
+  /** Wall milliseconds from each answer the switch reported to the bridge command it then received. */
+  answerToBridgeMs(): readonly number[];
   call(uuid: string): SwitchCall | undefined;
   /** Every command line received after auth, in order. */
   readonly commands: string[];
@@ -97,6 +101,8 @@ export interface EslSwitch {
 
 interface Connection {
   socket: Socket;
+  /** The replies written so far, in command order. */
+  replies: Promise<void>;
   authed: boolean;
   format: "plain" | "json";
   events: Set<string>;
@@ -123,6 +129,8 @@ export async function startEslSwitch(options: EslSwitchOptions = {}): Promise<Es
   const refusals: string[] = [];
   let placed = 0;
   let peakActive = 0;
+  /** Wall ms from each CHANNEL_ANSWER sent to the bridge command received. */
+  const bridgeLatencies: number[] = [];
   let sessionsSinceStartup = 0;
   const startedAt = Date.now();
 
@@ -274,6 +282,7 @@ export async function startEslSwitch(options: EslSwitchOptions = {}): Promise<Es
       const app = colon < 0 ? step : step.slice(0, colon);
       const appArg = colon < 0 ? "" : step.slice(colon + 1);
       if (app === "bridge") {
+        if (call.answeredAt !== undefined) bridgeLatencies.push(Date.now() - call.answeredAt);
         call.state = "bridged";
         call.endpoint = appArg;
         channelEvent("CHANNEL_BRIDGE", call, [
@@ -381,11 +390,18 @@ export async function startEslSwitch(options: EslSwitchOptions = {}): Promise<Es
       return;
     }
     commands.push(command.line);
+    // Every reply after auth keeps command order (see `api` below).
+    const reply = (text: string | Buffer, after?: () => void) => {
+      conn.replies = conn.replies.then(() => {
+        if (!socket.destroyed) socket.write(text);
+        after?.();
+      });
+    };
     switch (verb) {
       case "event": {
         const [format = "", ...names] = rest;
         if (format !== "plain" && format !== "json") {
-          socket.write(commandReply("-ERR invalid format"));
+          reply(commandReply("-ERR invalid format"));
           return;
         }
         conn.format = format;
@@ -395,50 +411,61 @@ export async function startEslSwitch(options: EslSwitchOptions = {}): Promise<Es
           else if (custom) conn.subclasses.add(n);
           else conn.events.add(n.toUpperCase());
         }
-        socket.write(commandReply(`+OK event listener enabled ${format}`));
+        reply(commandReply(`+OK event listener enabled ${format}`));
         return;
       }
       case "noevents":
         conn.events.clear();
         conn.subclasses.clear();
-        socket.write(commandReply("+OK no longer listening for events"));
+        reply(commandReply("+OK no longer listening for events"));
         return;
       case "exit":
-        socket.write(commandReply("+OK bye"));
-        socket.end(disconnectNotice());
+        reply(commandReply("+OK bye"), () => socket.end(disconnectNotice()));
         return;
       case "api":
-        void execute(arg).then((body) => {
+        // FreeSWITCH runs an `api` command before it reads the connection's next command, so
+        // replies come in command order: later replies wait for this one.
+        conn.replies = conn.replies.then(async () => {
+          const body = await execute(arg);
           if (!socket.destroyed) socket.write(apiResponse(body));
         });
         return;
       case "bgapi": {
         const jobUuid = command.headers.get("job-uuid") ?? randomUUID();
-        socket.write(commandReply(`+OK Job-UUID: ${jobUuid}`, [["Job-UUID", jobUuid]]));
         const space = arg.indexOf(" ");
         const jobCommand = space < 0 ? arg : arg.slice(0, space);
         const jobArg = space < 0 ? "" : arg.slice(space + 1);
-        void execute(arg).then((body) => {
-          publish(
-            "BACKGROUND_JOB",
-            [
-              ...baseHeaders("BACKGROUND_JOB"),
-              ["Job-UUID", jobUuid],
-              ["Job-Command", jobCommand],
-              ["Job-Command-Arg", jobArg],
-            ],
-            body,
-          );
+        // The job starts once its command/reply is out, as FreeSWITCH's job thread does.
+        reply(commandReply(`+OK Job-UUID: ${jobUuid}`, [["Job-UUID", jobUuid]]), () => {
+          void execute(arg).then((body) => {
+            publish(
+              "BACKGROUND_JOB",
+              [
+                ...baseHeaders("BACKGROUND_JOB"),
+                ["Job-UUID", jobUuid],
+                ["Job-Command", jobCommand],
+                ["Job-Command-Arg", jobArg],
+              ],
+              body,
+            );
+          });
         });
         return;
       }
       default:
-        socket.write(commandReply("-ERR command not found"));
+        reply(commandReply("-ERR command not found"));
     }
   };
 
   const server: Server = createServer((socket) => {
-    const conn: Connection = { socket, authed: false, format: "plain", events: new Set(), subclasses: new Set() };
+    const conn: Connection = {
+      socket,
+      replies: Promise.resolve(),
+      authed: false,
+      format: "plain",
+      events: new Set(),
+      subclasses: new Set(),
+    };
     connections.add(conn);
     const reader = new CommandReader();
     socket.on("data", (chunk: Buffer) => {
@@ -472,6 +499,8 @@ export async function startEslSwitch(options: EslSwitchOptions = {}): Promise<Es
     placedCount: () => placed,
     activeCount: () => [...calls.values()].filter((c) => c.state !== "ended").length,
     peakActiveCount: () => peakActive,
+    numbersDialledTwice: () => [...originates].filter(([, n]) => n > 1).map(([number]) => number),
+    answerToBridgeMs: () => bridgeLatencies,
     call: (uuid) => calls.get(uuid),
     connectionCount: () => connections.size,
     dropConnections() {
