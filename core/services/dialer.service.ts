@@ -94,6 +94,8 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
   /** Agents this node has put on a call and not yet seen free again (before the store says so). */
   const busyAgents = new Set<string>();
   const subscriptions = new Map<string, () => void>();
+  /** Answered calls waiting for their AMD verdict. */
+  const amdPending = new Set<string>();
   let timer: NodeJS.Timeout | undefined;
   let pulsing = false;
   let stopping = false;
@@ -133,43 +135,64 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
   async function onCallEvent(pluginId: string, event: CallEvent): Promise<void> {
     const call = calls.get(event.callId);
     if (!call) return; // another node's call, or one this node no longer follows
-    const ownedCampaign = owned.get(call.campaignId);
     const atMs = event.at.getTime();
     switch (event.type) {
       case "dialing":
         await report(pluginId, [
-          { kind: "status", vendorId: call.contactId, status: "SENT", raw: "dialing", at: event.at },
+          {
+            kind: "status",
+            vendorId: call.contactId,
+            activityId: call.activityId,
+            status: "SENT",
+            raw: "dialing",
+            at: event.at,
+          },
         ]);
         return;
       case "answered": {
-        if (!calls.answered(event.callId, atMs)) return;
-        const spec = ownedCampaign?.spec;
-        runtime.metrics.dialer.human(call.campaignId);
-        if (spec?.mode === "agentless") {
-          await bridge(pluginId, event.callId, spec.ivr!.extension, undefined);
+        // With answering-machine detection on, the call is connected only after the verdict.
+        if (event.amdPending) {
+          amdPending.add(event.callId);
           return;
         }
-        const reserved = call.agentId ? agentCache.get(call.agentId) : undefined;
-        if (reserved) {
-          // Preview: the call is the agent's own; it is on the line at once.
-          await bridge(pluginId, event.callId, reserved.endpoint, reserved);
-          return;
-        }
-        ownedCampaign?.stats.liveAnswered((atMs - (ownedCampaign?.startedAtMs ?? atMs)) / 1000);
-        await connectWaiting(call.campaignId, pluginId);
-        setTimeout(() => void abandonIfWaiting(pluginId, event.callId), CONNECT_WITHIN_S * 1000).unref();
-        return;
+        return answered(pluginId, event.callId, atMs);
       }
       case "amd":
-        if (event.verdict === "MACHINE") await voiceOf(pluginId)?.hangup(event.callId);
-        return;
+        if (!amdPending.delete(event.callId)) return;
+        if (event.verdict === "MACHINE") {
+          await voiceOf(pluginId)?.hangup(event.callId);
+          return;
+        }
+        return answered(pluginId, event.callId, atMs);
       case "bridged":
         calls.bridged(event.callId, call.agentId);
         return;
       case "ended":
+        amdPending.delete(event.callId);
         await ended(pluginId, event);
         return;
     }
+  }
+
+  /** A person answered (the switch's answer, or AMD's HUMAN/NOTSURE verdict): IVR, the agent, or wait. */
+  async function answered(pluginId: string, callId: string, atMs: number): Promise<void> {
+    const call = calls.answered(callId, atMs);
+    if (!call) return;
+    const c = owned.get(call.campaignId);
+    runtime.metrics.dialer.human(call.campaignId);
+    if (c?.spec.mode === "agentless") {
+      await bridge(pluginId, callId, c.spec.ivr!.extension, undefined);
+      return;
+    }
+    const reserved = call.agentId ? agentCache.get(call.agentId) : undefined;
+    if (reserved) {
+      // Preview: the call is the agent's own; it is on the line at once.
+      await bridge(pluginId, callId, reserved.endpoint, reserved);
+      return;
+    }
+    c?.stats.liveAnswered((atMs - c.startedAtMs) / 1000);
+    await connectWaiting(call.campaignId, pluginId);
+    setTimeout(() => void abandonIfWaiting(pluginId, callId), CONNECT_WITHIN_S * 1000).unref();
   }
 
   async function bridge(pluginId: string, callId: string, endpoint: string, agent: AgentRecord | undefined) {

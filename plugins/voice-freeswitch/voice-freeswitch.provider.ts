@@ -90,6 +90,8 @@ interface LiveCall {
   bridged: boolean;
   abandoned: boolean;
   verdict?: AmdVerdict;
+  /** mod_amd runs on the call (execute_on_answer=amd). */
+  amd: boolean;
   endpoint?: string;
   settle?: { resolve: () => void; reject: (err: PluginError) => void; guard: NodeJS.Timeout };
 }
@@ -233,7 +235,7 @@ export function createVoiceFreeswitch(ctx: PluginContext<VoiceFreeswitchOptions>
         markDialing(call, at);
         if (call.answered) return;
         call.answered = true;
-        report({ type: "answered", callId: call.callId, at });
+        report({ type: "answered", callId: call.callId, at, ...(call.amd ? { amdPending: true } : {}) });
         if (call.extension !== undefined) {
           client
             .api(`uuid_send_dtmf ${call.callId} ${call.extension}`)
@@ -338,6 +340,7 @@ export function createVoiceFreeswitch(ctx: PluginContext<VoiceFreeswitchOptions>
       answered: false,
       bridged: false,
       abandoned: false,
+      amd: variables.execute_on_answer === "amd",
       ...(extension !== undefined ? { extension } : {}),
     };
     const settled = new Promise<void>((resolve, reject) => {

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { afterAll, beforeAll, describe, test } from "@jest/globals";
 import { startEslSwitch, type EslSwitch } from "../support/esl-switch/switch.ts";
+import { withDefaults } from "../../core/simulator/scenario.ts";
 import { eventually, startTestHub, type TestHub } from "../support/hub.ts";
 
 const PASSWORD = "dialer-test-secret";
@@ -63,6 +64,8 @@ interface ActivityView {
 
 describe("the voice dialer", () => {
   let sw: EslSwitch;
+  /** A second switch whose AMD is never wrong, for the instance with AMD on. */
+  let swAmd: EslSwitch;
   let hub: TestHub;
   const zone = afternoonZone();
   let n = 0;
@@ -76,8 +79,32 @@ describe("the voice dialer", () => {
       gateways: { carrier1: "UP" },
       parkedPatienceS: 1_000,
     });
+    swAmd = await startEslSwitch({
+      password: PASSWORD,
+      timeScale: TIME_SCALE,
+      parkedPatienceS: 1_000,
+      scenario: withDefaults({
+        agents: 1,
+        durationMinutes: 1,
+        outcomes: { human: 1, machine: 0, noAnswer: 0, busy: 0, invalid: 0 },
+        timeToAnswerSeconds: { mean: 2, sd: 0 },
+        talkSeconds: { mean: 30, sd: 0 },
+        amd: { enabled: true, sensitivity: 1, specificity: 1, latencySeconds: 1 },
+      }),
+    });
     hub = await startTestHub({
+      routing: { voice: { strategy: "failover", plugins: ["dialer", "dialer-amd"] } },
       plugins: [
+        {
+          id: "dialer-amd",
+          use: "voice-freeswitch",
+          options: {
+            esl: { host: "127.0.0.1", port: swAmd.port, password: PASSWORD },
+            gateway: "carrier1",
+            callerId: "+14155550100",
+            amd: true,
+          },
+        },
         {
           id: "dialer",
           use: "voice-freeswitch",
@@ -96,6 +123,7 @@ describe("the voice dialer", () => {
   afterAll(async () => {
     await hub?.stop();
     await sw?.close();
+    await swAmd?.close();
   });
 
   async function agents(queue: string, count: number): Promise<string[]> {
@@ -118,7 +146,7 @@ describe("the voice dialer", () => {
     assert.equal(start.status, 200, start.text);
   }
 
-  async function call(campaignId: string, count: number): Promise<string[]> {
+  async function call(campaignId: string, count: number, pluginId?: string): Promise<string[]> {
     const res = await hub.api("POST", "/api/v1/activities", {
       activities: Array.from({ length: count }, () => {
         const i = ++n;
@@ -126,6 +154,7 @@ describe("the voice dialer", () => {
           customer: { id: `vc-${i}`, phone: `+1415555${String(1000 + i).padStart(4, "0")}`, timezone: zone },
           channel: "voice",
           campaignId,
+          ...(pluginId ? { pluginId } : {}),
           content: {},
           idempotencyKey: `voice-${campaignId}-${i}`,
         };
@@ -206,6 +235,28 @@ describe("the voice dialer", () => {
     assert.equal(done.length, 4);
     const bridges = sw.commands.filter((c) => c.includes("bridge:loopback/9000"));
     assert.equal(bridges.length, 4, sw.commands.slice(-20).join("\n"));
+  });
+
+  test("AMD on: a machine is hung up before any agent hears it; a person is connected after the verdict", async () => {
+    const [agent] = await agents("amdq", 1);
+    const put = await hub.api("PUT", "/api/v1/dialer/campaigns/amd", {
+      mode: "progressive",
+      queue: "amdq",
+      voicePlugin: "dialer-amd",
+      wrapUpS: 0,
+    });
+    assert.equal(put.status, 201, put.text);
+    assert.equal((await hub.api("POST", "/api/v1/dialer/campaigns/amd/start")).status, 200);
+    swAmd.forceNext("machine");
+    const [machine] = await call("amd", 1, "dialer-amd");
+    const [m] = await settled([machine!], (a) => a.attempts[0]?.status === "ANSWERING_MACHINE", "the machine");
+    assert.equal(m!.attempts[0]!.agentId, undefined, "no agent took the machine");
+    assert.equal(swAmd.commands.filter((c) => c.includes("bridge:")).length, 0, "nothing bridged");
+    const [person] = await call("amd", 1, "dialer-amd");
+    const [p] = await settled([person!], (a) => a.status === "CONNECTED", "the person");
+    assert.equal(p!.attempts[0]!.agentId, agent);
+    const originate = swAmd.commands.find((c) => c.includes("originate"))!;
+    assert.match(originate, /execute_on_answer=amd/);
   });
 
   test("busy, then retried after the campaign's delay: the second attempt connects", async () => {

@@ -34,7 +34,13 @@ export type AmdVerdict = "HUMAN" | "MACHINE" | "NOTSURE";
 export type CallEvent =
   /** The switch accepted the dial and the call is ringing. */
   | { type: "dialing"; callId: string; at: Date }
-  | { type: "answered"; callId: string; at: Date }
+  | {
+      type: "answered";
+      callId: string;
+      at: Date;
+      /** Answering-machine detection runs on the call: connect it only after its `amd` verdict. */
+      amdPending?: boolean;
+    }
   | { type: "amd"; callId: string; verdict: AmdVerdict; at: Date }
   | { type: "bridged"; callId: string; endpoint: string; at: Date }
   | {
