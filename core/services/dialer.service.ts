@@ -617,13 +617,17 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
     const phone = contact.phone.split(";")[0]!;
     const suppressed = await runtime.suppressions.find(phone);
     if (suppressed) return `${phone} is on the suppression list (${suppressed.reason})`;
+    // Attempt limits and the no-repeat rule after an abandoned call (UK: 72 hours) look back at
+    // most a month.
+    const history = await store.numberHistory(contact.phone, new Date(now.getTime() - 31 * 86_400_000));
     const check = checkCall(
       { rules, zones },
       {
         phone,
         ...(contact.customerZone ? { customerZone: contact.customerZone } : {}),
         at: now,
-        previousAttempts: [],
+        previousAttempts: history.dialedAt,
+        ...(history.lastAbandonedAt ? { lastAbandonedAt: history.lastAbandonedAt } : {}),
         agentGuaranteed: spec.mode === "preview",
       },
     );

@@ -62,6 +62,7 @@ export class DialerStore {
   async ensureIndexes(): Promise<void> {
     await this.contacts.createIndex({ campaignId: 1, status: 1, priority: -1, receivedAt: 1 });
     await this.agents.createIndex({ queues: 1 });
+    await this.contacts.createIndex({ phone: 1, dialedAt: -1 });
   }
 
   /** True for exactly one caller per id. */
@@ -201,6 +202,19 @@ export class DialerStore {
 
   countDue(campaignId: string, now: Date): Promise<number> {
     return this.contacts.countDocuments({ campaignId, status: "pending", earliestAt: { $lte: now } });
+  }
+
+  /**
+   * What the rules need of a number's history: when it was dialled before (any campaign: the
+   * regulators' limits are per number), and when a call to it was last abandoned.
+   */
+  async numberHistory(phone: string, since: Date): Promise<{ dialedAt: Date[]; lastAbandonedAt?: Date }> {
+    const rows = await this.contacts
+      .find({ phone, dialedAt: { $gte: since } }, { projection: { dialedAt: 1, outcome: 1, endedAt: 1 } })
+      .toArray();
+    const dialedAt = rows.flatMap((r) => (r.dialedAt ? [r.dialedAt] : []));
+    const abandoned = rows.filter((r) => r.outcome === "ABANDONED").map((r) => (r.endedAt ?? r.dialedAt)!.getTime());
+    return { dialedAt, ...(abandoned.length ? { lastAbandonedAt: new Date(Math.max(...abandoned)) } : {}) };
   }
 
   /** The right to dial this contact's current generation: true for exactly one caller. */
