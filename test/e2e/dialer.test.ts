@@ -228,6 +228,34 @@ describe("the voice dialer", () => {
     assert.match(originate, /\}sofia\/gateway\/carrier1\/\+1415555\d{4} &park\(\)$/);
   });
 
+  test("power and predictive campaigns pace through their policies; every call ends with a result and the abandonment is reported", async () => {
+    for (const [id, spec] of [
+      ["power", { mode: "power", ratio: 2 }],
+      ["pred", { mode: "predictive" }],
+    ] as const) {
+      await agents(`${id}q`, 2);
+      await campaign(id, { ...spec, queue: `${id}q`, wrapUpS: 0, maxConcurrentCalls: 6 });
+      const ids = await call(id, 6);
+      const done = await settled(
+        ids,
+        (a) => ["CONNECTED", "ABANDONED"].includes(a.attempts[0]?.status ?? ""),
+        `${id}: every call ended`,
+      );
+      assert.ok(
+        done.some((a) => a.attempts[0]!.status === "CONNECTED"),
+        `${id}: ${done.map((a) => a.attempts[0]!.status).join(",")}`,
+      );
+      const status = (await hub.api("GET", `/api/v1/dialer/campaigns/${id}/status`)).body as {
+        contacts: { ended: number };
+        abandonment: { sinceStart: number; target: number };
+      };
+      assert.equal(status.contacts.ended, 6);
+      const abandoned = done.filter((a) => a.attempts[0]!.status === "ABANDONED").length;
+      // Every call was answered by a person: the rate is abandoned / 6, by the US definition.
+      assert.equal(status.abandonment.sinceStart, abandoned / 6, JSON.stringify(status));
+    }
+  });
+
   test("agentless: answered calls go to the IVR extension", async () => {
     await campaign("ivr", { mode: "agentless", ivr: { extension: "loopback/9000" }, maxConcurrentCalls: 4 });
     const ids = await call("ivr", 4);
