@@ -53,7 +53,7 @@ export interface RecordedImport {
   campaignId: number;
   accountNumbers: string[];
   overwriteData: boolean;
-  /** What the server answered (0: the connection was cut after applying it). */
+  /** What the server answered (0: cut after applying it; -1: cut before applying it). */
   status: number;
 }
 
@@ -91,7 +91,10 @@ export class CiscoAwServer {
   private queued = 0;
   private unavailable = 0;
   private dropAnswers = 0;
+  private cutRequests = 0;
   private rejectAll = 0;
+  private retryAfterSeconds: number | undefined;
+  private readonly rejectedAccounts = new Set<string>();
   private server: Server | undefined;
   private url = "";
 
@@ -130,14 +133,28 @@ export class CiscoAwServer {
   // ------------------------------------------------------------------------------------------
   // Test hooks
 
-  /** The next `times` imports are answered 503 (queue at capacity) without being applied. */
-  injectUnavailable(times = 1): void {
+  /**
+   * The next `times` imports are answered 503 (queue at capacity) without being applied,
+   * with a Retry-After header when `retryAfterSeconds` is given (Cisco sends none).
+   */
+  injectUnavailable(times = 1, opts: { retryAfterSeconds?: number } = {}): void {
     this.unavailable += times;
+    this.retryAfterSeconds = opts.retryAfterSeconds;
+  }
+
+  /** The next import holding each of these AccountNumbers refuses that row (400). */
+  rejectAccounts(...accountNumbers: string[]): void {
+    for (const a of accountNumbers) this.rejectedAccounts.add(a);
   }
 
   /** The next `times` imports are applied, then the connection is cut before the answer. */
   dropNextAnswer(times = 1): void {
     this.dropAnswers += times;
+  }
+
+  /** The next `times` imports are cut before being applied: no answer, nothing imported. */
+  cutNextRequest(times = 1): void {
+    this.cutRequests += times;
   }
 
   /** Every row of the next import is refused (400), as for a number the AW cannot dial. */
@@ -248,11 +265,20 @@ export class CiscoAwServer {
       this.requests.push({ method: "POST", path: req.url ?? "", status });
     };
     if (this.unavailable > 0 || this.queued >= this.maxQueued) {
-      if (this.unavailable > 0) this.unavailable -= 1;
+      const injected = this.unavailable > 0;
+      if (injected) this.unavailable -= 1;
       record(503, [], false);
+      if (injected && this.retryAfterSeconds !== undefined)
+        res.setHeader("retry-after", String(this.retryAfterSeconds));
       return sendErrors(res, 503, [
         { type: "serviceUnavailable", message: "Request processing queue is at capacity." },
       ]);
+    }
+    if (this.cutRequests > 0) {
+      this.cutRequests -= 1;
+      record(-1, [], false);
+      req.socket.destroy();
+      return;
     }
     this.queued += 1;
     this.peakQueued = Math.max(this.peakQueued, this.queued);
@@ -274,6 +300,15 @@ export class CiscoAwServer {
         }));
       }
       const accountNumbers = parsed.rows.map((r) => field(parsed.header, r, "accountnumber"));
+      accountNumbers.forEach((accountNumber, i) => {
+        if (!this.rejectedAccounts.delete(accountNumber)) return;
+        complaints.push({
+          row: i + 1,
+          accountNumber,
+          field: "Phone01",
+          message: `Row ${i + 1}: Phone01 is not a dialable number`,
+        });
+      });
       if (complaints.length > 0) {
         record(400, accountNumbers, parsed.overwriteData);
         return sendErrors(
