@@ -176,7 +176,13 @@ export class CiscoAwClient {
     return `${this.baseUrl}/unifiedconfig/config/campaign/${campaignId}/${tail}`;
   }
 
-  private async request(method: string, url: string, what: string, body?: string): Promise<string> {
+  private async request(
+    method: string,
+    url: string,
+    what: string,
+    opts: { body?: string; timeoutMs?: number } = {},
+  ): Promise<string> {
+    const body = opts.body;
     let response: Response;
     try {
       response = await fetch(url, {
@@ -187,7 +193,7 @@ export class CiscoAwClient {
           ...(body !== undefined ? { "content-type": "application/xml" } : {}),
         },
         ...(body !== undefined ? { body } : {}),
-        signal: AbortSignal.timeout(this.timeoutMs),
+        signal: AbortSignal.timeout(opts.timeoutMs ?? this.timeoutMs),
       });
     } catch (err) {
       throw networkError(err, what);
@@ -226,20 +232,29 @@ export class CiscoAwClient {
   }
 
   /** Appends the contacts of `csv` to the campaign (`overwriteData` false). */
-  async importContacts(campaignId: number, csv: string): Promise<void> {
-    await this.request("POST", this.campaignPath(campaignId, "import"), "import", importBody(csv));
+  async importContacts(campaignId: number, csv: string, timeoutMs?: number): Promise<void> {
+    await this.request("POST", this.campaignPath(campaignId, "import"), "import", {
+      body: importBody(csv),
+      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+    });
   }
 
-  async listContacts(campaignId: number, startIndex: number, resultsPerPage: number): Promise<ContactPage> {
+  async listContacts(
+    campaignId: number,
+    startIndex: number,
+    resultsPerPage: number,
+    timeoutMs?: number,
+  ): Promise<ContactPage> {
     const query = `?startIndex=${startIndex}&resultsPerPage=${resultsPerPage}`;
-    return parseContactPage(await this.request("GET", this.campaignPath(campaignId, `import${query}`), "list"));
+    const url = this.campaignPath(campaignId, `import${query}`);
+    return parseContactPage(await this.request("GET", url, "list", timeoutMs !== undefined ? { timeoutMs } : {}));
   }
 
   /** Every imported contact of the campaign, page by page. */
-  async allContacts(campaignId: number): Promise<ImportedContact[]> {
+  async allContacts(campaignId: number, timeoutMs?: number): Promise<ImportedContact[]> {
     const out: ImportedContact[] = [];
     for (let start = 0; ;) {
-      const page = await this.listContacts(campaignId, start, MAX_RESULTS_PER_PAGE);
+      const page = await this.listContacts(campaignId, start, MAX_RESULTS_PER_PAGE, timeoutMs);
       out.push(...page.contacts);
       start += page.contacts.length;
       if (page.contacts.length === 0 || start >= page.totalResults) return out;

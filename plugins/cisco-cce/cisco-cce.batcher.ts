@@ -7,7 +7,9 @@
  *   already in the campaign's import list are taken as accepted and left out;
  * - 400: the rows Cisco names fail with its message; the others are sent again without them.
  *
- * Imports of one campaign go one after another; campaigns proceed independently.
+ * Imports of one campaign go one after another; campaigns proceed independently. A batch
+ * gives up within `budgetMs` of its oldest send, below the hub's send timeout (20 s), so the
+ * hub never counts as failed a contact that Cisco takes later.
  */
 import { PluginError, type Logger } from "@dialmesh/sdk";
 import { CiscoApiError, type CiscoAwClient, type RowError } from "./cisco-cce.api.ts";
@@ -37,10 +39,14 @@ export interface BatcherOptions {
   batchWindowMs: number;
   /** Deliveries of one batch before its sends fail retryable (default 8). */
   maxAttempts?: number;
+  /** Time from a batch's oldest send until it gives up (default 15,000 ms). */
+  budgetMs?: number;
+  now(): number;
 }
 
 interface PendingContact {
   row: ContactRow;
+  enqueuedAt: number;
   resolve(): void;
   reject(err: PluginError): void;
 }
@@ -52,6 +58,9 @@ interface CampaignQueue {
   tail: Promise<void>;
 }
 
+export const DEFAULT_BUDGET_MS = 15_000;
+/** The shortest time an import request is given to answer. */
+const MIN_REQUEST_MS = 1000;
 const BASE_BACKOFF_MS = 500;
 const MAX_BACKOFF_MS = 10_000;
 
@@ -62,9 +71,8 @@ export function backoffMs(attempt: number, retryAfterMs?: number): number {
 
 export class ImportBatcher {
   private readonly queues = new Map<number, CampaignQueue>();
-  /** Rows whose import answer was lost and never reconciled: check the list before resending. */
-  private readonly uncertain = new Set<string>();
   private readonly maxAttempts: number;
+  private readonly budgetMs: number;
   private stopping = false;
 
   private readonly opts: BatcherOptions;
@@ -72,6 +80,7 @@ export class ImportBatcher {
   constructor(opts: BatcherOptions) {
     this.opts = opts;
     this.maxAttempts = opts.maxAttempts ?? 8;
+    this.budgetMs = opts.budgetMs ?? DEFAULT_BUDGET_MS;
   }
 
   /** Resolves once Cisco has the contact; rejects with a PluginError when it will not. */
@@ -82,7 +91,9 @@ export class ImportBatcher {
       );
     }
     const queue = this.queue(campaignId);
-    const accepted = new Promise<void>((resolve, reject) => queue.pending.push({ row, resolve, reject }));
+    const accepted = new Promise<void>((resolve, reject) =>
+      queue.pending.push({ row, enqueuedAt: this.opts.now(), resolve, reject }),
+    );
     if (queue.pending.length >= this.opts.batchSize) this.flush(campaignId);
     else queue.cancelTimer ??= this.opts.timers.setTimer(() => this.flush(campaignId), this.opts.batchWindowMs);
     return accepted;
@@ -149,20 +160,25 @@ export class ImportBatcher {
 
   private async deliver(campaignId: number, batch: PendingContact[]): Promise<void> {
     const { client, logger } = this.opts;
+    const deadline = Math.min(...batch.map((p) => p.enqueuedAt)) + this.budgetMs;
     let remaining = batch;
-    let uncertain = batch.some((p) => this.uncertain.has(p.row.accountNumber));
+    /** An earlier import of these rows may have been applied: look before sending again. */
+    let uncertain = false;
     let lastError: CiscoApiError | undefined;
     for (let attempt = 0; attempt < this.maxAttempts && remaining.length > 0; attempt++) {
       if (attempt > 0 && lastError && lastError.kind !== "rejected") {
-        await this.opts.timers.sleep(backoffMs(attempt - 1, lastError.retryAfterMs));
+        const wait = backoffMs(attempt - 1, lastError.retryAfterMs);
+        if (this.opts.now() + wait + MIN_REQUEST_MS > deadline) break;
+        await this.opts.timers.sleep(wait);
       }
+      const requestMs = Math.max(MIN_REQUEST_MS, deadline - this.opts.now());
       try {
         if (uncertain) {
-          remaining = await this.reconcile(campaignId, remaining);
+          remaining = await this.reconcile(campaignId, remaining, requestMs);
           uncertain = false;
           if (remaining.length === 0) return;
         }
-        await client.importContacts(campaignId, contactsCsv(remaining.map((p) => p.row)));
+        await client.importContacts(campaignId, contactsCsv(remaining.map((p) => p.row)), requestMs);
         await this.accept(campaignId, remaining);
         logger.info("cisco import accepted", { campaignId, rows: remaining.length, attempt: attempt + 1 });
         return;
@@ -184,9 +200,19 @@ export class ImportBatcher {
       }
     }
     if (remaining.length === 0) return;
-    // Out of attempts: the hub retries these sends later. If an answer was lost, Cisco may
-    // hold them already: remember to look before they are sent again.
-    if (uncertain) for (const p of remaining) this.uncertain.add(p.row.accountNumber);
+    if (uncertain) {
+      // Cisco may hold these contacts and may dial them: a new attempt would append them
+      // again under another AccountNumber, so the hub must not retry on its own.
+      this.failAll(
+        remaining,
+        new PluginError(
+          "OUTCOME_UNKNOWN",
+          `no answer from the Cisco AW to the import and its list could not be read; the contacts may have been appended (${lastError?.message ?? ""})`,
+          { retryable: false },
+        ),
+      );
+      return;
+    }
     const message = lastError?.message ?? "Cisco AW unavailable";
     this.failAll(
       remaining,
@@ -198,8 +224,8 @@ export class ImportBatcher {
   }
 
   /** The rows Cisco already lists count as accepted; returns the others. */
-  private async reconcile(campaignId: number, rows: PendingContact[]): Promise<PendingContact[]> {
-    const listed = new Set((await this.opts.client.allContacts(campaignId)).map((c) => c.accountNumber));
+  private async reconcile(campaignId: number, rows: PendingContact[], requestMs: number): Promise<PendingContact[]> {
+    const listed = new Set((await this.opts.client.allContacts(campaignId, requestMs)).map((c) => c.accountNumber));
     const present = rows.filter((p) => listed.has(p.row.accountNumber));
     const missing = rows.filter((p) => !listed.has(p.row.accountNumber));
     this.opts.logger.info("cisco import reconciled after a lost answer", {
@@ -224,10 +250,7 @@ export class ImportBatcher {
         error: err instanceof Error ? err.message : String(err),
       });
     }
-    for (const p of rows) {
-      this.uncertain.delete(p.row.accountNumber);
-      p.resolve();
-    }
+    for (const p of rows) p.resolve();
   }
 
   /** Fails the rows a 400 names and returns the others; none named: all fail. */

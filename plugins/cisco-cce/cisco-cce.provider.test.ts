@@ -83,9 +83,13 @@ function serverOptions(server: CiscoAwServer, extra: Partial<CiscoCceOptions> = 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/** Timers the test drives: windows fire on fire(), backoffs resolve at once and are recorded. */
+/**
+ * Timers the test drives: windows fire on fire(); backoffs resolve at once, are recorded and
+ * move the clock on.
+ */
 class ManualTimers implements Timers {
   readonly sleeps: number[] = [];
+  clock = Date.parse("2026-03-02T10:00:00Z");
   private pending: { fn: () => void; ms: number }[] = [];
 
   setTimer(fn: () => void, ms: number): () => void {
@@ -98,6 +102,7 @@ class ManualTimers implements Timers {
 
   async sleep(ms: number): Promise<void> {
     this.sleeps.push(ms);
+    this.clock += ms;
   }
 
   /** Runs the timers set so far (batch windows and poll ticks) with at most `maxMs` delay. */
@@ -153,7 +158,7 @@ describe("cisco-cce", () => {
       instanceId: "cce",
       ...(storage ? { storage } : {}),
     });
-    return { ctx, plugin: createCiscoCce(ctx.context, { timers, nodeId }) };
+    return { ctx, plugin: createCiscoCce(ctx.context, { timers, nodeId, now: () => new Date(timers.clock) }) };
   };
 
   beforeEach(async () => {
@@ -228,18 +233,38 @@ describe("cisco-cce", () => {
       for (const r of requests) assert.equal(server.rowCount(r.attemptId), 1);
     });
 
-    it("gives up after its attempts with a retryable error, and the hub's resend goes through once", async () => {
+    it("gives up within its time budget, below the hub's send timeout, retryable; the next send goes through", async () => {
       const { ctx, plugin: p } = build({ batchSize: 1 });
-      server.injectUnavailable(8);
+      server.injectUnavailable(5);
       const r = request();
       const err = await rejection(p.send(r));
       assert.equal(err.code, "CISCO_UNAVAILABLE");
       assert.equal(err.retryable, true);
       assert.match(err.message, /queue is at capacity/);
+      assert.deepEqual(timers.sleeps, [500, 1000, 2000, 4000], "the next wait (8 s) would pass the 15 s budget");
+      assert.equal(server.imports.length, 5);
       assert.equal(server.rowCount(r.attemptId), 0);
-      await p.send(r);
-      assert.equal(server.rowCount(r.attemptId), 1);
+      const next = request();
+      await p.send(next);
+      assert.equal(server.rowCount(next.attemptId), 1);
       ctx.cleanup();
+    });
+
+    it("an answer lost and a list that cannot be read: OUTCOME_UNKNOWN, not retried (Cisco may dial it)", async () => {
+      server.dropNextAnswer(1);
+      server.injectListUnavailable(20);
+      const r = request({}, {});
+      const sending = plugin.send(r);
+      timers.fire();
+      const err = await rejection(sending);
+      assert.equal(err.code, "OUTCOME_UNKNOWN");
+      assert.equal(err.retryable, false);
+      assert.deepEqual(
+        server.imports.map((i) => i.status),
+        [0],
+        "never imported again",
+      );
+      assert.equal(server.rowCount(r.attemptId), 1);
     });
 
     it("reconciles an import whose answer was lost against the import list: no contact appended twice", async () => {

@@ -110,6 +110,7 @@ export function createCiscoCce(ctx: PluginContext<CiscoCceOptions>, deps: CiscoC
     timers,
     batchSize,
     batchWindowMs: opts.batchWindowMs ?? 2000,
+    now: () => now().getTime(),
     ...(deps.maxAttempts !== undefined ? { maxAttempts: deps.maxAttempts } : {}),
   });
   const poller = new ResultPoller({

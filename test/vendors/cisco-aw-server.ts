@@ -92,6 +92,7 @@ export class CiscoAwServer {
   private unavailable = 0;
   private dropAnswers = 0;
   private cutRequests = 0;
+  private listUnavailable = 0;
   private rejectAll = 0;
   private retryAfterSeconds: number | undefined;
   private readonly rejectedAccounts = new Set<string>();
@@ -140,6 +141,11 @@ export class CiscoAwServer {
   injectUnavailable(times = 1, opts: { retryAfterSeconds?: number } = {}): void {
     this.unavailable += times;
     this.retryAfterSeconds = opts.retryAfterSeconds;
+  }
+
+  /** The next `times` list requests (GET .../import) are answered 503. */
+  injectListUnavailable(times = 1): void {
+    this.listUnavailable += times;
   }
 
   /** The next import holding each of these AccountNumbers refuses that row (400). */
@@ -239,6 +245,11 @@ export class CiscoAwServer {
       return sendXml(res, 200, this.runtimeStats(list));
     }
     if (resource === "import" && req.method === "GET") {
+      if (this.listUnavailable > 0) {
+        this.listUnavailable -= 1;
+        record(503);
+        return sendErrors(res, 503, [{ type: "serviceUnavailable", message: "Service Unavailable" }]);
+      }
       record(200);
       return sendXml(res, 200, this.listPage(list, url.searchParams));
     }
