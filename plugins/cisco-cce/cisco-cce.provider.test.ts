@@ -380,6 +380,12 @@ describe("cisco-cce", () => {
       const callback = events.get(closed[8]?.attemptId ?? "");
       assert.equal(callback?.kind === "call-result" ? callback.reasonCode : undefined, "CALLBACK_REQUESTED");
       assert.equal(events.has(retrying.attemptId), false, "a contact with attempts left stays open");
+      const noAnswer = events.get(closed[1]?.attemptId ?? "");
+      assert.equal(
+        noAnswer?.kind === "call-result" ? noAnswer.retryable : undefined,
+        false,
+        "Cisco's attempts are used",
+      );
 
       // Nothing twice; the retried contact reports once Cisco gives up on it (max attempts).
       assert.equal(await plugin.pollResults(), 0);

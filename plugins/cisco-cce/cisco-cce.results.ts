@@ -51,7 +51,9 @@ export function resultEvent(contact: ImportedContact, at: Date): CanonicalEvent 
     raw: String(code),
     reason,
     ...(mapping.reasonCode !== undefined ? { reasonCode: mapping.reasonCode } : {}),
-    ...(mapping.retryable !== undefined ? { retryable: mapping.retryable } : {}),
+    // Cisco closed the contact: the campaign's own attempts and retries are used up, so the
+    // journey moves to its next step rather than the hub appending the contact again.
+    retryable: mapping.retryable ?? false,
     at,
   };
 }
