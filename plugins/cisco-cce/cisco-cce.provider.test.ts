@@ -198,6 +198,32 @@ describe("cisco-cce", () => {
       );
     });
 
+    it("25,000 sends through a burst of 503s arrive as 3 imports of at most 10,000, each contact once", async () => {
+      const { ctx, plugin: p } = build({ batchSize: 10_000 });
+      server.injectUnavailable(4);
+      const requests = Array.from({ length: 25_000 }, () => request());
+      const sends = requests.map((r) => p.send(r));
+      timers.fire();
+      await Promise.all(sends);
+      assert.deepEqual(
+        server.appliedImports().map((i) => i.accountNumbers.length),
+        [10_000, 10_000, 5_000],
+      );
+      const appended = new Map<string, number>();
+      for (const c of server.campaignContacts(5001))
+        appended.set(c.accountNumber, (appended.get(c.accountNumber) ?? 0) + 1);
+      assert.equal(appended.size, 25_000);
+      assert.ok(
+        [...appended.values()].every((n) => n === 1),
+        "no contact twice",
+      );
+      assert.ok(
+        requests.every((r) => appended.has(r.attemptId)),
+        "none lost",
+      );
+      ctx.cleanup();
+    });
+
     it("writes the documented columns: national number, zone bias and DST from the customer's zone", async () => {
       const sends = [
         plugin.send(request()),
@@ -481,6 +507,7 @@ describe("cisco-cce with the hub's storage", () => {
       return { ctx, plugin: createCiscoCce(ctx.context, { nodeId }) };
     };
     const a = node("node-a");
+    await a.plugin.start?.(); // creates the storage's index; its poller stops with it below
     const requests = Array.from({ length: 5 }, () => request());
     await Promise.all(requests.map((r) => a.plugin.send(r)));
     await a.plugin.stop?.();

@@ -252,6 +252,7 @@ export function createCiscoCce(ctx: PluginContext<CiscoCceOptions>, deps: CiscoC
     pollResults: () => poller.pollOnce(),
     flushPending: () => batcher.flushAll(),
     async start() {
+      await store.init();
       poller.start((fn, ms) => timers.setTimer(fn, ms));
     },
     async stop() {

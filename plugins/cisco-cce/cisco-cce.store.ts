@@ -13,6 +13,8 @@ export interface OpenContact {
 }
 
 export interface OpenContactStore {
+  /** Prepares the storage (indexes); called once at start. */
+  init(): Promise<void>;
   /** Records contacts Cisco accepted; recording one twice is harmless. */
   open(contacts: readonly OpenContact[]): Promise<void>;
   /** Cisco campaigns with open contacts. */
@@ -57,6 +59,11 @@ export class MongoOpenContactStore implements OpenContactStore {
   constructor(storage: PluginStorage) {
     this.contacts = storage.collection<OpenContactDoc>("open_contacts");
     this.leases = storage.collection<LeaseDoc>("poll_leases");
+  }
+
+  async init(): Promise<void> {
+    // Polls and flushes look contacts up by campaign.
+    await this.contacts.createIndex({ campaignId: 1 });
   }
 
   async open(contacts: readonly OpenContact[]): Promise<void> {
@@ -131,6 +138,8 @@ export class MongoOpenContactStore implements OpenContactStore {
 export class MemoryOpenContactStore implements OpenContactStore {
   private readonly contacts = new Map<string, { campaignId: number; claimedAt?: Date }>();
   private readonly leases = new Map<string, { holder: string; until: Date }>();
+
+  async init(): Promise<void> {}
 
   async open(contacts: readonly OpenContact[]): Promise<void> {
     for (const c of contacts) {
