@@ -118,11 +118,6 @@ export class ImportBatcher {
     }
   }
 
-  /** Starts delivering what is pending for every campaign. */
-  flushAll(): void {
-    for (const campaignId of this.queues.keys()) this.flush(campaignId);
-  }
-
   /** Fails the contacts of the campaign not yet sent (the campaign is being flushed). */
   drop(campaignId: number, error: PluginError): number {
     const queue = this.queues.get(campaignId);

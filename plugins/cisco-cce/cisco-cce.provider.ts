@@ -75,8 +75,6 @@ export interface CiscoCcePlugin extends ChannelPlugin {
   actions: { flush(input: unknown): Promise<FlushResult> };
   /** Reads every open campaign's results now (what the interval does). */
   pollResults(): Promise<number>;
-  /** Starts delivering every pending batch now, without waiting for the window. */
-  flushPending(): void;
 }
 
 export function createCiscoCce(ctx: PluginContext<CiscoCceOptions>, deps: CiscoCceDeps = {}): CiscoCcePlugin {
@@ -250,7 +248,6 @@ export function createCiscoCce(ctx: PluginContext<CiscoCceOptions>, deps: CiscoC
     views: { runtimestats: runtimeStats },
     actions: { flush },
     pollResults: () => poller.pollOnce(),
-    flushPending: () => batcher.flushAll(),
     async start() {
       await store.init();
       poller.start((fn, ms) => timers.setTimer(fn, ms));
