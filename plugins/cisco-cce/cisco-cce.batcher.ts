@@ -1,0 +1,285 @@
+/**
+ * Private to the cisco-cce plugin: gathers the contacts sent within `batchWindowMs` into one
+ * import per Cisco campaign (at most `batchSize` rows), and delivers each batch exactly once:
+ *
+ * - 503 and connection errors: back off and send the same rows again;
+ * - an import whose answer was lost may have been applied: before sending again, the rows
+ *   already in the campaign's import list are taken as accepted and left out;
+ * - 400: the rows Cisco names fail with its message; the others are sent again without them.
+ *
+ * Imports of one campaign go one after another; campaigns proceed independently. A batch
+ * gives up within `budgetMs` of its oldest send, below the hub's send timeout (20 s), so the
+ * hub never counts as failed a contact that Cisco takes later.
+ */
+import { PluginError, type Logger } from "@dialmesh/sdk";
+import { CiscoApiError, type CiscoAwClient, type RowError } from "./cisco-cce.api.ts";
+import { contactsCsv, type ContactRow } from "./cisco-cce.contacts.ts";
+import type { OpenContactStore } from "./cisco-cce.store.ts";
+
+export interface Timers {
+  /** Runs `fn` after `ms`; returns a cancel function. */
+  setTimer(fn: () => void, ms: number): () => void;
+  sleep(ms: number): Promise<void>;
+}
+
+export const realTimers: Timers = {
+  setTimer(fn, ms) {
+    const handle = setTimeout(fn, ms);
+    return () => clearTimeout(handle);
+  },
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+export interface BatcherOptions {
+  client: CiscoAwClient;
+  store: OpenContactStore;
+  logger: Logger;
+  timers: Timers;
+  batchSize: number;
+  batchWindowMs: number;
+  /** Deliveries of one batch before its sends fail retryable (default 8). */
+  maxAttempts?: number;
+  /** Time from a batch's oldest send until it gives up (default 15,000 ms). */
+  budgetMs?: number;
+  now(): number;
+}
+
+interface PendingContact {
+  row: ContactRow;
+  enqueuedAt: number;
+  resolve(): void;
+  reject(err: PluginError): void;
+}
+
+interface CampaignQueue {
+  pending: PendingContact[];
+  cancelTimer: (() => void) | undefined;
+  /** The last delivery started for this campaign; the next one waits for it. */
+  tail: Promise<void>;
+}
+
+export const DEFAULT_BUDGET_MS = 15_000;
+/** The shortest time an import request is given to answer. */
+const MIN_REQUEST_MS = 1000;
+const BASE_BACKOFF_MS = 500;
+const MAX_BACKOFF_MS = 10_000;
+
+export function backoffMs(attempt: number, retryAfterMs?: number): number {
+  if (retryAfterMs !== undefined) return Math.min(retryAfterMs, 60_000);
+  return Math.min(BASE_BACKOFF_MS * 2 ** attempt, MAX_BACKOFF_MS);
+}
+
+export class ImportBatcher {
+  private readonly queues = new Map<number, CampaignQueue>();
+  private readonly maxAttempts: number;
+  private readonly budgetMs: number;
+  private stopping = false;
+
+  private readonly opts: BatcherOptions;
+
+  constructor(opts: BatcherOptions) {
+    this.opts = opts;
+    this.maxAttempts = opts.maxAttempts ?? 8;
+    this.budgetMs = opts.budgetMs ?? DEFAULT_BUDGET_MS;
+  }
+
+  /** Resolves once Cisco has the contact; rejects with a PluginError when it will not. */
+  enqueue(campaignId: number, row: ContactRow): Promise<void> {
+    if (this.stopping) {
+      return Promise.reject(
+        new PluginError("PLUGIN_STOPPING", "the cisco-cce instance is stopping", { retryable: true }),
+      );
+    }
+    const queue = this.queue(campaignId);
+    const accepted = new Promise<void>((resolve, reject) =>
+      queue.pending.push({ row, enqueuedAt: this.opts.now(), resolve, reject }),
+    );
+    if (queue.pending.length >= this.opts.batchSize) this.flush(campaignId);
+    else queue.cancelTimer ??= this.opts.timers.setTimer(() => this.flush(campaignId), this.opts.batchWindowMs);
+    return accepted;
+  }
+
+  /** Starts delivering what is pending for the campaign (in batches of at most batchSize). */
+  flush(campaignId: number): void {
+    const queue = this.queue(campaignId);
+    queue.cancelTimer?.();
+    queue.cancelTimer = undefined;
+    while (queue.pending.length > 0) {
+      const batch = queue.pending.splice(0, this.opts.batchSize);
+      queue.tail = queue.tail
+        .then(() => this.deliver(campaignId, batch))
+        .catch((err: unknown) => {
+          // Not the AW's answer (a bad list document, a bug): fail what is still waiting
+          // (settled sends stay as they are) and keep the queue going.
+          const message = err instanceof Error ? err.message : String(err);
+          this.opts.logger.error("cisco import failed unexpectedly", { campaignId, message });
+          this.failAll(batch, new PluginError("CISCO_ERROR", `cisco import failed: ${message}`, { retryable: true }));
+        });
+    }
+  }
+
+  /** Fails the contacts of the campaign not yet sent (the campaign is being flushed). */
+  drop(campaignId: number, error: PluginError): number {
+    const queue = this.queues.get(campaignId);
+    if (!queue) return 0;
+    queue.cancelTimer?.();
+    queue.cancelTimer = undefined;
+    const dropped = queue.pending.splice(0);
+    for (const p of dropped) p.reject(error);
+    return dropped.length;
+  }
+
+  /** Waits for every delivery started so far. */
+  async idle(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.tail));
+  }
+
+  /** Fails what was not sent yet (retryable: nothing reached Cisco) and waits for the rest. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const error = new PluginError("PLUGIN_STOPPING", "the cisco-cce instance stopped before the import", {
+      retryable: true,
+    });
+    for (const campaignId of this.queues.keys()) this.drop(campaignId, error);
+    await this.idle();
+  }
+
+  private queue(campaignId: number): CampaignQueue {
+    let queue = this.queues.get(campaignId);
+    if (!queue) {
+      queue = { pending: [], cancelTimer: undefined, tail: Promise.resolve() };
+      this.queues.set(campaignId, queue);
+    }
+    return queue;
+  }
+
+  private async deliver(campaignId: number, batch: PendingContact[]): Promise<void> {
+    const { client, logger } = this.opts;
+    const deadline = Math.min(...batch.map((p) => p.enqueuedAt)) + this.budgetMs;
+    let remaining = batch;
+    /** An earlier import of these rows may have been applied: look before sending again. */
+    let uncertain = false;
+    let lastError: CiscoApiError | undefined;
+    for (let attempt = 0; attempt < this.maxAttempts && remaining.length > 0; attempt++) {
+      if (attempt > 0 && lastError && lastError.kind !== "rejected") {
+        const wait = backoffMs(attempt - 1, lastError.retryAfterMs);
+        if (this.opts.now() + wait + MIN_REQUEST_MS > deadline) break;
+        await this.opts.timers.sleep(wait);
+      }
+      const requestMs = Math.max(MIN_REQUEST_MS, deadline - this.opts.now());
+      try {
+        if (uncertain) {
+          remaining = await this.reconcile(campaignId, remaining, requestMs);
+          uncertain = false;
+          if (remaining.length === 0) return;
+        }
+        await client.importContacts(campaignId, contactsCsv(remaining.map((p) => p.row)), requestMs);
+        await this.accept(campaignId, remaining);
+        logger.info("cisco import accepted", { campaignId, rows: remaining.length, attempt: attempt + 1 });
+        return;
+      } catch (err) {
+        if (!(err instanceof CiscoApiError)) throw err;
+        lastError = err;
+        logger.warn("cisco import failed", {
+          campaignId,
+          rows: remaining.length,
+          kind: err.kind,
+          message: err.message,
+        });
+        if (err.kind === "answer-lost") uncertain = true;
+        else if (err.kind === "rejected") remaining = this.failNamedRows(remaining, err);
+        else if (err.kind !== "unavailable" && err.kind !== "not-sent") {
+          this.failAll(remaining, permanentError(err));
+          return;
+        }
+      }
+    }
+    if (remaining.length === 0) return;
+    if (uncertain) {
+      // Cisco may hold these contacts and may dial them: a new attempt would append them
+      // again under another AccountNumber, so the hub must not retry on its own.
+      this.failAll(
+        remaining,
+        new PluginError(
+          "OUTCOME_UNKNOWN",
+          `no answer from the Cisco AW to the import and its list could not be read; the contacts may have been appended (${lastError?.message ?? ""})`,
+          { retryable: false },
+        ),
+      );
+      return;
+    }
+    const message = lastError?.message ?? "Cisco AW unavailable";
+    this.failAll(
+      remaining,
+      new PluginError("CISCO_UNAVAILABLE", message, {
+        retryable: true,
+        retryAfterMs: backoffMs(this.maxAttempts, lastError?.retryAfterMs),
+      }),
+    );
+  }
+
+  /** The rows Cisco already lists count as accepted; returns the others. */
+  private async reconcile(campaignId: number, rows: PendingContact[], requestMs: number): Promise<PendingContact[]> {
+    const listed = new Set((await this.opts.client.allContacts(campaignId, requestMs)).map((c) => c.accountNumber));
+    const present = rows.filter((p) => listed.has(p.row.accountNumber));
+    const missing = rows.filter((p) => !listed.has(p.row.accountNumber));
+    this.opts.logger.info("cisco import reconciled after a lost answer", {
+      campaignId,
+      alreadyImported: present.length,
+      toSend: missing.length,
+    });
+    await this.accept(campaignId, present);
+    return missing;
+  }
+
+  private async accept(campaignId: number, rows: PendingContact[]): Promise<void> {
+    if (rows.length === 0) return;
+    try {
+      await this.opts.store.open(rows.map((p) => ({ accountNumber: p.row.accountNumber, campaignId })));
+    } catch (err) {
+      // Cisco has the contacts: failing the sends would append them again. Their results
+      // will not be polled; say so loudly.
+      this.opts.logger.error("cisco contacts imported but not recorded as open: their results will be missed", {
+        campaignId,
+        rows: rows.length,
+        error: err instanceof Error ? err.message : String(err),
+      });
+    }
+    for (const p of rows) p.resolve();
+  }
+
+  /** Fails the rows a 400 names and returns the others; none named: all fail. */
+  private failNamedRows(rows: PendingContact[], err: CiscoApiError): PendingContact[] {
+    const named = new Map<PendingContact, string>();
+    for (const complaint of err.rowErrors) {
+      const p = rowOf(rows, complaint);
+      if (p) named.set(p, named.has(p) ? `${named.get(p)}; ${complaint.message}` : complaint.message);
+    }
+    if (named.size === 0) {
+      this.failAll(rows, new PluginError("CISCO_REJECTED", err.message, { retryable: false }));
+      return [];
+    }
+    for (const [p, message] of named) {
+      p.reject(new PluginError("CISCO_INVALID_ROW", `Cisco refused the contact: ${message}`, { retryable: false }));
+    }
+    return rows.filter((p) => !named.has(p));
+  }
+
+  private failAll(rows: PendingContact[], error: PluginError): void {
+    for (const p of rows) p.reject(error);
+  }
+}
+
+function rowOf(rows: PendingContact[], complaint: RowError): PendingContact | undefined {
+  if (complaint.accountNumber !== undefined) {
+    const byAccount = rows.find((p) => p.row.accountNumber === complaint.accountNumber);
+    if (byAccount) return byAccount;
+  }
+  if (complaint.row !== undefined && complaint.row >= 1) return rows[complaint.row - 1];
+  return undefined;
+}
+
+function permanentError(err: CiscoApiError): PluginError {
+  const code = err.kind === "auth" ? "AUTH_FAILED" : err.kind === "not-found" ? "CAMPAIGN_NOT_FOUND" : "CISCO_REJECTED";
+  return new PluginError(code, err.message, { retryable: false });
+}

@@ -1,0 +1,540 @@
+import assert from "node:assert/strict";
+import { describe, it, beforeAll, afterAll, beforeEach, afterEach } from "@jest/globals";
+import { GridFSBucket, MongoClient, type Db } from "mongodb";
+import { createTestContext, runPluginContract, type TestContext } from "@dialmesh/sdk/contract-kit";
+import {
+  isPluginError,
+  type CanonicalEvent,
+  type PluginError,
+  type PluginStorage,
+  type SendRequest,
+} from "@dialmesh/sdk";
+import { startCiscoAwServer, type CiscoAwServer } from "../../test/vendors/cisco-aw-server.ts";
+import { freshDatabaseUrl } from "../../test/support/mongo.ts";
+import createPlugin, { createCiscoCce, type CiscoCceOptions, type CiscoCcePlugin } from "./cisco-cce.provider.ts";
+import type { Timers } from "./cisco-cce.batcher.ts";
+
+const CUSTOMER = {
+  id: "cust-1",
+  firstName: "Ada",
+  lastName: "Lovelace",
+  phone: "+14155552671",
+  timezone: "America/New_York",
+};
+
+// ---------------------------------------------------------------------------------------------
+// The contract kit
+
+let contractServer: CiscoAwServer | undefined;
+runPluginContract<CiscoCceOptions>({
+  pluginDir: import.meta.dirname,
+  channel: "voice",
+  customer: CUSTOMER,
+  async setup() {
+    contractServer = await startCiscoAwServer();
+    return { ...serverOptions(contractServer), batchWindowMs: 0 };
+  },
+  async teardown() {
+    await contractServer?.stop();
+  },
+  invalidOptions: [
+    { options: { username: "u", password: "p", defaultCampaign: 1 }, why: "baseUrl is required" },
+    { options: { baseUrl: "https://aw", password: "p", defaultCampaign: 1 }, why: "username is required" },
+    { options: { baseUrl: "https://aw", username: "u", defaultCampaign: 1 }, why: "password is required" },
+    { options: { baseUrl: "https://aw", username: "u", password: "p" }, why: "a campaign: default or map" },
+    {
+      options: { baseUrl: "https://aw", username: "u", password: "p", defaultCampaign: 1, batchSize: 10_001 },
+      why: "batchSize is at most 10,000",
+    },
+    {
+      options: { baseUrl: "https://aw", username: "u", password: "p", campaignMap: { a: "5001" } },
+      why: "Cisco campaign ids are integers",
+    },
+    {
+      options: { baseUrl: "ftp://aw", username: "u", password: "p", defaultCampaign: 1 },
+      why: "baseUrl is http(s)",
+    },
+    {
+      options: { baseUrl: "https://aw", username: "u", password: "p", defaultCampaign: 1, defaultRegion: "usa" },
+      why: "defaultRegion is an ISO country code",
+    },
+  ],
+  failNextPermanently: () => contractServer?.rejectNext(),
+  // More 503s than the plugin's attempts per batch (8): the send gives up, retryable.
+  failNextTransiently: () => contractServer?.injectUnavailable(8, { retryAfterSeconds: 0 }),
+  acceptedCount: () => contractServer?.appliedImports().reduce((total, i) => total + i.accountNumbers.length, 0) ?? 0,
+});
+
+function serverOptions(server: CiscoAwServer, extra: Partial<CiscoCceOptions> = {}): CiscoCceOptions {
+  return {
+    baseUrl: server.baseUrl,
+    username: server.username,
+    password: server.password,
+    defaultCampaign: 5001,
+    campaignMap: { "hub-b": 5002 },
+    batchSize: 10,
+    batchWindowMs: 2000,
+    pollIntervalMs: 15_000,
+    defaultRegion: "US",
+    ...extra,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/**
+ * Timers the test drives: windows fire on fire(); backoffs resolve at once, are recorded and
+ * move the clock on.
+ */
+class ManualTimers implements Timers {
+  readonly sleeps: number[] = [];
+  clock = Date.parse("2026-03-02T10:00:00Z");
+  private pending: { fn: () => void; ms: number }[] = [];
+
+  setTimer(fn: () => void, ms: number): () => void {
+    const timer = { fn, ms };
+    this.pending.push(timer);
+    return () => {
+      this.pending = this.pending.filter((t) => t !== timer);
+    };
+  }
+
+  async sleep(ms: number): Promise<void> {
+    this.sleeps.push(ms);
+    this.clock += ms;
+  }
+
+  /** Runs the timers set so far (batch windows and poll ticks) with at most `maxMs` delay. */
+  fire(maxMs = Number.POSITIVE_INFINITY): number {
+    const due = this.pending.filter((t) => t.ms <= maxMs);
+    this.pending = this.pending.filter((t) => t.ms > maxMs);
+    for (const t of due) t.fn();
+    return due.length;
+  }
+}
+
+let seq = 0;
+function request(extra: Partial<SendRequest> = {}, customer: Partial<SendRequest["customer"]> = {}): SendRequest {
+  seq += 1;
+  return {
+    attemptId: `att-${seq}`,
+    activityId: `act-${seq}`,
+    conversationId: `conv-${seq}`,
+    channel: "voice",
+    customer: { ...CUSTOMER, ...customer },
+    content: {},
+    ...extra,
+  };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<PluginError> {
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(isPluginError(err), `expected a PluginError, got ${String(err)}`);
+    return err;
+  }
+  assert.fail("expected the send to fail");
+}
+
+function callResults(events: CanonicalEvent[]): Map<string, CanonicalEvent> {
+  const byVendor = new Map<string, CanonicalEvent>();
+  for (const e of events) if ("vendorId" in e) byVendor.set(e.vendorId, e);
+  return byVendor;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The plugin's own paths
+
+describe("cisco-cce", () => {
+  let server: CiscoAwServer;
+  let timers: ManualTimers;
+  let tc: TestContext<CiscoCceOptions>;
+  let plugin: CiscoCcePlugin;
+
+  const build = (extra: Partial<CiscoCceOptions> = {}, storage?: PluginStorage, nodeId = "node-a") => {
+    const ctx = createTestContext(serverOptions(server, extra), {
+      instanceId: "cce",
+      ...(storage ? { storage } : {}),
+    });
+    return { ctx, plugin: createCiscoCce(ctx.context, { timers, nodeId, now: () => new Date(timers.clock) }) };
+  };
+
+  beforeEach(async () => {
+    server = await startCiscoAwServer({ campaigns: [5001, 5002] });
+    timers = new ManualTimers();
+    ({ ctx: tc, plugin } = build());
+  });
+  afterEach(async () => {
+    await plugin.stop?.();
+    tc.cleanup();
+    await server.stop();
+  });
+
+  describe("appending", () => {
+    it("batches N sends into ceil(N/batchSize) imports, each contact once, QUEUED with the AccountNumber", async () => {
+      const requests = Array.from({ length: 25 }, () => request());
+      const sends = requests.map((r) => plugin.send(r));
+      // Two full batches went at once; the last 5 wait for the window.
+      assert.equal(timers.fire(2000), 1);
+      const results = await Promise.all(sends);
+      assert.deepEqual(
+        server.appliedImports().map((i) => i.accountNumbers.length),
+        [10, 10, 5],
+      );
+      assert.equal(server.imports.length, 3);
+      for (const [i, r] of requests.entries()) {
+        assert.deepEqual(results[i], {
+          status: "QUEUED",
+          vendorId: r.attemptId,
+          detail: "appended to Cisco campaign 5001",
+        });
+        assert.equal(server.rowCount(r.attemptId), 1, r.attemptId);
+      }
+      assert.ok(
+        server.imports.every((i) => !i.overwriteData),
+        "overwriteData false: appended, never replaced",
+      );
+    });
+
+    it("25,000 sends through a burst of 503s arrive as 3 imports of at most 10,000, each contact once", async () => {
+      const { ctx, plugin: p } = build({ batchSize: 10_000 });
+      server.injectUnavailable(4);
+      const requests = Array.from({ length: 25_000 }, () => request());
+      const sends = requests.map((r) => p.send(r));
+      timers.fire();
+      await Promise.all(sends);
+      assert.deepEqual(
+        server.appliedImports().map((i) => i.accountNumbers.length),
+        [10_000, 10_000, 5_000],
+      );
+      const appended = new Map<string, number>();
+      for (const c of server.campaignContacts(5001))
+        appended.set(c.accountNumber, (appended.get(c.accountNumber) ?? 0) + 1);
+      assert.equal(appended.size, 25_000);
+      assert.ok(
+        [...appended.values()].every((n) => n === 1),
+        "no contact twice",
+      );
+      assert.ok(
+        requests.every((r) => appended.has(r.attemptId)),
+        "none lost",
+      );
+      ctx.cleanup();
+    });
+
+    it("writes the documented columns: national number, zone bias and DST from the customer's zone", async () => {
+      const sends = [
+        plugin.send(request()),
+        plugin.send(request({}, { phone: "+447911123456", timezone: "Europe/London", firstName: "Bo" })),
+      ];
+      timers.fire();
+      await Promise.all(sends);
+      const [us, uk] = server.campaignContacts(5001);
+      assert.deepEqual(us?.phones, [{ number: "4155552671", callResult: 0, gmtOffset: "-300", dstObserved: "true" }]);
+      assert.deepEqual(uk?.phones, [{ number: "447911123456", callResult: 0, gmtOffset: "0", dstObserved: "true" }]);
+      assert.deepEqual([us?.firstName, us?.lastName, uk?.firstName], ["Ada", "Lovelace", "Bo"]);
+    });
+
+    it("appends to the Cisco campaign campaignMap names, else to defaultCampaign", async () => {
+      const mapped = request({ campaignId: "hub-b" });
+      const other = request({ campaignId: "hub-unmapped" });
+      const sends = [plugin.send(mapped), plugin.send(other)];
+      timers.fire();
+      await Promise.all(sends);
+      assert.equal(server.campaignContacts(5002)[0]?.accountNumber, mapped.attemptId);
+      assert.equal(server.campaignContacts(5001)[0]?.accountNumber, other.attemptId);
+    });
+
+    it("backs off on a burst of 503s and sends the same batch again: nothing lost, nothing twice", async () => {
+      server.injectUnavailable(3);
+      const requests = Array.from({ length: 10 }, () => request());
+      await Promise.all(requests.map((r) => plugin.send(r)));
+      assert.deepEqual(
+        server.imports.map((i) => i.status),
+        [503, 503, 503, 200],
+      );
+      assert.deepEqual(timers.sleeps, [500, 1000, 2000], "exponential backoff between attempts");
+      for (const r of requests) assert.equal(server.rowCount(r.attemptId), 1);
+    });
+
+    it("gives up within its time budget, below the hub's send timeout, retryable; the next send goes through", async () => {
+      const { ctx, plugin: p } = build({ batchSize: 1 });
+      server.injectUnavailable(5);
+      const r = request();
+      const err = await rejection(p.send(r));
+      assert.equal(err.code, "CISCO_UNAVAILABLE");
+      assert.equal(err.retryable, true);
+      assert.match(err.message, /queue is at capacity/);
+      assert.deepEqual(timers.sleeps, [500, 1000, 2000, 4000], "the next wait (8 s) would pass the 15 s budget");
+      assert.equal(server.imports.length, 5);
+      assert.equal(server.rowCount(r.attemptId), 0);
+      const next = request();
+      await p.send(next);
+      assert.equal(server.rowCount(next.attemptId), 1);
+      ctx.cleanup();
+    });
+
+    it("an answer lost and a list that cannot be read: OUTCOME_UNKNOWN, not retried (Cisco may dial it)", async () => {
+      server.dropNextAnswer(1);
+      server.injectListUnavailable(20);
+      const r = request({}, {});
+      const sending = plugin.send(r);
+      timers.fire();
+      const err = await rejection(sending);
+      assert.equal(err.code, "OUTCOME_UNKNOWN");
+      assert.equal(err.retryable, false);
+      assert.deepEqual(
+        server.imports.map((i) => i.status),
+        [0],
+        "never imported again",
+      );
+      assert.equal(server.rowCount(r.attemptId), 1);
+    });
+
+    it("reconciles an import whose answer was lost against the import list: no contact appended twice", async () => {
+      server.dropNextAnswer(1);
+      const requests = Array.from({ length: 10 }, () => request());
+      const results = await Promise.all(requests.map((r) => plugin.send(r)));
+      assert.ok(results.every((res) => res.status === "QUEUED"));
+      assert.deepEqual(
+        server.imports.map((i) => i.status),
+        [0],
+        "one import, applied but unanswered; none sent again",
+      );
+      assert.ok(server.requests.some((req) => req.method === "GET" && req.path.endsWith("/import")));
+      for (const r of requests) assert.equal(server.rowCount(r.attemptId), 1);
+    });
+
+    it("an import cut before Cisco applied it is found missing by the reconciliation and sent again, once", async () => {
+      server.cutNextRequest(1);
+      const requests = Array.from({ length: 10 }, () => request());
+      await Promise.all(requests.map((r) => plugin.send(r)));
+      assert.deepEqual(
+        server.imports.map((i) => i.status),
+        [-1, 200],
+      );
+      for (const r of requests) assert.equal(server.rowCount(r.attemptId), 1, r.attemptId);
+    });
+
+    it("400: only the rows Cisco names fail, not retryable, with Cisco's message; the others are appended", async () => {
+      const requests = Array.from({ length: 4 }, () => request());
+      const bad = requests[1] as SendRequest;
+      server.rejectAccounts(bad.attemptId);
+      const sends = requests.map((r) => plugin.send(r));
+      timers.fire();
+      const outcomes = await Promise.allSettled(sends);
+      assert.deepEqual(
+        outcomes.map((o) => o.status),
+        ["fulfilled", "rejected", "fulfilled", "fulfilled"],
+      );
+      const err = await rejection(sends[1] as Promise<unknown>);
+      assert.equal(err.code, "CISCO_INVALID_ROW");
+      assert.equal(err.retryable, false);
+      assert.match(err.message, /Row 2: Phone01 is not a dialable number/);
+      assert.deepEqual(
+        server.imports.map((i) => i.status),
+        [400, 200],
+      );
+      assert.equal(server.rowCount(bad.attemptId), 0);
+      for (const r of requests.filter((r) => r !== bad)) assert.equal(server.rowCount(r.attemptId), 1);
+    });
+
+    it("a customer without a dialable number fails at once, without a request", async () => {
+      const err = await rejection(plugin.send(request({}, { phone: "12" })));
+      assert.equal(err.code, "INVALID_NUMBER");
+      assert.equal(server.imports.length, 0);
+    });
+
+    it("wrong credentials: AUTH_FAILED, not retryable, health not ok, the password nowhere", async () => {
+      const { ctx, plugin: p } = build({ password: "wrong-password-4711", batchWindowMs: 0 });
+      const sending = p.send(request());
+      timers.fire();
+      const err = await rejection(sending);
+      assert.equal(err.code, "AUTH_FAILED");
+      assert.equal(err.retryable, false);
+      const health = await p.health();
+      assert.equal(health.ok, false);
+      for (const text of [err.message, JSON.stringify(health), ctx.logText()]) {
+        assert.ok(!text.includes("wrong-password-4711"));
+        assert.ok(!text.includes(server.password));
+      }
+      ctx.cleanup();
+    });
+  });
+
+  describe("results", () => {
+    async function append(count: number, extra: Partial<SendRequest> = {}): Promise<SendRequest[]> {
+      const requests = Array.from({ length: count }, () => request(extra));
+      const sends = requests.map((r) => plugin.send(r));
+      timers.fire(2000);
+      await Promise.all(sends);
+      return requests;
+    }
+
+    it("polls the import list page by page and reports each closed contact once, with the raw code", async () => {
+      const requests = await append(150); // two pages of 100
+      const codes = [10, 8, 9, 12, 11, 3, 16, 2, 14, 26];
+      const closed = requests.slice(120, 130);
+      closed.forEach((r, i) => server.setResult(5001, r.attemptId, { callResult: codes[i] ?? 0, callStatus: "C" }));
+      const retrying = requests[140] as SendRequest;
+      server.setResult(5001, retrying.attemptId, { callResult: 8, callStatus: "R" }); // attempts left
+
+      assert.equal(await plugin.pollResults(), 10);
+      const events = callResults(tc.emitted);
+      assert.equal(tc.emitted.length, 10);
+      const expected = [
+        "CONNECTED",
+        "NO_ANSWER",
+        "BUSY",
+        "ANSWERING_MACHINE",
+        "FAX",
+        "INVALID_NUMBER",
+        "ABANDONED",
+        "NETWORK_ERROR",
+        "CONNECTED",
+        "BLOCKED",
+      ];
+      closed.forEach((r, i) => {
+        const e = events.get(r.attemptId);
+        assert.ok(e, r.attemptId);
+        const got = e.kind === "call-result" ? e.outcome : e.kind === "status" ? e.status : e.kind;
+        assert.equal(got, expected[i], `code ${codes[i]}`);
+        assert.equal("raw" in e ? e.raw : undefined, String(codes[i]));
+      });
+      const callback = events.get(closed[8]?.attemptId ?? "");
+      assert.equal(callback?.kind === "call-result" ? callback.reasonCode : undefined, "CALLBACK_REQUESTED");
+      assert.equal(events.has(retrying.attemptId), false, "a contact with attempts left stays open");
+      const noAnswer = events.get(closed[1]?.attemptId ?? "");
+      assert.equal(
+        noAnswer?.kind === "call-result" ? noAnswer.retryable : undefined,
+        false,
+        "Cisco's attempts are used",
+      );
+
+      // Nothing twice; the retried contact reports once Cisco gives up on it (max attempts).
+      assert.equal(await plugin.pollResults(), 0);
+      server.setResult(5001, retrying.attemptId, { callResult: 9, callStatus: "M" });
+      assert.equal(await plugin.pollResults(), 1);
+      const last = tc.emitted.at(-1);
+      assert.equal(
+        last?.kind === "call-result" ? `${last.vendorId} ${last.outcome} ${last.raw}` : "",
+        `${retrying.attemptId} BUSY 9`,
+      );
+      const listRequests = server.requests.filter((r) => r.method === "GET" && r.path.endsWith("/import"));
+      assert.equal(listRequests.length, 6, "three polls of two pages");
+    });
+
+    it("polls by itself every pollIntervalMs once started", async () => {
+      const [r] = await append(1);
+      server.setResult(5001, (r as SendRequest).attemptId, { callResult: 10, callStatus: "C" });
+      await plugin.start?.();
+      timers.fire(15_000);
+      // The tick's poll is asynchronous: stop() waits for it to finish.
+      await plugin.stop?.();
+      assert.equal(tc.emitted.length, 1);
+    });
+
+    it("flush deletes the campaign's contacts and ends the open ones CANCELLED; unsent ones fail", async () => {
+      const sent = await append(3, { campaignId: "hub-b" });
+      server.setResult(5002, (sent[0] as SendRequest).attemptId, { callResult: 10, callStatus: "C" });
+      await plugin.pollResults();
+      const waiting = rejection(plugin.send(request({ campaignId: "hub-b" })));
+      const result = await plugin.actions.flush({ campaign: "hub-b" });
+      assert.deepEqual(result, { campaignId: 5002, cancelled: 2 });
+      assert.equal(server.campaignContacts(5002).length, 0);
+      assert.ok(server.requests.some((r) => r.method === "DELETE" && r.path.endsWith("/campaign/5002/import")));
+      const cancelled = tc.emitted.filter((e) => e.kind === "status" && e.status === "CANCELLED");
+      assert.deepEqual(
+        cancelled.map((e) => ("vendorId" in e ? e.vendorId : "")).sort(),
+        sent
+          .slice(1)
+          .map((r) => r.attemptId)
+          .sort(),
+      );
+      const err = await waiting;
+      assert.equal(err.code, "CAMPAIGN_FLUSHED");
+      assert.equal(await plugin.pollResults(), 0, "nothing open there any more");
+      await assert.rejects(plugin.actions.flush({}), { code: "INVALID_INPUT" });
+    });
+
+    it("health: reachable, with the campaign's runtime stats; the view lists every campaign", async () => {
+      const [r] = await append(1);
+      server.setResult(5001, (r as SendRequest).attemptId, { callResult: 10, callStatus: "C" });
+      const health = await plugin.health();
+      assert.equal(health.ok, true);
+      assert.match(health.detail ?? "", /attemptedCount=1, voiceCount=1/);
+      const stats = (await plugin.views?.runtimestats?.()) as Record<string, Record<string, number>>;
+      assert.deepEqual(Object.keys(stats), ["5001", "5002"]);
+      assert.equal(stats["5001"]?.voiceCount, 1);
+      await server.stop();
+      assert.equal((await plugin.health()).ok, false);
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Shared storage: restarts and several hub nodes
+
+describe("cisco-cce with the hub's storage", () => {
+  let server: CiscoAwServer;
+  let client: MongoClient;
+  let db: Db;
+
+  const storageOf = (prefix: string): PluginStorage => ({
+    prefix,
+    collection: (name) => db.collection(`${prefix}${name}`),
+    bucket: (name) => new GridFSBucket(db, { bucketName: `${prefix}${name}` }),
+  });
+
+  beforeAll(async () => {
+    client = new MongoClient(freshDatabaseUrl("cisco_cce"));
+    await client.connect();
+    db = client.db();
+    server = await startCiscoAwServer();
+  });
+  afterAll(async () => {
+    await db.dropDatabase();
+    await client.close();
+    await server.stop();
+  });
+
+  it("several nodes poll, each result is reported once; open contacts survive a restart", async () => {
+    const storage = storageOf("plugin_cce_");
+    const node = (nodeId: string) => {
+      const ctx = createTestContext(serverOptions(server, { batchWindowMs: 0 }), { instanceId: "cce", storage });
+      return { ctx, plugin: createCiscoCce(ctx.context, { nodeId }) };
+    };
+    const a = node("node-a");
+    await a.plugin.start?.(); // creates the storage's index; its poller stops with it below
+    const requests = Array.from({ length: 5 }, () => request());
+    await Promise.all(requests.map((r) => a.plugin.send(r)));
+    await a.plugin.stop?.();
+    a.ctx.cleanup();
+
+    // Node a is gone (restart); b and c take over from the shared state.
+    const b = node("node-b");
+    const c = node("node-c");
+    for (const r of requests) server.setResult(5001, r.attemptId, { callResult: 8, callStatus: "M" });
+    const reported = (await Promise.all([b.plugin.pollResults(), c.plugin.pollResults()])).reduce((x, y) => x + y);
+    assert.equal(reported, 5);
+    const emitted = [...b.ctx.emitted, ...c.ctx.emitted];
+    assert.deepEqual(
+      emitted.map((e) => ("vendorId" in e ? e.vendorId : "")).sort(),
+      requests.map((r) => r.attemptId).sort(),
+    );
+    // One node holds the campaign's lease: the other did not read the list.
+    assert.ok(b.ctx.emitted.length === 0 || c.ctx.emitted.length === 0);
+    assert.equal((await b.plugin.pollResults()) + (await c.plugin.pollResults()), 0);
+    b.ctx.cleanup();
+    c.ctx.cleanup();
+  });
+
+  it("the default export builds the plugin from the hub's context", async () => {
+    const ctx = createTestContext(serverOptions(server), { storage: storageOf("plugin_cce2_") });
+    const p = await createPlugin(ctx.context);
+    assert.equal((await p.health()).ok, true);
+    ctx.cleanup();
+  });
+});

@@ -1,0 +1,99 @@
+/**
+ * Private to the cisco-cce plugin: the little XML the Unified Config API speaks. Builds the
+ * import request and reads list and error documents into a plain element tree. The documents
+ * are small, flat and namespace-free, so a strict tokenizer is enough (no dependency).
+ */
+
+export interface XmlElement {
+  name: string;
+  children: XmlElement[];
+  /** Text and CDATA directly inside the element, entities decoded. */
+  text: string;
+}
+
+const ENTITIES: Record<string, string> = { lt: "<", gt: ">", amp: "&", quot: '"', apos: "'" };
+
+function decodeEntities(text: string): string {
+  return text.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (whole, entity: string) => {
+    if (entity.startsWith("#x") || entity.startsWith("#X")) return String.fromCodePoint(parseInt(entity.slice(2), 16));
+    if (entity.startsWith("#")) return String.fromCodePoint(parseInt(entity.slice(1), 10));
+    return ENTITIES[entity.toLowerCase()] ?? whole;
+  });
+}
+
+export function escapeXml(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+/** Parses a document; throws on malformed input (unbalanced or unterminated tags). */
+export function parseXml(source: string): XmlElement {
+  const root: XmlElement = { name: "#document", children: [], text: "" };
+  const stack: XmlElement[] = [root];
+  let i = 0;
+  const top = (): XmlElement => stack[stack.length - 1] as XmlElement;
+  while (i < source.length) {
+    const lt = source.indexOf("<", i);
+    if (lt < 0) {
+      top().text += decodeEntities(source.slice(i));
+      break;
+    }
+    if (lt > i) top().text += decodeEntities(source.slice(i, lt));
+    if (source.startsWith("<![CDATA[", lt)) {
+      const end = source.indexOf("]]>", lt);
+      if (end < 0) throw new Error("unterminated CDATA section");
+      top().text += source.slice(lt + 9, end);
+      i = end + 3;
+    } else if (source.startsWith("<!--", lt)) {
+      const end = source.indexOf("-->", lt);
+      if (end < 0) throw new Error("unterminated comment");
+      i = end + 3;
+    } else if (source.startsWith("<?", lt) || source.startsWith("<!", lt)) {
+      const end = source.indexOf(">", lt);
+      if (end < 0) throw new Error("unterminated declaration");
+      i = end + 1;
+    } else {
+      const end = source.indexOf(">", lt);
+      if (end < 0) throw new Error("unterminated tag");
+      const tag = source.slice(lt + 1, end);
+      i = end + 1;
+      if (tag.startsWith("/")) {
+        const name = tag.slice(1).trim();
+        const open = stack.pop();
+        if (!open || open === root || open.name !== name) throw new Error(`unexpected </${name}>`);
+      } else {
+        const selfClosing = tag.endsWith("/");
+        const name = (selfClosing ? tag.slice(0, -1) : tag).trim().split(/\s+/)[0] ?? "";
+        if (!name) throw new Error("empty tag name");
+        const element: XmlElement = { name, children: [], text: "" };
+        top().children.push(element);
+        if (!selfClosing) stack.push(element);
+      }
+    }
+  }
+  if (stack.length !== 1) throw new Error(`unclosed <${top().name}>`);
+  return root;
+}
+
+/** The first child named `name`, if any. */
+export function child(element: XmlElement | undefined, name: string): XmlElement | undefined {
+  return element?.children.find((c) => c.name === name);
+}
+
+/** Trimmed text of the first child named `name`, if any. */
+export function childText(element: XmlElement | undefined, name: string): string | undefined {
+  const found = child(element, name);
+  return found === undefined ? undefined : found.text.trim();
+}
+
+/** Every element named `name` at any depth, in document order. */
+export function descendants(element: XmlElement, name: string): XmlElement[] {
+  const out: XmlElement[] = [];
+  const walk = (node: XmlElement): void => {
+    for (const c of node.children) {
+      if (c.name === name) out.push(c);
+      else walk(c);
+    }
+  };
+  walk(element);
+  return out;
+}

@@ -1,0 +1,515 @@
+/**
+ * A local Cisco AW speaking the parts of the Unified Config API (UCCE/PCCE Outbound Option)
+ * that the `cisco-cce` plugin uses, for plugin and end-to-end tests: point the plugin's
+ * `baseUrl` at `server.baseUrl`.
+ *
+ * - HTTP Basic auth (401 with `<apiErrors>` otherwise); campaigns must exist (404
+ *   CceDBDataNotFoundException otherwise, as for campaigns not made through the API).
+ * - `POST /unifiedconfig/config/campaign/<id>/import`: `<import><fileContent>` (CSV, CDATA),
+ *   `<delimiter>`, `<overwriteData>`; at most 10,000 records; 503 "Request processing queue is
+ *   at capacity" when more than `maxQueued` (30) imports are being processed; 400 naming every
+ *   bad row (nothing is imported then); 200 otherwise. `overwriteData` true replaces the
+ *   campaign's contacts, false appends.
+ * - `GET .../import?startIndex=&resultsPerPage=`: `<results><pageInfo>` and `importContact`
+ *   items (`accountNumber`, `callStatus` letter, `callsMade`, `callResultOverall`, per-phone
+ *   `callResult`); pages of at most 100.
+ * - `DELETE .../import`: removes every imported contact of the campaign.
+ * - `GET .../runtimestats`: counters computed from the contacts.
+ *
+ * Test hooks: `injectUnavailable(n)` (the next n imports get 503), `dropNextAnswer(n)` (the
+ * next n imports are applied, then the connection is cut before the answer), `rejectNext()`
+ * (every row of the next import is refused), `setResult(...)` and `dialAll(...)` (the
+ * simulated dialer), `imports`, `rowCount(accountNumber)`.
+ */
+import { randomBytes } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface CiscoAwServerOptions {
+  username?: string;
+  password?: string;
+  /** Campaign ids that exist (made through the Outbound Campaign API). Default [5001]. */
+  campaigns?: number[];
+  /** Imports processed at once before 503. Default 30 (Cisco's documented queue). */
+  maxQueued?: number;
+  /** How long one import takes to process, in ms. Default 0. */
+  importDelayMs?: number;
+}
+
+export interface ServerContact {
+  id: number;
+  accountNumber: string;
+  firstName: string;
+  lastName: string;
+  importDate: string;
+  phones: { number: string; callResult: number; gmtOffset: string; dstObserved: string }[];
+  callsMade: number;
+  /** A active, B callback, C closed, J agent rejected, M max attempts, P pending, R retry, S personal callback, U unknown. */
+  callStatus: string;
+  callResultOverall: number;
+}
+
+export interface RecordedImport {
+  campaignId: number;
+  accountNumbers: string[];
+  overwriteData: boolean;
+  /** What the server answered (0: cut after applying it; -1: cut before applying it). */
+  status: number;
+}
+
+const MAX_RECORDS = 10_000;
+const MAX_PAGE = 100;
+const KNOWN_COLUMNS = new Set([
+  "accountnumber",
+  "firstname",
+  "lastname",
+  ...Array.from({ length: 10 }, (_, i) => `phone${String(i + 1).padStart(2, "0")}`),
+  "timezonebias",
+  "dstobserved",
+]);
+
+interface RowComplaint {
+  row: number;
+  accountNumber: string;
+  field: string;
+  message: string;
+}
+
+export class CiscoAwServer {
+  readonly username: string;
+  readonly password: string;
+  readonly maxQueued: number;
+  importDelayMs: number;
+  /** Every import request that passed authentication, in arrival order. */
+  readonly imports: RecordedImport[] = [];
+  /** Every authenticated request: method, path and answer. */
+  readonly requests: { method: string; path: string; status: number }[] = [];
+  /** Highest number of imports processed at once. */
+  peakQueued = 0;
+  private readonly contacts = new Map<number, ServerContact[]>();
+  private nextId = 1;
+  private queued = 0;
+  private unavailable = 0;
+  private dropAnswers = 0;
+  private cutRequests = 0;
+  private listUnavailable = 0;
+  private rejectAll = 0;
+  private retryAfterSeconds: number | undefined;
+  private readonly rejectedAccounts = new Set<string>();
+  private server: Server | undefined;
+  private url = "";
+
+  constructor(opts: CiscoAwServerOptions = {}) {
+    this.username = opts.username ?? "administrator@example.com";
+    this.password = opts.password ?? randomBytes(12).toString("hex");
+    this.maxQueued = opts.maxQueued ?? 30;
+    this.importDelayMs = opts.importDelayMs ?? 0;
+    for (const id of opts.campaigns ?? [5001]) this.contacts.set(id, []);
+  }
+
+  get baseUrl(): string {
+    return this.url;
+  }
+
+  async start(): Promise<this> {
+    const server = createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        if (!res.headersSent) sendErrors(res, 500, [{ type: "internalError", message: String(err) }]);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    this.server = server;
+    this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Test hooks
+
+  /**
+   * The next `times` imports are answered 503 (queue at capacity) without being applied,
+   * with a Retry-After header when `retryAfterSeconds` is given (Cisco sends none).
+   */
+  injectUnavailable(times = 1, opts: { retryAfterSeconds?: number } = {}): void {
+    this.unavailable += times;
+    this.retryAfterSeconds = opts.retryAfterSeconds;
+  }
+
+  /** The next `times` list requests (GET .../import) are answered 503. */
+  injectListUnavailable(times = 1): void {
+    this.listUnavailable += times;
+  }
+
+  /** The next import holding each of these AccountNumbers refuses that row (400). */
+  rejectAccounts(...accountNumbers: string[]): void {
+    for (const a of accountNumbers) this.rejectedAccounts.add(a);
+  }
+
+  /** The next `times` imports are applied, then the connection is cut before the answer. */
+  dropNextAnswer(times = 1): void {
+    this.dropAnswers += times;
+  }
+
+  /** The next `times` imports are cut before being applied: no answer, nothing imported. */
+  cutNextRequest(times = 1): void {
+    this.cutRequests += times;
+  }
+
+  /** Every row of the next import is refused (400), as for a number the AW cannot dial. */
+  rejectNext(): void {
+    this.rejectAll += 1;
+  }
+
+  addCampaign(id: number): void {
+    if (!this.contacts.has(id)) this.contacts.set(id, []);
+  }
+
+  /** The imported contacts of a campaign (live objects). */
+  campaignContacts(campaignId: number): ServerContact[] {
+    return this.contacts.get(campaignId) ?? [];
+  }
+
+  /** How many times a contact with this AccountNumber was imported, over every campaign. */
+  rowCount(accountNumber: string): number {
+    let n = 0;
+    for (const list of this.contacts.values()) n += list.filter((c) => c.accountNumber === accountNumber).length;
+    return n;
+  }
+
+  /** Imports applied (answered 200, or cut after being applied). */
+  appliedImports(campaignId?: number): RecordedImport[] {
+    return this.imports.filter(
+      (i) => (i.status === 200 || i.status === 0) && (campaignId === undefined || i.campaignId === campaignId),
+    );
+  }
+
+  /** One dialer attempt on the contact: sets the phone's and the overall result. */
+  setResult(
+    campaignId: number,
+    accountNumber: string,
+    result: { callResult: number; callStatus: string; phone?: number },
+  ): void {
+    const contact = this.campaignContacts(campaignId).find((c) => c.accountNumber === accountNumber);
+    if (!contact) throw new Error(`no contact ${accountNumber} in campaign ${campaignId}`);
+    const phone = contact.phones[(result.phone ?? 1) - 1];
+    if (phone) phone.callResult = result.callResult;
+    contact.callsMade += 1;
+    contact.callResultOverall = result.callResult;
+    contact.callStatus = result.callStatus;
+  }
+
+  /** The simulated dialer works every contact not yet closed once, as `decide` says. */
+  dialAll(campaignId: number, decide: (contact: ServerContact) => { callResult: number; callStatus: string }): void {
+    for (const contact of this.campaignContacts(campaignId)) {
+      if (contact.callStatus === "C" || contact.callStatus === "M") continue;
+      this.setResult(campaignId, contact.accountNumber, decide(contact));
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const raw = (await readBody(req)).toString("utf8");
+    const url = new URL(req.url ?? "/", this.url);
+    const record = (status: number): void => {
+      this.requests.push({ method: req.method ?? "", path: url.pathname, status });
+    };
+    if (!this.authorized(req.headers.authorization)) {
+      res.setHeader("www-authenticate", 'Basic realm="unifiedconfig"');
+      return sendErrors(res, 401, [{ type: "authorization", message: "Unauthorized" }]);
+    }
+    const match = /^\/unifiedconfig\/config\/campaign\/(\d+)\/(import|runtimestats)$/.exec(url.pathname);
+    if (!match) {
+      record(404);
+      return sendErrors(res, 404, [{ type: "notFound", message: `no resource ${url.pathname}` }]);
+    }
+    const campaignId = Number(match[1]);
+    const list = this.contacts.get(campaignId);
+    if (!list) {
+      record(404);
+      return sendErrors(res, 404, [
+        { type: "CceDBDataNotFoundException", message: `campaign ${campaignId} was not created through the API` },
+      ]);
+    }
+    const resource = match[2];
+    if (resource === "runtimestats" && req.method === "GET") {
+      record(200);
+      return sendXml(res, 200, this.runtimeStats(list));
+    }
+    if (resource === "import" && req.method === "GET") {
+      if (this.listUnavailable > 0) {
+        this.listUnavailable -= 1;
+        record(503);
+        return sendErrors(res, 503, [{ type: "serviceUnavailable", message: "Service Unavailable" }]);
+      }
+      record(200);
+      return sendXml(res, 200, this.listPage(list, url.searchParams));
+    }
+    if (resource === "import" && req.method === "DELETE") {
+      list.length = 0;
+      record(200);
+      res.writeHead(200).end();
+      return;
+    }
+    if (resource === "import" && req.method === "POST") return this.handleImport(campaignId, list, raw, req, res);
+    record(405);
+    return sendErrors(res, 405, [{ type: "methodNotAllowed", message: `${req.method ?? ""} not allowed` }]);
+  }
+
+  private async handleImport(
+    campaignId: number,
+    list: ServerContact[],
+    body: string,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<void> {
+    const record = (status: number, accountNumbers: string[], overwriteData: boolean): void => {
+      this.imports.push({ campaignId, accountNumbers, overwriteData, status });
+      this.requests.push({ method: "POST", path: req.url ?? "", status });
+    };
+    if (this.unavailable > 0 || this.queued >= this.maxQueued) {
+      const injected = this.unavailable > 0;
+      if (injected) this.unavailable -= 1;
+      record(503, [], false);
+      if (injected && this.retryAfterSeconds !== undefined)
+        res.setHeader("retry-after", String(this.retryAfterSeconds));
+      return sendErrors(res, 503, [
+        { type: "serviceUnavailable", message: "Request processing queue is at capacity." },
+      ]);
+    }
+    if (this.cutRequests > 0) {
+      this.cutRequests -= 1;
+      record(-1, [], false);
+      req.socket.destroy();
+      return;
+    }
+    this.queued += 1;
+    this.peakQueued = Math.max(this.peakQueued, this.queued);
+    try {
+      if (this.importDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.importDelayMs));
+      const parsed = parseImport(body);
+      if ("error" in parsed) {
+        record(400, [], false);
+        return sendErrors(res, 400, [{ type: "invalidInput", message: parsed.error }]);
+      }
+      let complaints = validateRows(parsed.header, parsed.rows);
+      if (this.rejectAll > 0) {
+        this.rejectAll -= 1;
+        complaints = parsed.rows.map((r, i) => ({
+          row: i + 1,
+          accountNumber: field(parsed.header, r, "accountnumber"),
+          field: "Phone01",
+          message: `Row ${i + 1}: Phone01 is not a dialable number`,
+        }));
+      }
+      const accountNumbers = parsed.rows.map((r) => field(parsed.header, r, "accountnumber"));
+      accountNumbers.forEach((accountNumber, i) => {
+        if (!this.rejectedAccounts.delete(accountNumber)) return;
+        complaints.push({
+          row: i + 1,
+          accountNumber,
+          field: "Phone01",
+          message: `Row ${i + 1}: Phone01 is not a dialable number`,
+        });
+      });
+      if (complaints.length > 0) {
+        record(400, accountNumbers, parsed.overwriteData);
+        return sendErrors(
+          res,
+          400,
+          complaints.map((c) => ({
+            type: "invalidInput.fieldValue",
+            data: c.field,
+            message: c.message,
+            detail: `<row>${c.row}</row><accountNumber>${escape(c.accountNumber)}</accountNumber>`,
+          })),
+        );
+      }
+      if (parsed.overwriteData) list.length = 0;
+      const importDate = new Date().toISOString().slice(0, 19);
+      for (const r of parsed.rows) list.push(this.contactFrom(parsed.header, r, importDate));
+      if (this.dropAnswers > 0) {
+        this.dropAnswers -= 1;
+        record(0, accountNumbers, parsed.overwriteData);
+        req.socket.destroy();
+        return;
+      }
+      record(200, accountNumbers, parsed.overwriteData);
+      res.writeHead(200, { "content-type": "application/xml" }).end();
+    } finally {
+      this.queued -= 1;
+    }
+  }
+
+  private contactFrom(header: string[], row: string[], importDate: string): ServerContact {
+    const phones: ServerContact["phones"] = [];
+    for (let i = 1; i <= 10; i++) {
+      const number = field(header, row, `phone${String(i).padStart(2, "0")}`);
+      if (number) {
+        phones.push({
+          number,
+          callResult: 0,
+          gmtOffset: field(header, row, "timezonebias"),
+          dstObserved: field(header, row, "dstobserved"),
+        });
+      }
+    }
+    const id = this.nextId++;
+    return {
+      id,
+      accountNumber: field(header, row, "accountnumber"),
+      firstName: field(header, row, "firstname"),
+      lastName: field(header, row, "lastname"),
+      importDate,
+      phones,
+      callsMade: 0,
+      callStatus: "P",
+      callResultOverall: 0,
+    };
+  }
+
+  private listPage(list: ServerContact[], query: URLSearchParams): string {
+    const startIndex = Math.max(0, Number.parseInt(query.get("startIndex") ?? "0", 10) || 0);
+    const asked = Number.parseInt(query.get("resultsPerPage") ?? "25", 10) || 25;
+    const resultsPerPage = Math.min(Math.max(asked, 1), MAX_PAGE);
+    const page = list.slice(startIndex, startIndex + resultsPerPage);
+    const items = page
+      .map((c) => {
+        const phones = c.phones
+          .map((p, i) => {
+            const tag = `phone${String(i + 1).padStart(2, "0")}`;
+            return `<${tag}><callResult>${p.callResult}</callResult><dstObserved>${escape(p.dstObserved)}</dstObserved><gmtOffset>${escape(p.gmtOffset)}</gmtOffset><number>${escape(p.number)}</number></${tag}>`;
+          })
+          .join("");
+        return (
+          `<importContact><refURL>/unifiedconfig/config/campaign/import/${c.id}</refURL>` +
+          `<accountNumber>${escape(c.accountNumber)}</accountNumber><callsMade>${c.callsMade}</callsMade>` +
+          `<callStatus>${c.callStatus}</callStatus><callResultOverall>${c.callResultOverall}</callResultOverall>` +
+          `<firstName>${escape(c.firstName)}</firstName><lastName>${escape(c.lastName)}</lastName>` +
+          `<importDate>${c.importDate}</importDate>${phones}</importContact>`
+        );
+      })
+      .join("");
+    return (
+      `<?xml version="1.0" encoding="UTF-8" standalone="yes"?><results><pageInfo>` +
+      `<resultsPerPage>${resultsPerPage}</resultsPerPage><startIndex>${startIndex}</startIndex>` +
+      `<totalResults>${list.length}</totalResults></pageInfo><importContacts>${items}</importContacts></results>`
+    );
+  }
+
+  private runtimeStats(list: ServerContact[]): string {
+    const count = (codes: number[]): number => list.filter((c) => codes.includes(c.callResultOverall)).length;
+    const attempted = list.filter((c) => c.callsMade > 0).length;
+    return (
+      `<?xml version="1.0" encoding="UTF-8" standalone="yes"?><runtimeStats>` +
+      `<attemptedCount>${attempted}</attemptedCount><voiceCount>${count([10])}</voiceCount>` +
+      `<busyCount>${count([9])}</busyCount><answeringMachineCount>${count([12, 22])}</answeringMachineCount>` +
+      `<abandonDetectCount>${count([16, 21])}</abandonDetectCount><noAnswerCount>${count([8])}</noAnswerCount>` +
+      `<pendingCount>${list.filter((c) => c.callStatus === "P").length}</pendingCount></runtimeStats>`
+    );
+  }
+
+  private authorized(header: string | undefined): boolean {
+    if (!header?.startsWith("Basic ")) return false;
+    return Buffer.from(header.slice(6), "base64").toString("utf8") === `${this.username}:${this.password}`;
+  }
+}
+
+/** Starts a Cisco AW stand-in on an ephemeral port. */
+export async function startCiscoAwServer(opts: CiscoAwServerOptions = {}): Promise<CiscoAwServer> {
+  return new CiscoAwServer(opts).start();
+}
+
+function parseImport(body: string): { header: string[]; rows: string[][]; overwriteData: boolean } | { error: string } {
+  if (!/^\s*(<\?xml[^>]*\?>\s*)?<import>[\s\S]*<\/import>\s*$/.test(body)) return { error: "the body is no <import>" };
+  const content = /<fileContent>\s*(?:<!\[CDATA\[([\s\S]*?)\]\]>|([^<]*))\s*<\/fileContent>/.exec(body);
+  if (!content) return { error: "fileContent is required" };
+  const csv = content[1] ?? unescape(content[2] ?? "");
+  const delimiter = unescape(/<delimiter>([^<]*)<\/delimiter>/.exec(body)?.[1] ?? ",") || ",";
+  const overwriteData = /<overwriteData>\s*true\s*<\/overwriteData>/.test(body);
+  const lines = csv
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0);
+  const [headerLine, ...dataLines] = lines;
+  if (!headerLine) return { error: "fileContent has no header line" };
+  const header = headerLine.split(delimiter).map((h) => h.trim().toLowerCase());
+  const unknown = header.filter((h) => !KNOWN_COLUMNS.has(h));
+  if (unknown.length > 0) return { error: `unknown column(s): ${unknown.join(", ")}` };
+  if (!header.includes("accountnumber")) return { error: "the AccountNumber column is required" };
+  if (!header.some((h) => h.startsWith("phone"))) return { error: "at least one phone column is required" };
+  if (dataLines.length > MAX_RECORDS) return { error: `at most ${MAX_RECORDS} records per request` };
+  return { header, rows: dataLines.map((l) => l.split(delimiter).map((v) => v.trim())), overwriteData };
+}
+
+function validateRows(header: string[], rows: string[][]): RowComplaint[] {
+  const complaints: RowComplaint[] = [];
+  rows.forEach((row, i) => {
+    const accountNumber = field(header, row, "accountnumber");
+    const complain = (fieldName: string, message: string): void => {
+      complaints.push({ row: i + 1, accountNumber, field: fieldName, message: `Row ${i + 1}: ${message}` });
+    };
+    if (row.length !== header.length) return complain("row", `${row.length} fields, the header has ${header.length}`);
+    if (!accountNumber) complain("AccountNumber", "AccountNumber is required");
+    else if (accountNumber.length > 30) complain("AccountNumber", "AccountNumber is longer than 30 characters");
+    const phones = header.filter((h) => h.startsWith("phone")).map((h) => field(header, row, h));
+    if (!phones.some((p) => p)) complain("Phone01", "at least one phone number is required");
+    for (const p of phones) if (p && !/^\d{3,20}$/.test(p)) complain("Phone01", `phone number ${p} is not digits`);
+    const bias = field(header, row, "timezonebias");
+    if (bias && !/^-?\d{1,4}$/.test(bias)) complain("TimeZoneBias", `TimeZoneBias ${bias} is not minutes`);
+    const dst = field(header, row, "dstobserved");
+    if (dst && !/^(true|false)$/i.test(dst)) complain("DstObserved", `DstObserved ${dst} is not true or false`);
+  });
+  return complaints;
+}
+
+function field(header: string[], row: string[], name: string): string {
+  const i = header.indexOf(name);
+  return i < 0 ? "" : (row[i] ?? "");
+}
+
+function escape(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+function unescape(text: string): string {
+  return text
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&quot;/g, '"')
+    .replace(/&amp;/g, "&");
+}
+
+function sendXml(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { "content-type": "application/xml" }).end(body);
+}
+
+function sendErrors(
+  res: ServerResponse,
+  status: number,
+  errors: { type: string; message: string; data?: string; detail?: string }[],
+): void {
+  const items = errors
+    .map(
+      (e) =>
+        `<apiError>${e.data !== undefined ? `<errorData>${escape(e.data)}</errorData>` : ""}` +
+        `${e.detail !== undefined ? `<errorDetail>${e.detail}</errorDetail>` : ""}` +
+        `<errorMessage>${escape(e.message)}</errorMessage><errorType>${escape(e.type)}</errorType></apiError>`,
+    )
+    .join("");
+  sendXml(res, status, `<?xml version="1.0" encoding="UTF-8" standalone="yes"?><apiErrors>${items}</apiErrors>`);
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
