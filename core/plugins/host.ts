@@ -246,6 +246,13 @@ export class PluginHost {
     return fn();
   }
 
+  /** Runs a plugin action; undefined when the plugin has none of that name. */
+  async action(name: string, input: unknown): Promise<{ found: false } | { found: true; result: unknown }> {
+    const fn = Object.hasOwn(this.plugin?.actions ?? {}, name) ? this.plugin?.actions?.[name] : undefined;
+    if (!fn) return { found: false };
+    return { found: true, result: await withTimeout(fn(input), 60_000, `plugin ${this.id} action ${name}`) };
+  }
+
   describe(): Record<string, unknown> {
     return {
       id: this.id,
@@ -255,6 +262,7 @@ export class PluginHost {
       capabilities: this.manifest.capabilities,
       state: this.state,
       views: Object.keys(this.plugin?.views ?? {}),
+      actions: Object.keys(this.plugin?.actions ?? {}),
       options: redactOptions(this.config.options ?? {}, this.manifest.secretOptions),
       ...(this.lastError ? { error: this.lastError } : {}),
     };

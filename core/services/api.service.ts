@@ -40,6 +40,7 @@ const API_V1_ALIASES: Record<string, string> = {
   "POST plugins/:id/disable": "plugins.disable",
   "DELETE plugins/:id": "plugins.remove",
   "GET plugins/:id/:view": "plugins.view",
+  "POST plugins/:id/actions/:action": "plugins.action",
   "GET suppressions": "compliance.list",
   "POST suppressions": "compliance.suppress",
   "GET suppressions/:address": "compliance.check",

@@ -10,7 +10,7 @@ import { type Context, type ServiceSchema, Service, type ServiceBroker } from "m
 import { Errors } from "moleculer";
 import type { PluginInstanceConfig } from "../config/types.ts";
 import type { CanonicalEvent, InboundRequest, InboundResult, SendRequest } from "@dialmesh/sdk";
-import { mapSecretOptions } from "@dialmesh/sdk";
+import { isPluginError, mapSecretOptions } from "@dialmesh/sdk";
 import type { SendOutcome } from "../ccm/ports.ts";
 import { PLUGINS_DIR } from "../plugins/catalog.ts";
 import { PluginHost, type HostEnvironment } from "../plugins/host.ts";
@@ -356,6 +356,27 @@ export function pluginsService(runtime: HubRuntime, registry: PluginRegistry): S
           if (res.deletedCount === 0) throw notFound(ctx.params.id);
           await changed(ctx, this.broker);
           return { removed: ctx.params.id };
+        },
+      },
+      action: {
+        async handler(ctx: Context<{ id: string; action: string } & Record<string, unknown>>) {
+          const { id, action, ...input } = ctx.params;
+          const host = registry.hosts.get(id);
+          if (!host) throw notFound(id);
+          let outcome: Awaited<ReturnType<PluginHost["action"]>>;
+          try {
+            outcome = await host.action(action, input);
+          } catch (err) {
+            // The plugin refused the input (or the vendor did): the caller's to fix, said plainly.
+            if (isPluginError(err) && !err.retryable)
+              throw new PluginValidationError(`plugin "${id}" refused action "${action}"`, [
+                { path: "", message: err.message },
+              ]);
+            throw err;
+          }
+          if (!outcome.found)
+            throw new Errors.MoleculerClientError(`plugin "${id}" has no action "${action}"`, 404, "NotFound");
+          return outcome.result;
         },
       },
       view: {

@@ -106,4 +106,33 @@ describe("cisco-cce through the hub", () => {
     const dnc = await waitForActivity(hub, c, (x) => x.attempts[0]?.status === "BLOCKED", "BLOCKED");
     assert.equal(dnc.attempts[0]?.reasonCode, "DNC");
   });
+
+  test("flush through the API: the campaign's contacts deleted at Cisco, the open activities CANCELLED; bad input 400, unknown action 404", async () => {
+    const res = await hub.api("POST", "/api/v1/activities", {
+      activities: ["+14155550111", "+14155550112"].map((phone, i) => ({
+        customer: { id: `fl-${i}`, phone, timezone: "America/New_York" },
+        channel: "voice",
+        campaignId: "renewals",
+        content: {},
+        idempotencyKey: `flush-${i}`,
+      })),
+    });
+    assert.equal(res.status, 202, res.text);
+    const ids = (res.body as { activities: { id: string }[] }).activities.map((i) => i.id);
+    await Promise.all(ids.map((id) => waitForActivity(hub, id, (a) => a.status === "QUEUED", "appended")));
+    assert.ok(cisco.campaignContacts(5001).length >= 2);
+
+    const bad = await hub.api("POST", "/api/v1/plugins/cce/actions/flush", {});
+    assert.equal(bad.status, 400, bad.text);
+    assert.match(bad.text, /campaign/);
+    assert.equal((await hub.api("POST", "/api/v1/plugins/cce/actions/nope", {})).status, 404);
+
+    const flushed = await hub.api("POST", "/api/v1/plugins/cce/actions/flush", { campaign: "renewals" });
+    assert.equal(flushed.status, 200, flushed.text);
+    assert.equal(cisco.campaignContacts(5001).length, 0);
+    for (const id of ids) {
+      const a = await waitForActivity(hub, id, (x) => x.attempts[0]?.status === "CANCELLED", "CANCELLED");
+      assert.equal(a.attempts.length, 1);
+    }
+  });
 });

@@ -291,6 +291,12 @@ export interface ChannelPlugin {
   /** Plugin-specific read-only endpoints under /api/v1/plugins/<id>/<name> (e.g. `qr`). */
   views?: Record<string, () => Promise<unknown>>;
   /**
+   * Plugin-specific operations, `POST /api/v1/plugins/<id>/actions/<name>` with a JSON body
+   * (e.g. cisco-cce's `flush`). The input is the body as received: validate it, and throw a
+   * PluginError (not retryable) for bad input, which the API answers with a 400.
+   */
+  actions?: Record<string, (input: unknown) => Promise<unknown>>;
+  /**
    * Live call control, for voice plugins that drive a switch: the hub's dialer service paces
    * and places the calls through it instead of calling `send` (see voice.ts).
    */
