@@ -65,6 +65,9 @@ export interface SwitchCall {
   dtmf: string[];
   hangupCause?: string;
   answeredAt?: number;
+  /** Wall ms of the bridge and of the hang-up. */
+  bridgedAt?: number;
+  endedAt?: number;
 }
 
 export interface EslSwitch {
@@ -90,6 +93,8 @@ export interface EslSwitch {
   peakActiveCount(): number;
   /** Wall milliseconds from each answer the switch reported to the bridge command it then received. */
   answerToBridgeMs(): readonly number[];
+  /** Model seconds customers spent bridged (to an agent or IVR) between two wall times. */
+  bridgedSecondsBetween(fromMs: number, toMs: number): number;
   call(uuid: string): SwitchCall | undefined;
   /** Every command line received after auth, in order. */
   readonly commands: string[];
@@ -197,6 +202,7 @@ export async function startEslSwitch(options: EslSwitchOptions = {}): Promise<Es
     cancelTimers(call.uuid);
     const seconds = billsec(call);
     call.state = "ended";
+    call.endedAt = Date.now();
     call.hangupCause = cause;
     call.variables.hangup_cause = cause;
     call.variables.billsec = String(seconds);
@@ -283,6 +289,7 @@ export async function startEslSwitch(options: EslSwitchOptions = {}): Promise<Es
       const appArg = colon < 0 ? "" : step.slice(colon + 1);
       if (app === "bridge") {
         if (call.answeredAt !== undefined) bridgeLatencies.push(Date.now() - call.answeredAt);
+        call.bridgedAt = Date.now();
         call.state = "bridged";
         call.endpoint = appArg;
         channelEvent("CHANNEL_BRIDGE", call, [
@@ -501,6 +508,16 @@ export async function startEslSwitch(options: EslSwitchOptions = {}): Promise<Es
     peakActiveCount: () => peakActive,
     numbersDialledTwice: () => [...originates].filter(([, n]) => n > 1).map(([number]) => number),
     answerToBridgeMs: () => bridgeLatencies,
+    bridgedSecondsBetween: (fromMs, toMs) => {
+      let wallMs = 0;
+      for (const c of calls.values()) {
+        if (c.bridgedAt === undefined) continue;
+        const start = Math.max(c.bridgedAt, fromMs);
+        const end = Math.min(c.endedAt ?? toMs, toMs);
+        if (end > start) wallMs += end - start;
+      }
+      return wallMs / 1000 / timeScale;
+    },
     call: (uuid) => calls.get(uuid),
     connectionCount: () => connections.size,
     dropConnections() {
