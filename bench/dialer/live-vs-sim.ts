@@ -18,6 +18,7 @@ import { runScenario } from "../../core/simulator/index.ts";
 import { withDefaults } from "../../core/simulator/scenario.ts";
 import { startEslSwitch } from "../../test/support/esl-switch/switch.ts";
 import { startNodeProcess, type HubNodeProcess } from "../../test/support/node-process.ts";
+import { afternoonZone } from "../../test/support/zones.ts";
 
 const { values } = parseArgs({
   options: {
@@ -44,13 +45,6 @@ const scenario = withDefaults({
   wrapSeconds: { mean: 0.05, sd: 0.01 },
   amd: { enabled: false, sensitivity: 0.9, specificity: 0.95, latencySeconds: 2 },
 });
-
-function afternoonZone(): string {
-  const zones = ["Asia/Tokyo", "Europe/Paris", "America/New_York", "America/Los_Angeles", "Pacific/Auckland"];
-  const hour = (z: string) =>
-    Number(new Intl.DateTimeFormat("en-GB", { hour: "numeric", hourCycle: "h23", timeZone: z }).format(new Date()));
-  return zones.reduce((best, z) => (Math.abs(hour(z) - 13) < Math.abs(hour(best) - 13) ? z : best));
-}
 
 async function live(policy: "progressive" | "predictive"): Promise<{ talk: number; abandon: number; dials: number }> {
   const dbDir = mkdtempSync(path.join(tmpdir(), "dialmesh-compare-db-"));

@@ -17,6 +17,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { startFerretDb } from "../../core/infra/processes.ts";
 import { startNodeProcess } from "../../test/support/node-process.ts";
+import { afternoonZone } from "../../test/support/zones.ts";
 import type { SwitchStats } from "./switch-node.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -101,15 +102,7 @@ async function main(): Promise<void> {
     if (put.status !== 201) throw new Error(put.text);
     await hub.api("POST", "/api/v1/dialer/campaigns/bench/start");
     // A zone where calling hours are open now: the calls are real dial decisions.
-    const zone = ["Asia/Tokyo", "Europe/Paris", "America/New_York", "America/Los_Angeles", "Pacific/Auckland"].reduce(
-      (best, z) => {
-        const h = (tz: string) =>
-          Number(
-            new Intl.DateTimeFormat("en-GB", { hour: "numeric", hourCycle: "h23", timeZone: tz }).format(new Date()),
-          );
-        return Math.abs(h(z) - 13) < Math.abs(h(best) - 13) ? z : best;
-      },
-    );
+    const zone = afternoonZone();
     log(`posting ${total} voice activities (${CPS}/s for ${SECONDS} s, talk ${TALK} s)`);
     for (let i = 0; i < total; i += 1000) {
       const res = await hub.api("POST", "/api/v1/activities", {

@@ -3,7 +3,7 @@ import { Counter, Gauge, type Registry } from "prom-client";
 
 export class DialerMetrics {
   private readonly contactsLoaded: Counter;
-  private readonly sentForDialing: Counter;
+  private readonly contactsSentForDialing: Counter;
   private readonly callResults: Counter;
   private readonly humanDetected: Counter;
   private readonly dialingInProgress: Gauge;
@@ -18,7 +18,7 @@ export class DialerMetrics {
       labelNames: ["campaign"],
       registers,
     });
-    this.sentForDialing = new Counter({
+    this.contactsSentForDialing = new Counter({
       name: "ob_contacts_sent_for_dialing_total",
       help: "Contacts dialled, per campaign",
       labelNames: ["campaign"],
@@ -58,8 +58,8 @@ export class DialerMetrics {
   loaded(campaign: string): void {
     this.contactsLoaded.inc({ campaign });
   }
-  sentForDialingInc(campaign: string): void {
-    this.sentForDialing.inc({ campaign });
+  sentForDialing(campaign: string): void {
+    this.contactsSentForDialing.inc({ campaign });
   }
   result(campaign: string, status: string, reasonCode: string): void {
     this.callResults.inc({ campaign, status, reasonCode });

@@ -504,7 +504,7 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
       ...(reservedFor ? { agentId: reservedFor._id } : {}),
     });
     c.stats.dialed((now.getTime() - c.startedAtMs) / 1000);
-    runtime.metrics.dialer.sentForDialingInc(campaignId);
+    runtime.metrics.dialer.sentForDialing(campaignId);
     try {
       await voice.dial({
         callId,

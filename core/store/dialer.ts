@@ -200,10 +200,6 @@ export class DialerStore {
       .toArray();
   }
 
-  countDue(campaignId: string, now: Date): Promise<number> {
-    return this.contacts.countDocuments({ campaignId, status: "pending", earliestAt: { $lte: now } });
-  }
-
   /**
    * What the rules need of a number's history: when it was dialled before (any campaign: the
    * regulators' limits are per number), and when a call to it was last abandoned.

@@ -9,42 +9,11 @@ import { afterAll, beforeAll, describe, test } from "@jest/globals";
 import { startEslSwitch, type EslSwitch } from "../support/esl-switch/switch.ts";
 import { withDefaults } from "../../core/simulator/scenario.ts";
 import { eventually, startTestHub, type TestHub } from "../support/hub.ts";
+import { afternoonZone } from "../support/zones.ts";
 
 const PASSWORD = "dialer-test-secret";
 /** 1 model second = 5 ms: a 30 s call takes 150 ms. */
 const TIME_SCALE = 0.005;
-
-/** An IANA zone where it is early afternoon now, so that calling hours are open whenever the test runs. */
-function afternoonZone(): string {
-  const zones = [
-    "Pacific/Kiritimati",
-    "Pacific/Auckland",
-    "Australia/Sydney",
-    "Asia/Tokyo",
-    "Asia/Shanghai",
-    "Asia/Bangkok",
-    "Asia/Dhaka",
-    "Asia/Karachi",
-    "Asia/Dubai",
-    "Europe/Moscow",
-    "Europe/Athens",
-    "Europe/Paris",
-    "Europe/London",
-    "Atlantic/Azores",
-    "America/Noronha",
-    "America/Sao_Paulo",
-    "America/New_York",
-    "America/Chicago",
-    "America/Denver",
-    "America/Los_Angeles",
-    "America/Anchorage",
-    "Pacific/Honolulu",
-    "Pacific/Pago_Pago",
-  ];
-  const hour = (zone: string) =>
-    Number(new Intl.DateTimeFormat("en-GB", { hour: "numeric", hourCycle: "h23", timeZone: zone }).format(new Date()));
-  return zones.reduce((best, z) => (Math.abs(hour(z) - 13) < Math.abs(hour(best) - 13) ? z : best));
-}
 
 interface AttemptView {
   id: string;

@@ -66,6 +66,26 @@ function killDatabaseOnMessage(smtp: LocalSmtpServer, db: () => RunningService, 
   return state;
 }
 
+type Api = (method: string, url: string, body?: unknown) => Promise<{ status: number; text: string }>;
+
+/**
+ * Posts the emails, kills the database when the SMTP server holds its answer to the 3rd one,
+ * and waits until the hub has journaled at least one answer; returns what it journaled.
+ */
+async function crashMidSend(
+  api: Api,
+  smtp: LocalSmtpServer,
+  db: () => RunningService,
+  hubDir: string,
+  label: string,
+): Promise<JournaledOutcome[]> {
+  const crash = killDatabaseOnMessage(smtp, db, 3);
+  const res = await api("POST", "/api/v1/activities", emails(label));
+  assert.equal(res.status, 202, res.text);
+  await eventually(async () => crash.killed, 60_000, "the database killed mid-send");
+  return eventually(async () => journaled(hubDir).length > 0 && journaled(hubDir), 30_000, "a journal entry");
+}
+
 describe("vendor answers journaled across a database crash", () => {
   const dirs: string[] = [];
   const tempDir = (label: string) => {
@@ -102,15 +122,7 @@ describe("vendor answers journaled across a database crash", () => {
       { mongoUrl },
     );
     try {
-      const crash = killDatabaseOnMessage(smtp, () => db, 3);
-      const res = await hub.api("POST", "/api/v1/activities", emails("jin"));
-      assert.equal(res.status, 202, res.text);
-      await eventually(async () => crash.killed, 60_000, "the database killed mid-send");
-      const kept = await eventually(
-        async () => journaled(hubDir).length > 0 && journaled(hubDir),
-        30_000,
-        "a journal entry",
-      );
+      const kept = await crashMidSend(hub.api, smtp, () => db, hubDir, "jin");
       smtp.beforeAccepting(undefined);
 
       db = await startFerretDb({ dataDir: dbDir, port: db.port });
@@ -147,15 +159,7 @@ describe("vendor answers journaled across a database crash", () => {
     try {
       const first = await startNodeProcess({ nodeId: "journal-1", mongoUrl, smtpPort: smtp.port, config });
       nodes.push(first);
-      const crash = killDatabaseOnMessage(smtp, () => db, 3);
-      const res = await first.api("POST", "/api/v1/activities", emails("jpr"));
-      assert.equal(res.status, 202, res.text);
-      await eventually(async () => crash.killed, 60_000, "the database killed mid-send");
-      const kept = await eventually(
-        async () => journaled(hubDir).length > 0 && journaled(hubDir),
-        30_000,
-        "a journal entry",
-      );
+      const kept = await crashMidSend(first.api, smtp, () => db, hubDir, "jpr");
       await first.kill("SIGKILL");
       smtp.beforeAccepting(undefined);
       const keptIds = new Set(journaled(hubDir).map((e) => e.attemptId));

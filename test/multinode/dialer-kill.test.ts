@@ -10,6 +10,7 @@ import { startEslSwitch, type EslSwitch } from "../support/esl-switch/switch.ts"
 import { freshDatabaseUrl } from "../support/mongo.ts";
 import { startNodeProcess, type HubNodeProcess } from "../support/node-process.ts";
 import { startSmtpServer, type LocalSmtpServer } from "../vendors/smtp-server.ts";
+import { afternoonZone } from "../support/zones.ts";
 
 const PASSWORD = "kill-test-secret";
 const COUNT = 12;
@@ -17,23 +18,6 @@ const LEASE_MS = 3_000;
 
 function note(line: string): void {
   process.stdout.write(`[dialer-kill.test.ts] ${line}\n`);
-}
-
-/** An IANA zone where it is early afternoon now (calling hours open). */
-function afternoonZone(): string {
-  const zones = [
-    "Asia/Tokyo",
-    "Asia/Dubai",
-    "Europe/Paris",
-    "America/Sao_Paulo",
-    "America/New_York",
-    "America/Los_Angeles",
-    "Pacific/Honolulu",
-    "Pacific/Auckland",
-  ];
-  const hour = (zone: string) =>
-    Number(new Intl.DateTimeFormat("en-GB", { hour: "numeric", hourCycle: "h23", timeZone: zone }).format(new Date()));
-  return zones.reduce((best, z) => (Math.abs(hour(z) - 13) < Math.abs(hour(best) - 13) ? z : best));
 }
 
 describe("a dialer node killed mid-call", () => {
