@@ -908,6 +908,22 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
               },
             };
           }
+          // Its results are matched to the attempt by the instance that carries it: a campaign that
+          // dials through another instance would leave the attempt waiting forever.
+          if (campaign.spec.voicePlugin !== pluginId) {
+            return {
+              ok: false,
+              error: {
+                code: "PLUGIN_MISMATCH",
+                message:
+                  `the attempt was routed to "${pluginId}" but dialer campaign "${campaign._id}" dials through ` +
+                  `"${campaign.spec.voicePlugin}": pin the activity's pluginId or route voice to it`,
+                retryable: false,
+                status: "FAILED",
+                optOut: false,
+              },
+            };
+          }
           const now = new Date();
           await store.enqueue({
             _id: request.attemptId,
@@ -924,7 +940,6 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
             earliestAt: now,
           });
           runtime.metrics.dialer.loaded(campaign._id);
-          void pluginId;
           return { ok: true, result: { status: "QUEUED", vendorId: request.attemptId } };
         },
       },

@@ -254,6 +254,10 @@ describe("the voice dialer", () => {
     assert.equal(p!.attempts[0]!.agentId, agent);
     const originate = swAmd.commands.find((c) => c.includes("originate"))!;
     assert.match(originate, /execute_on_answer=amd/);
+    // Routed to another voice instance than the one the campaign dials through: refused, clearly.
+    const [unpinned] = await call("amd", 1);
+    const [refused] = await settled([unpinned!], (a) => a.status === "FAILED", "the mismatch refused");
+    assert.equal(refused!.attempts[0]!.reasonCode, "PLUGIN_MISMATCH");
   });
 
   test("busy, then retried after the campaign's delay: the second attempt connects", async () => {
