@@ -33,8 +33,10 @@ async function main(): Promise<void> {
   let mongoUrl = config.store?.mongoUrl;
   if (!mongoUrl) {
     process.stdout.write(`Starting FerretDB (SQLite) with data in ${path.join(dataDir, "db")}\n`);
-    ferret = await startSupervisedFerretDb(path.join(dataDir, "db"), (line) =>
-      process.stderr.write(`[ferretdb] ${line}\n`),
+    ferret = await startSupervisedFerretDb(
+      path.join(dataDir, "db"),
+      (line) => process.stderr.write(`[ferretdb] ${line}\n`),
+      config.store?.embeddedSynchronous,
     );
     mongoUrl = `${ferret.url}/dialmesh`;
   }

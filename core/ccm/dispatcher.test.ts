@@ -199,8 +199,8 @@ const sent = (vendorId: string): SendOutcome => ({ ok: true, result: { status: "
         return s?.attempts[0]?.status === "DISPATCHING" ? s : undefined;
       });
       // Its lease passes; another node claims the activity.
-      await store.models.Activity.updateOne({ _id: a._id }, { $set: { leaseUntil: new Date(0) } });
-      const again = (await activities.claimDue("node-u", new Date(), 1000, LEASE_MS)).find((x) => x._id === a._id);
+      const afterLease = new Date(Date.now() + LEASE_MS + 1_000);
+      const again = (await activities.claimDue("node-u", afterLease, 1000, LEASE_MS)).find((x) => x._id === a._id);
       assert.ok(again);
       const second = scriptedRouting(
         { kind: "route", candidates: ["sms-a"], passedOver: [] },
@@ -246,8 +246,8 @@ const sent = (vendorId: string): SendOutcome => ({ ok: true, result: { status: "
 
       // Another node claims it once the lease passes: it asks the sender, which holds the answer,
       // and waits instead of resending or failing it.
-      await store.models.Activity.updateOne({ _id: a._id }, { $set: { leaseUntil: new Date(0) } });
-      const again = (await activities.claimDue("node-u", new Date(), 1000, LEASE_MS)).find((x) => x._id === a._id);
+      const afterLease = new Date(Date.now() + LEASE_MS + 1_000);
+      const again = (await activities.claimDue("node-u", afterLease, 1000, LEASE_MS)).find((x) => x._id === a._id);
       assert.ok(again);
       const asked: string[] = [];
       const peers = {

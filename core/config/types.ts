@@ -41,7 +41,12 @@ export interface HubConfig {
     maxBatch: number;
     bodyLimit: string;
   };
-  store?: { mongoUrl?: string; database?: string };
+  store?: {
+    mongoUrl?: string;
+    database?: string;
+    /** The embedded FerretDB's SQLite `synchronous` (see core/infra/processes.ts); default "normal". */
+    embeddedSynchronous?: "normal" | "full";
+  };
   transporter: string | null;
   nodeId?: string;
   dataDir: string;

@@ -13,8 +13,9 @@ export interface SupervisedDatabase {
 export async function startSupervisedFerretDb(
   dataDir: string,
   log: (line: string) => void,
+  synchronous?: "normal" | "full",
 ): Promise<SupervisedDatabase> {
-  let current: RunningService = await startFerretDb({ dataDir });
+  let current: RunningService = await startFerretDb({ dataDir, ...(synchronous ? { synchronous } : {}) });
   const port = current.port;
   let stopping = false;
   let delayMs = 500;
@@ -27,7 +28,7 @@ export async function startSupervisedFerretDb(
       log(`FerretDB exited (${signal ?? `code ${code}`}); starting it again in ${delayMs} ms`);
       const retry = () => {
         if (stopping) return;
-        startFerretDb({ dataDir, port })
+        startFerretDb({ dataDir, port, ...(synchronous ? { synchronous } : {}) })
           .then((next) => {
             current = next;
             upSince = Date.now();

@@ -60,27 +60,50 @@ export function schedulerService(runtime: HubRuntime, registry: PluginRegistry):
   let running: Promise<void> | undefined;
   let housekeeping: NodeJS.Timeout | undefined;
 
+  /**
+   * One round: claims due work and dispatches it `concurrency` at a time, claiming the next
+   * batch while the current one is sent (when half of it is left), until nothing more is due.
+   */
   async function tick(svc: Service): Promise<void> {
     const { batchSize, concurrency, leaseMs } = config.scheduler;
-    for (;;) {
-      if (stopping) return;
-      const claimed = await activities.claimDue(runtime.nodeId, new Date(), batchSize, leaseMs);
-      if (claimed.length === 0) return;
-      let next = 0;
-      const worker = async () => {
-        while (next < claimed.length && !stopping) {
-          const activity = claimed[next++]!;
-          try {
-            await svc.broker.call("ccm.dispatch", { activity });
-          } catch (err) {
-            // The lease expires and another round (or node) picks it up.
-            svc.logger.error("dispatch failed", { activityId: activity._id, error: (err as Error).message });
-          }
+    const queue: ActivityDoc[] = [];
+    let more = true;
+    let claiming: Promise<void> | undefined;
+    const claim = (): Promise<void> =>
+      (claiming ??= activities
+        .claimDue(runtime.nodeId, new Date(), batchSize, leaseMs)
+        .then((claimed) => {
+          queue.push(...claimed);
+          if (claimed.length < batchSize) more = false;
+        })
+        .finally(() => {
+          claiming = undefined;
+        }));
+    await claim();
+    const worker = async (): Promise<void> => {
+      for (;;) {
+        if (stopping) return;
+        if (more && queue.length <= batchSize / 2 && !claiming) {
+          claim().catch((err: Error) => {
+            more = false;
+            svc.logger.warn("claim round failed; retrying at the next poll", { error: err.message });
+          });
         }
-      };
-      await Promise.all(Array.from({ length: Math.min(concurrency, claimed.length) }, worker));
-      if (claimed.length < batchSize) return;
-    }
+        const activity = queue.shift();
+        if (!activity) {
+          if (!claiming) return;
+          await claiming.catch(() => undefined);
+          continue;
+        }
+        try {
+          await svc.broker.call("ccm.dispatch", { activity });
+        } catch (err) {
+          // The lease expires and another round (or node) picks it up.
+          svc.logger.error("dispatch failed", { activityId: activity._id, error: (err as Error).message });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
   }
 
   function schedule(svc: Service): void {
@@ -234,7 +257,11 @@ export function schedulerService(runtime: HubRuntime, registry: PluginRegistry):
       // Dispatch only once this node's plugins are loaded: an attempt routed to an instance that
       // is still loading would otherwise fail with NO_PLUGIN and spend a retry.
       registry.loaded.then(
-        () => schedule(this),
+        () =>
+          activities
+            .backfillDueIndex()
+            .catch((err: Error) => this.logger.warn("due index backfill failed", { error: err.message }))
+            .finally(() => schedule(this)),
         () => undefined,
       );
       // Purge jobs in place of TTL indexes (FerretDB has none); every node may run them.
@@ -252,6 +279,7 @@ export function schedulerService(runtime: HubRuntime, registry: PluginRegistry):
       if (timer) clearTimeout(timer);
       if (housekeeping) clearInterval(housekeeping);
       await running;
+      await activities.flushDueIndex().catch(() => undefined);
     },
   };
 }

@@ -30,6 +30,7 @@ export function webhooksService(runtime: HubRuntime): ServiceSchema {
       },
       async subscribe(ctx: Context<unknown, HttpMeta>) {
         const created = await guard(() => outbox.createSubscription(ctx.params));
+        ctx.broadcast("webhooks.subscriptions.changed", {});
         ctx.meta.$statusCode = 201;
         ctx.meta.$location = `/api/v1/webhooks/${created.id}`;
         return created;
@@ -40,6 +41,7 @@ export function webhooksService(runtime: HubRuntime): ServiceSchema {
       async remove(ctx: Context<{ id: string }>) {
         if (!(await outbox.deleteSubscription(ctx.params.id)))
           throw new NotFoundError(`webhook subscription ${ctx.params.id}`);
+        ctx.broadcast("webhooks.subscriptions.changed", {});
         return { deleted: ctx.params.id };
       },
       async deadLetters(ctx: Context<{ subscriptionId?: string; limit?: string }>) {
@@ -63,6 +65,12 @@ export function webhooksService(runtime: HubRuntime): ServiceSchema {
       },
       async backlog() {
         return outbox.backlog();
+      },
+    },
+    events: {
+      // Another node added or removed a subscription: its next event reads them again.
+      "webhooks.subscriptions.changed"() {
+        outbox?.invalidateSubscriptions();
       },
     },
     async started() {

@@ -11,6 +11,8 @@ import { newId, stableId } from "../domain/ids.ts";
 import type { AttemptStatus } from "@dialmesh/sdk";
 import type { ActivityDoc, AttemptDoc, Models } from "./models.ts";
 import type { ClaimStore } from "./claims.ts";
+import { DueIndex, dueKey } from "./due-index.ts";
+import { insertUnordered } from "./write-errors.ts";
 import type { JournaledOutcome } from "./outcome-journal.ts";
 
 export interface AcceptedActivity {
@@ -28,11 +30,6 @@ export function conversationIdFor(activityId: string, customerId: string, campai
   return campaignId ? stableId("cv", campaignId, customerId) : `cv_${activityId.slice(4)}`;
 }
 
-interface MongoWriteError {
-  code?: number;
-  writeErrors?: { code?: number; index?: number; err?: { code?: number; index?: number } }[];
-}
-
 /** Filters of GET /api/v1/activities; each one a plain value (validated by the caller). */
 export interface ActivityListFilter {
   status?: string;
@@ -46,9 +43,34 @@ export interface ActivityListFilter {
 export class ActivityStore {
   private readonly models: Models;
   private readonly claims: ClaimStore;
-  constructor(models: Models, claims: ClaimStore) {
+  private readonly due: DueIndex;
+  constructor(models: Models, claims: ClaimStore, due?: DueIndex) {
     this.models = models;
     this.claims = claims;
+    this.due = due ?? new DueIndex(models.Activity.db);
+  }
+
+  /**
+   * After a holder's write: the activity's entry in the due index moves from its lease (where
+   * claimDue put it) to its next run, or goes when it has none. `next` undefined: unchanged.
+   */
+  private moved(activity: ActivityDoc, next: Date | null | undefined): void {
+    const held = activity.leaseUntil && new Date(activity.leaseUntil).getTime() > 0;
+    this.due.move(
+      activity._id,
+      held ? dueKey(new Date(activity.leaseUntil), activity._id) : undefined,
+      next === undefined ? activity.nextRunAt : next,
+    );
+  }
+
+  /** Entries for activities stored before the due index existed; once per store. */
+  async backfillDueIndex(): Promise<number> {
+    return this.due.backfillOnce(this.models.Activity.collection);
+  }
+
+  /** Writes what the due index has buffered (tests, shutdown). */
+  flushDueIndex(): Promise<void> {
+    return this.due.flush();
   }
 
   /** Stores new activities; an idempotency key seen before returns the earlier activity. */
@@ -80,20 +102,10 @@ export class ActivityStore {
       return doc;
     });
 
-    const failedIdx = new Set<number>();
-    try {
-      await this.models.Activity.collection.insertMany(docs as never[], { ordered: false });
-    } catch (err) {
-      const e = err as MongoWriteError;
-      const writeErrors = e.writeErrors ?? [];
-      if (writeErrors.length === 0 && e.code !== 11000) throw err;
-      for (const we of writeErrors) {
-        const code = we.code ?? we.err?.code;
-        const index = we.index ?? we.err?.index;
-        if (code !== 11000 || index === undefined) throw err;
-        failedIdx.add(index);
-      }
-    }
+    // Due entries first: an activity must never exist without one (an entry whose activity was
+    // not stored, a duplicate, is dropped when it comes due).
+    await this.due.add(docs.map((d) => ({ activityId: d._id, at: d.dueAt })));
+    const failedIdx = await insertUnordered(this.models.Activity.collection, docs);
 
     const results: AcceptedActivity[] = docs.map((d) => ({ id: d._id, status: "SCHEDULED", created: true }));
     if (failedIdx.size > 0) {
@@ -132,17 +144,8 @@ export class ActivityStore {
         lastEventAt: now,
       });
     }
-    if (conversations.size > 0) {
-      try {
-        await this.models.Conversation.collection.insertMany([...conversations.values()] as never[], {
-          ordered: false,
-        });
-      } catch (err) {
-        const e = err as MongoWriteError;
-        const codes = (e.writeErrors ?? [{ code: e.code }]).map((w) => w.code ?? w.err?.code);
-        if (codes.some((c) => c !== 11000)) throw err;
-      }
-    }
+    // Existing conversations are the duplicates: nothing to do for them.
+    await insertUnordered(this.models.Conversation.collection, [...conversations.values()]);
     return results;
   }
 
@@ -203,19 +206,40 @@ export class ActivityStore {
 
   /**
    * Claims up to `limit` due activities for `owner`: each by inserting its next claim epoch
-   * (see claims.ts), so concurrent nodes never share one.
+   * (see claims.ts), so concurrent nodes never share one. Candidates come from the due index;
+   * an entry that no longer says the truth (its activity moved, was released, or is held by
+   * another node) is moved to the activity's real next time, or dropped. An activity won gets
+   * its entry moved to its lease's end, where it is looked at again should this node die.
    */
   async claimDue(owner: string, now: Date, limit: number, leaseMs: number): Promise<ActivityDoc[]> {
-    const candidates = await this.models.Activity.find(
-      { nextRunAt: { $lte: now }, leaseUntil: { $lt: now } },
-      { _id: 1, claimEpoch: 1 },
-    )
-      .sort({ nextRunAt: 1 })
-      .limit(limit)
-      .lean();
-    if (candidates.length === 0) return [];
-    const won = await this.claims.acquire(candidates, owner, now, leaseMs);
-    return this.takeLeases(won, owner, now, leaseMs);
+    const entries = await this.due.due(now, limit);
+    if (entries.length === 0) return [];
+    const acts = (await this.models.Activity.collection
+      .find({ _id: { $in: [...new Set(entries.map((e) => e.activityId))] } } as never, {
+        projection: { _id: 1, claimEpoch: 1, nextRunAt: 1, leaseUntil: 1 },
+      })
+      .toArray()) as unknown as { _id: string; claimEpoch?: number; nextRunAt: Date | null; leaseUntil?: Date }[];
+    const byId = new Map(acts.map((a) => [a._id, a]));
+    const keyOf = new Map<string, string>();
+    const candidates: { _id: string; claimEpoch?: number }[] = [];
+    for (const e of entries) {
+      const act = byId.get(e.activityId);
+      const lease = act?.leaseUntil && act.leaseUntil > now ? act.leaseUntil : undefined;
+      const next = !act || act.nextRunAt === null ? null : lease && lease > act.nextRunAt ? lease : act.nextRunAt;
+      if (next === null || next > now || keyOf.has(e.activityId)) this.due.move(e.activityId, e.key, next);
+      else {
+        keyOf.set(e.activityId, e.key);
+        candidates.push(act!);
+      }
+    }
+    const won = candidates.length
+      ? await this.claims.acquire(candidates, owner, now, leaseMs)
+      : new Map<string, number>();
+    const claimed = await this.takeLeases(won, owner, now, leaseMs);
+    for (const a of claimed) this.due.move(a._id, keyOf.get(a._id), a.leaseUntil);
+    // Written before the next round looks, so that it does not find these again.
+    await this.due.flush();
+    return claimed;
   }
 
   /**
@@ -256,7 +280,9 @@ export class ActivityStore {
         },
       },
     );
-    return res.modifiedCount === 1;
+    if (res.modifiedCount !== 1) return false;
+    this.moved(activity, nextRunAt);
+    return true;
   }
 
   /** Sets the outcome of attempt `index` and releases the lease, in one update. */
@@ -305,7 +331,9 @@ export class ActivityStore {
       { _id: activity._id, leaseToken: activity.leaseToken, [`attempts.${index}.status`]: "DISPATCHING" },
       { $set: { ...set, leaseOwner: null, leaseToken: null, leaseUntil: FREE } },
     );
-    return res.modifiedCount === 1;
+    if (res.modifiedCount !== 1) return false;
+    this.moved(activity, nextRunAt);
+    return true;
   }
 
   /**
@@ -333,10 +361,15 @@ export class ActivityStore {
         { ...attemptFilter, leaseToken: entry.leaseToken },
         { $set: { ...set, leaseOwner: null, leaseToken: null, leaseUntil: FREE } },
       );
-      if (own.modifiedCount === 1) return true;
+      if (own.modifiedCount === 1) {
+        this.due.move(entry.activityId, undefined, set.nextRunAt as Date | null);
+        return true;
+      }
     }
     const res = await this.models.Activity.updateOne(attemptFilter, { $set: set });
-    return res.modifiedCount === 1;
+    if (res.modifiedCount !== 1) return false;
+    this.due.move(entry.activityId, undefined, set.nextRunAt as Date | null);
+    return true;
   }
 
   /**
@@ -349,6 +382,8 @@ export class ActivityStore {
       { _id: id, $or: [{ nextRunAt: null }, { nextRunAt: { $gt: at } }] },
       { $set: { nextRunAt: at } },
     );
+    // The entry whatever the update found: one too many is dropped when it comes due.
+    await this.due.add([{ activityId: id, at }]);
   }
 
   /** Releases the lease with a new status and next run time. */
@@ -357,7 +392,9 @@ export class ActivityStore {
       { _id: activity._id, leaseToken: activity.leaseToken },
       { $set: { ...set, updatedAt: now, leaseOwner: null, leaseToken: null, leaseUntil: FREE } },
     );
-    return res.modifiedCount === 1;
+    if (res.modifiedCount !== 1) return false;
+    this.moved(activity, "nextRunAt" in set ? (set.nextRunAt ?? null) : undefined);
+    return true;
   }
 
   /** The activity and attempt index a vendor id belongs to. */
@@ -386,7 +423,10 @@ export class ActivityStore {
       set[`attempts.${index}.updatedAt`] = now;
     }
     const res = await this.models.Activity.updateOne({ _id: holder._id, leaseToken: holder.leaseToken }, { $set: set });
-    return res.modifiedCount === 1;
+    if (res.modifiedCount !== 1) return false;
+    if (opts.release) this.moved(holder, "nextRunAt" in activitySet ? (activitySet.nextRunAt ?? null) : undefined);
+    else if (activitySet.nextRunAt) this.due.move(holder._id, undefined, activitySet.nextRunAt);
+    return true;
   }
 
   /**

@@ -12,6 +12,8 @@
  * activity never sees two writers at once.
  */
 import type { Connection, Collection } from "mongoose";
+import { Batcher } from "./batcher.ts";
+import { insertUnordered } from "./write-errors.ts";
 
 export interface ClaimCandidate {
   _id: string;
@@ -25,42 +27,25 @@ interface ClaimDoc {
   createdAt: Date;
 }
 
-interface WriteErrorLike {
-  code?: number;
-  index?: number;
-  err?: { code?: number; index?: number };
-}
-
 export class ClaimStore {
   private readonly claims: Collection<ClaimDoc>;
   private readonly activities: Collection;
 
+  /** Attempt reservations of concurrent sends, inserted together: true when the doc lost. */
+  private readonly reservations: Batcher<ClaimDoc, boolean>;
+
   constructor(conn: Connection) {
     this.claims = conn.collection<ClaimDoc>("activity_claims");
     this.activities = conn.collection("activities");
+    this.reservations = new Batcher(async (docs) => {
+      const lost = await this.insert(docs);
+      return docs.map((_, i) => lost.has(i));
+    });
   }
 
   /** Inserts the claim docs; returns the indexes that lost to an existing claim. */
-  private async insert(docs: ClaimDoc[]): Promise<Set<number>> {
-    const lost = new Set<number>();
-    if (docs.length === 0) return lost;
-    try {
-      await this.claims.insertMany(docs, { ordered: false });
-    } catch (err) {
-      const writeErrors = (err as { writeErrors?: WriteErrorLike[] }).writeErrors;
-      if (!writeErrors) {
-        if ((err as { code?: number }).code === 11000 && docs.length === 1) lost.add(0);
-        else throw err;
-      } else {
-        for (const we of writeErrors) {
-          const code = we.code ?? we.err?.code;
-          const index = we.index ?? we.err?.index;
-          if (code !== 11000 || index === undefined) throw err;
-          lost.add(index);
-        }
-      }
-    }
-    return lost;
+  private insert(docs: ClaimDoc[]): Promise<Set<number>> {
+    return insertUnordered(this.claims, docs);
   }
 
   /**
@@ -147,7 +132,7 @@ export class ClaimStore {
   ): Promise<boolean> {
     for (let generation = 0; generation < 50; generation++) {
       const id = `${activityId}#attempt-${index}.${generation}`;
-      if ((await this.insert([{ _id: id, owner, until: now, createdAt: now }])).size === 0) return true;
+      if (!(await this.reservations.call({ _id: id, owner, until: now, createdAt: now }))) return true;
       const existing = await this.claims.findOne({ _id: id });
       if (existing && existing.createdAt.getTime() > now.getTime() - staleMs) return false;
     }

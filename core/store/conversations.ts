@@ -2,6 +2,8 @@
 import { normalizeAddress } from "@dialmesh/sdk";
 import { stableId } from "../domain/ids.ts";
 import type { ConversationDoc, Models, TimelineEventDoc } from "./models.ts";
+import { Batcher } from "./batcher.ts";
+import { insertUnordered } from "./write-errors.ts";
 
 export interface ConversationView extends ConversationDoc {
   timeline: TimelineEventDoc[];
@@ -9,20 +11,37 @@ export interface ConversationView extends ConversationDoc {
 
 export class ConversationStore {
   private readonly models: Models;
+  /** Timeline events of concurrent sends and callbacks, written as one group commit. */
+  private readonly events: Batcher<TimelineEventDoc, boolean>;
   constructor(models: Models) {
     this.models = models;
+    this.events = new Batcher((docs) => this.insertEvents(docs), { windowMs: 10, maxBatch: 1000 });
   }
 
   /** Inserts the event unless an event with its id exists; returns whether it was new. */
-  async record(event: Omit<TimelineEventDoc, "recordedAt">, now: Date): Promise<boolean> {
-    try {
-      await this.models.TimelineEvent.collection.insertOne({ ...event, recordedAt: now } as never);
-    } catch (err) {
-      if ((err as { code?: number }).code === 11000) return false;
-      throw err;
+  record(event: Omit<TimelineEventDoc, "recordedAt">, now: Date): Promise<boolean> {
+    return this.events.call({ ...event, recordedAt: now });
+  }
+
+  /**
+   * One unordered insert for the batch (an id seen before is a repeat, not an error), then one
+   * update of the conversations it touched. Their `lastEventAt` becomes the batch's latest event
+   * time: at most the group window (10 ms) later than their own latest, and never earlier.
+   */
+  private async insertEvents(docs: TimelineEventDoc[]): Promise<boolean[]> {
+    const repeated = await insertUnordered(this.models.TimelineEvent.collection, docs);
+    const fresh = docs.filter((_, i) => !repeated.has(i));
+    if (fresh.length > 0) {
+      const latest = new Date(Math.max(...fresh.map((d) => new Date(d.at).getTime())));
+      const ids = [...new Set(fresh.map((d) => d.conversationId))];
+      for (let i = 0; i < ids.length; i += 1000) {
+        await this.models.Conversation.updateMany(
+          { _id: { $in: ids.slice(i, i + 1000) } },
+          { $max: { lastEventAt: latest } },
+        );
+      }
     }
-    await this.models.Conversation.updateOne({ _id: event.conversationId }, { $max: { lastEventAt: event.at } });
-    return true;
+    return docs.map((_, i) => !repeated.has(i));
   }
 
   /** The conversation for inbound messages from an address nobody wrote to. */

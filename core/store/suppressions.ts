@@ -1,11 +1,19 @@
 /** The suppression list: normalised addresses never to be contacted, with why and since when. */
 import { normalizeAddress } from "@dialmesh/sdk";
 import type { Models, SuppressionDoc } from "./models.ts";
+import { Batcher } from "./batcher.ts";
 
 export class SuppressionStore {
   private readonly models: Models;
+  /** The check before every attempt: concurrent lookups as one `$in` query. */
+  private readonly lookups: Batcher<string, SuppressionDoc | null>;
   constructor(models: Models) {
     this.models = models;
+    this.lookups = new Batcher(async (ids) => {
+      const found = await this.models.Suppression.find({ _id: { $in: [...new Set(ids)] } }).lean<SuppressionDoc[]>();
+      const byId = new Map(found.map((d) => [d._id, d]));
+      return ids.map((id) => byId.get(id) ?? null);
+    });
   }
 
   /** Adds an address; an existing entry keeps its original reason and date. */
@@ -27,7 +35,7 @@ export class SuppressionStore {
   }
 
   find(address: string): Promise<SuppressionDoc | null> {
-    return this.models.Suppression.findById(normalizeAddress(address) ?? address).lean<SuppressionDoc>();
+    return this.lookups.call(normalizeAddress(address) ?? address);
   }
 
   list(limit: number, after?: string): Promise<SuppressionDoc[]> {

@@ -209,6 +209,9 @@ export function matchingPatterns(name: string): string[] {
   return patterns;
 }
 
+/** How long a node trusts its cached subscription list without a change broadcast. */
+const SUBSCRIPTIONS_TTL_MS = 5_000;
+
 export class WebhookOutbox {
   readonly nodeId: string;
   readonly #models: WebhookModels;
@@ -225,6 +228,12 @@ export class WebhookOutbox {
   readonly #log: WebhookLogger;
   readonly #lookup: LookupAll | undefined;
   readonly #clock: () => Date;
+  /**
+   * Active subscriptions per event name, read once per `SUBSCRIPTIONS_TTL_MS` rather than on
+   * every event. Dropped at once by this node's own changes and by other nodes' (the
+   * `webhooks.subscriptions.changed` broadcast); the TTL bounds a missed broadcast.
+   */
+  #subscriptionCache = new Map<string, { until: number; ids: Types.ObjectId[] }>();
   readonly #random: () => number;
   #ready: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -302,9 +311,27 @@ export class WebhookOutbox {
       ...(body.description !== undefined ? { description: body.description } : {}),
       active: body.active ?? true,
     });
+    this.invalidateSubscriptions();
     const view = this.#subscriptionView(doc.toObject());
     this.#log.info("webhook subscription created", { subscriptionId: view.id, target: describeTarget(body.url) });
     return { ...view, secret: secretGenerated ? secret : view.secret, secretGenerated };
+  }
+
+  /** Forgets the cached subscriptions (a subscription changed, here or on another node). */
+  invalidateSubscriptions(): void {
+    this.#subscriptionCache.clear();
+  }
+
+  async #subscriptionsFor(name: string): Promise<Types.ObjectId[]> {
+    const cached = this.#subscriptionCache.get(name);
+    if (cached && cached.until > Date.now()) return cached.ids;
+    const docs = await this.#models.Subscription.find(
+      { active: true, events: { $in: matchingPatterns(name) } },
+      { _id: 1 },
+    ).lean();
+    const ids = docs.map((d) => d._id as Types.ObjectId);
+    this.#subscriptionCache.set(name, { until: Date.now() + SUBSCRIPTIONS_TTL_MS, ids });
+    return ids;
   }
 
   async listSubscriptions(): Promise<SubscriptionView[]> {
@@ -326,6 +353,7 @@ export class WebhookOutbox {
     await this.init();
     const res = await this.#models.Subscription.deleteOne({ _id: id });
     if (res.deletedCount === 0) return false;
+    this.invalidateSubscriptions();
     await this.#models.Delivery.deleteMany({ subscriptionId: new Types.ObjectId(id) });
     this.#log.info("webhook subscription deleted", { subscriptionId: id });
     return true;
@@ -366,10 +394,7 @@ export class WebhookOutbox {
     const body = JSON.stringify(payload);
 
     await this.init();
-    const subs = await this.#models.Subscription.find(
-      { active: true, events: { $in: matchingPatterns(event.name) } },
-      { _id: 1 },
-    ).lean();
+    const subs = await this.#subscriptionsFor(event.name);
     const now = this.#clock();
     let created = 0;
     for (const sub of subs) {
@@ -379,7 +404,7 @@ export class WebhookOutbox {
         await retryBusy(() =>
           this.#models.Delivery.collection.insertOne({
             _id: new Types.ObjectId(),
-            subscriptionId: sub._id,
+            subscriptionId: sub,
             eventId: event.id,
             event: event.name,
             occurredAt,

@@ -49,12 +49,15 @@ describe("a hub killed with SIGKILL and restarted", () => {
       const accepted = (res.body as { activities: { id: string }[] }).activities.map((a) => a.id);
       assert.equal(new Set(accepted).size, COUNT);
 
-      // Due now: the node starts dispatching at its next poll. Kill it while it has sends in flight.
+      // Due now: the node starts dispatching at its next poll. Kill it while it has sends in
+      // flight: after 50 messages the SMTP server holds its answers, so the node's next sends wait.
+      const release = smtp.holdAnswersAfter(50);
       const deadline = Date.now() + 20_000;
       while (!(await db.held("crash-1")).some((h) => h.attemptId) && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 10));
       }
       await first.kill("SIGKILL");
+      release();
       // What the dead node left behind (once the writes it had already sent have landed): the
       // activities it had claimed, some with a send in flight.
       await new Promise((r) => setTimeout(r, 500));

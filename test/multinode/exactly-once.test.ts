@@ -192,6 +192,9 @@ describe("three hub nodes over NATS on one database", () => {
     try {
       await waitForMesh(nats, nodes);
       const dueAt = new Date(Date.now() + LEAD_MS);
+      // After 100 messages the SMTP server holds its answers (until the kill), so that the victim
+      // certainly has sends in flight when it is killed.
+      let release = smtp.holdAnswersAfter(100);
       await post(nodes[0]!, batch("kill", dueAt));
       await withNodeOutput(nodes, () => smtp.waitForMessages(100, 60_000));
 
@@ -216,6 +219,7 @@ describe("three hub nodes over NATS on one database", () => {
           }
         });
         await victim.kill("SIGKILL");
+        release();
         victims.push(victim.nodeId);
         killedAt = Date.now();
         atKill = smtp.messages.length;
@@ -232,6 +236,7 @@ describe("three hub nodes over NATS on one database", () => {
           config: { scheduler: { leaseMs: LEASE_MS, concurrency: CONCURRENCY, batchSize: CONCURRENCY } },
         });
         nodes.push(victim);
+        release = smtp.holdAnswersAfter(20);
       }
       const inFlight = held.flatMap((h) => (h.attemptId ? [{ activityId: h.activityId, attemptId: h.attemptId }] : []));
       assert.ok(atKill < COUNT, `all ${COUNT} were sent before the kill: nothing left to take over`);

@@ -252,6 +252,25 @@ export class LocalSmtpServer {
     this.acceptHook = hook;
   }
 
+  /**
+   * Answers the next `after` messages as usual, then holds every answer (the messages are
+   * recorded) until the returned function is called: senders are then certainly mid-send, for a
+   * test that kills one of them there. Sends to a local server otherwise take milliseconds.
+   */
+  holdAnswersAfter(after: number): () => void {
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let left = after;
+    this.beforeAccepting(async () => {
+      if (left-- > 0) return;
+      await released;
+    });
+    return () => {
+      this.beforeAccepting(undefined);
+      release();
+    };
+  }
+
   /** Number of messages accepted so far. */
   get acceptedCount(): number {
     return this.messages.length;
