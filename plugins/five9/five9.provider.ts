@@ -69,6 +69,8 @@ export interface Five9Options {
   retryBaseMs?: number;
   /** Pause between getListImportResult calls. Default 1,000. */
   importPollMs?: number;
+  /** How long a send may spend on retries before it fails retryable. Default 15,000 (the hub's send timeout is 20 s). */
+  sendBudgetMs?: number;
   /** How long the domain's call counters are reused. Default 10,000. */
   countersRefreshMs?: number;
   /** Five9 disposition name -> canonical target; overrides and custom dispositions. */
@@ -80,7 +82,6 @@ export interface Five9Options {
 export const MAX_BATCH_SIZE = 100;
 export const V13_PATH = "/wsadmin/v13/AdminWebService";
 const REQUEST_TIMEOUT_MS = 15_000;
-const SEND_BUDGET_MS = 15_000;
 const SECRET_HEADER = "x-dialmesh-secret";
 
 export interface Five9Deps {
@@ -205,7 +206,7 @@ export function createFive9(ctx: PluginContext<Five9Options>, deps: Five9Deps = 
     burstThreshold: opts.burstThreshold ?? 5,
     retryBaseMs,
     importPollMs: opts.importPollMs ?? 1000,
-    budgetMs: SEND_BUDGET_MS,
+    budgetMs: opts.sendBudgetMs ?? 15_000,
     now: () => now().getTime(),
     // Single inserts share the hub's store-backed limiter (every node); its unit is one per
     // second at least, too coarse for 20 asynchronous imports a minute, which are limited per
