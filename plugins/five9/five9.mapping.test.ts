@@ -94,7 +94,12 @@ describe("five9 dispositions", () => {
   });
 
   it("Do Not Call: a BLOCKED status and an opt-out of the number in E.164", () => {
-    const events = dispositionEvents({ key: "k", disposition: "Do Not Call", number: "4155550101" }, {}, "CONNECTED", AT);
+    const events = dispositionEvents(
+      { key: "k", disposition: "Do Not Call", number: "4155550101" },
+      {},
+      "CONNECTED",
+      AT,
+    );
     assert.deepEqual(
       events.map((e) => e.kind),
       ["status", "opt-out"],

@@ -41,7 +41,10 @@ runPluginContract<Five9Options>({
     await contractServer?.stop();
   },
   invalidOptions: [
-    { options: { username: "u", password: "p", webhookSecret: SECRET, defaultList: "L" }, why: "an endpoint or baseUrl" },
+    {
+      options: { username: "u", password: "p", webhookSecret: SECRET, defaultList: "L" },
+      why: "an endpoint or baseUrl",
+    },
     {
       options: { endpoint: "https://f9", password: "p", webhookSecret: SECRET, defaultList: "L" },
       why: "username is required",
@@ -57,7 +60,14 @@ runPluginContract<Five9Options>({
     },
     { options: { endpoint: "https://f9", username: "u", password: "p", webhookSecret: SECRET }, why: "a list" },
     {
-      options: { endpoint: "https://f9", username: "u", password: "p", webhookSecret: SECRET, defaultList: "L", batchSize: 101 },
+      options: {
+        endpoint: "https://f9",
+        username: "u",
+        password: "p",
+        webhookSecret: SECRET,
+        defaultList: "L",
+        batchSize: 101,
+      },
       why: "batchSize is at most 100",
     },
     {
@@ -76,7 +86,10 @@ runPluginContract<Five9Options>({
   failNextTransiently: () => contractServer?.injectFault("ServiceUnavailable"),
   acceptedCount: () => contractServer?.records("Dialmesh").length ?? 0,
   signedStatusCallback: (vendorId) =>
-    contractServer!.webConnectorRequest(vendorId, "No Answer", { url: "https://hub.test/webhooks/contract", secret: SECRET }),
+    contractServer!.webConnectorRequest(vendorId, "No Answer", {
+      url: "https://hub.test/webhooks/contract",
+      secret: SECRET,
+    }),
   forgedStatusCallback: (vendorId) =>
     contractServer!.webConnectorRequest(vendorId, "No Answer", {
       url: "https://hub.test/webhooks/contract",
@@ -291,9 +304,13 @@ describe("five9", () => {
       build({ dispositionMap: { "Not Home": "NO_ANSWER" } });
       const r = request();
       await plugin.send(r);
-      const custom = await plugin.handleInbound(server.webConnectorRequest(r.attemptId, "Not Home", { url, secret: SECRET }));
+      const custom = await plugin.handleInbound(
+        server.webConnectorRequest(r.attemptId, "Not Home", { url, secret: SECRET }),
+      );
       assert.equal(custom.events[0]?.kind === "call-result" && custom.events[0].outcome, "NO_ANSWER");
-      const dnc = await plugin.handleInbound(server.webConnectorRequest(r.attemptId, "Do Not Call", { url, secret: SECRET }));
+      const dnc = await plugin.handleInbound(
+        server.webConnectorRequest(r.attemptId, "Do Not Call", { url, secret: SECRET }),
+      );
       assert.deepEqual(
         dnc.events.map((e) => e.kind),
         ["status", "opt-out"],
@@ -307,7 +324,9 @@ describe("five9", () => {
       const requests = [request({ campaignId: "renewals" }), request({ campaignId: "renewals" })];
       await Promise.all(requests.map((r) => plugin.send(r)));
       // One of them has its result already: it is not cancelled.
-      await plugin.handleInbound(server.webConnectorRequest(requests[0]!.attemptId, "Sale", { url: "https://h/w", secret: SECRET }));
+      await plugin.handleInbound(
+        server.webConnectorRequest(requests[0]!.attemptId, "Sale", { url: "https://h/w", secret: SECRET }),
+      );
       const result = await plugin.actions.flush({ campaign: "renewals" });
       assert.deepEqual(result, { listName: "Renewals", deleted: 2, cancelled: 1 });
       assert.equal(server.records("Renewals").length, 0);

@@ -122,7 +122,8 @@ export function requestFields(request: InboundRequest): Record<string, string> {
   if (type.includes("json")) {
     const parsed = JSON.parse(body) as unknown;
     if (parsed && typeof parsed === "object") {
-      for (const [k, v] of Object.entries(parsed)) if (typeof v === "string" || typeof v === "number") fields[k] = String(v);
+      for (const [k, v] of Object.entries(parsed))
+        if (typeof v === "string" || typeof v === "number") fields[k] = String(v);
     }
     return fields;
   }
@@ -153,7 +154,10 @@ export function createFive9(ctx: PluginContext<Five9Options>, deps: Five9Deps = 
     throw new PluginError("INVALID_OPTIONS", "five9 needs endpoint (or baseUrl), username and password");
   }
   if (!opts.webhookSecret) {
-    throw new PluginError("INVALID_OPTIONS", "five9 needs webhookSecret: the Web Connector's results are refused without it");
+    throw new PluginError(
+      "INVALID_OPTIONS",
+      "five9 needs webhookSecret: the Web Connector's results are refused without it",
+    );
   }
   const listMap = opts.listMap ?? {};
   if (opts.defaultList === undefined && Object.keys(listMap).length === 0) {
@@ -236,7 +240,9 @@ export function createFive9(ctx: PluginContext<Five9Options>, deps: Five9Deps = 
     try {
       await sender.enqueue(listName, { key: request.attemptId, values: recordValues(request) });
     } catch (err) {
-      const error = isPluginError(err) ? err : new PluginError("FIVE9_ERROR", "five9 insert failed", { retryable: true });
+      const error = isPluginError(err)
+        ? err
+        : new PluginError("FIVE9_ERROR", "five9 insert failed", { retryable: true });
       if (error.code === "AUTH_FAILED") lastAuthFailure = error.message;
       ctx.logger.warn("five9 send failed", {
         attemptId: request.attemptId,
@@ -274,7 +280,12 @@ export function createFive9(ctx: PluginContext<Five9Options>, deps: Five9Deps = 
     delete fields.secret;
     const read = readDispositionFields(fields, keyField, activityField);
     if (!read.ok) return { response: { status: 400, body: read.error }, events: [] };
-    const events = dispositionEvents(read.value, opts.dispositionMap ?? {}, opts.unknownDisposition ?? "CONNECTED", now());
+    const events = dispositionEvents(
+      read.value,
+      opts.dispositionMap ?? {},
+      opts.unknownDisposition ?? "CONNECTED",
+      now(),
+    );
     await store.close([read.value.key]);
     return { response: { status: 200, body: "OK", contentType: "text/plain" }, events };
   }
@@ -312,7 +323,8 @@ export function createFive9(ctx: PluginContext<Five9Options>, deps: Five9Deps = 
         await timers.sleep(opts.importPollMs ?? 1000);
         result = await client.listImportResult(identifier);
       }
-      if (!result) throw new PluginError("FLUSH_PENDING", `Five9 is still deleting list ${listName}`, { retryable: true });
+      if (!result)
+        throw new PluginError("FLUSH_PENDING", `Five9 is still deleting list ${listName}`, { retryable: true });
       deleted = result.listRecordsDeleted;
     } catch (err) {
       throw isPluginError(err) ? err : flushError(err);

@@ -196,7 +196,12 @@ export class RecordSender {
           return;
         }
         lastError = err;
-        logger.warn("five9 request failed", { what, records: remaining.length, retryable: err.retryable, message: err.message });
+        logger.warn("five9 request failed", {
+          what,
+          records: remaining.length,
+          retryable: err.retryable,
+          message: err.message,
+        });
         if (!err.retryable) {
           const code = err.kind === "auth" ? "AUTH_FAILED" : faultCode(err.fault);
           for (const p of remaining) p.reject(new PluginError(code, err.message, { retryable: false }));
@@ -274,7 +279,11 @@ export class RecordSender {
       const row = (t.key !== undefined ? rows.find((p) => p.record.key === t.key) : undefined) ?? rows[t.rowNumber - 1];
       if (row) troubles.set(row, `${t.kind ?? "trouble"}: ${t.troubleMessage ?? "refused"}`);
     }
-    if (troubles.size === 0 && result.failureMessage && result.listRecordsInserted + result.uploadDuplicatesCount === 0) {
+    if (
+      troubles.size === 0 &&
+      result.failureMessage &&
+      result.listRecordsInserted + result.uploadDuplicatesCount === 0
+    ) {
       for (const p of rows) troubles.set(p, result.failureMessage);
     }
     for (const p of rows) {

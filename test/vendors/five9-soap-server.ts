@@ -379,7 +379,12 @@ export class Five9SoapServer {
       const key = result.keyFields.map((f) => fields[f] ?? "").join("|");
       const number = fields.number1 ?? "";
       if (!/^\d{10,15}$/.test(number)) {
-        troubles.push({ key, kind: "ParseError", rowNumber: i + 1, troubleMessage: `number1: invalid phone "${number}"` });
+        troubles.push({
+          key,
+          kind: "ParseError",
+          rowNumber: i + 1,
+          troubleMessage: `number1: invalid phone "${number}"`,
+        });
         return;
       }
       if (key !== "" && records.some((r) => r.key === key)) {
