@@ -27,6 +27,11 @@ function serverOptions(server: Five9SoapServer, extra: Partial<Five9Options> = {
 // ---------------------------------------------------------------------------------------------
 // The contract kit
 
+/** Options the schema accepts; each invalid example breaks one thing. */
+const VALID = { endpoint: "https://f9", username: "u", password: "p", webhookSecret: SECRET, defaultList: "L" };
+const without = (name: keyof typeof VALID): Record<string, string> =>
+  Object.fromEntries(Object.entries(VALID).filter(([k]) => k !== name));
+
 let contractServer: Five9SoapServer | undefined;
 runPluginContract<Five9Options>({
   pluginDir: import.meta.dirname,
@@ -41,46 +46,15 @@ runPluginContract<Five9Options>({
     await contractServer?.stop();
   },
   invalidOptions: [
-    {
-      options: { username: "u", password: "p", webhookSecret: SECRET, defaultList: "L" },
-      why: "an endpoint or baseUrl",
-    },
-    {
-      options: { endpoint: "https://f9", password: "p", webhookSecret: SECRET, defaultList: "L" },
-      why: "username is required",
-    },
-    {
-      options: { endpoint: "https://f9", username: "u", webhookSecret: SECRET, defaultList: "L" },
-      why: "password is required",
-    },
-    { options: { endpoint: "https://f9", username: "u", password: "p", defaultList: "L" }, why: "webhookSecret" },
-    {
-      options: { endpoint: "https://f9", username: "u", password: "p", webhookSecret: "short", defaultList: "L" },
-      why: "webhookSecret of at least 16 characters",
-    },
-    { options: { endpoint: "https://f9", username: "u", password: "p", webhookSecret: SECRET }, why: "a list" },
-    {
-      options: {
-        endpoint: "https://f9",
-        username: "u",
-        password: "p",
-        webhookSecret: SECRET,
-        defaultList: "L",
-        batchSize: 101,
-      },
-      why: "batchSize is at most 100",
-    },
-    {
-      options: {
-        endpoint: "https://f9",
-        username: "u",
-        password: "p",
-        webhookSecret: SECRET,
-        defaultList: "L",
-        dispositionMap: { Sale: "SOLD" },
-      },
-      why: "dispositions map to canonical outcomes",
-    },
+    { options: without("endpoint"), why: "an endpoint or baseUrl" },
+    { options: without("username"), why: "username is required" },
+    { options: without("password"), why: "password is required" },
+    { options: without("webhookSecret"), why: "webhookSecret is required" },
+    { options: { ...VALID, webhookSecret: "short" }, why: "webhookSecret of at least 16 characters" },
+    { options: without("defaultList"), why: "a list: default or map" },
+    { options: { ...VALID, endpoint: "ftp://f9" }, why: "endpoint is http(s)" },
+    { options: { ...VALID, batchSize: 101 }, why: "batchSize is at most 100" },
+    { options: { ...VALID, dispositionMap: { Sale: "SOLD" } }, why: "dispositions map to canonical outcomes" },
   ],
   failNextPermanently: () => contractServer?.rejectNext(),
   failNextTransiently: () => contractServer?.injectFault("ServiceUnavailable"),
