@@ -63,6 +63,17 @@ export class ActivityStore {
     );
   }
 
+  /**
+   * The filter of a holder's write: its lease token, or, for a claim claimDue won and nobody
+   * wrote to the activity yet, the epoch the activity had when it was claimed (a later claim
+   * by another node writes a newer one, and the filter then matches nothing).
+   */
+  private holder(a: ActivityDoc): Record<string, unknown> {
+    return a.claimedFrom === undefined
+      ? { _id: a._id, leaseToken: a.leaseToken }
+      : { _id: a._id, $or: [{ leaseToken: a.leaseToken }, { claimEpoch: a.claimedFrom }] };
+  }
+
   /** Entries for activities stored before the due index existed; once per store. */
   async backfillDueIndex(): Promise<number> {
     return this.due.backfillOnce(this.models.Activity.collection);
@@ -214,14 +225,12 @@ export class ActivityStore {
   async claimDue(owner: string, now: Date, limit: number, leaseMs: number): Promise<ActivityDoc[]> {
     const entries = await this.due.due(now, limit);
     if (entries.length === 0) return [];
-    const acts = (await this.models.Activity.collection
-      .find({ _id: { $in: [...new Set(entries.map((e) => e.activityId))] } } as never, {
-        projection: { _id: 1, claimEpoch: 1, nextRunAt: 1, leaseUntil: 1 },
-      })
-      .toArray()) as unknown as { _id: string; claimEpoch?: number; nextRunAt: Date | null; leaseUntil?: Date }[];
+    const acts = await this.models.Activity.find({
+      _id: { $in: [...new Set(entries.map((e) => e.activityId))] },
+    }).lean<ActivityDoc[]>();
     const byId = new Map(acts.map((a) => [a._id, a]));
     const keyOf = new Map<string, string>();
-    const candidates: { _id: string; claimEpoch?: number }[] = [];
+    const candidates: ActivityDoc[] = [];
     for (const e of entries) {
       const act = byId.get(e.activityId);
       const lease = act?.leaseUntil && act.leaseUntil > now ? act.leaseUntil : undefined;
@@ -235,7 +244,23 @@ export class ActivityStore {
     const won = candidates.length
       ? await this.claims.acquire(candidates, owner, now, leaseMs)
       : new Map<string, number>();
-    const claimed = await this.takeLeases(won, owner, now, leaseMs);
+    // The claim is not written to the activity here (that would be one more update per
+    // activity): its first write carries it, guarded by the epoch it was claimed from.
+    const until = new Date(now.getTime() + leaseMs);
+    const claimed = candidates.flatMap((a) => {
+      const epoch = won.get(a._id);
+      if (epoch === undefined) return [];
+      return [
+        {
+          ...a,
+          claimedFrom: a.claimEpoch ?? 0,
+          claimEpoch: epoch,
+          leaseOwner: owner,
+          leaseToken: `${a._id}:${epoch}`,
+          leaseUntil: until,
+        },
+      ];
+    });
     for (const a of claimed) this.due.move(a._id, keyOf.get(a._id), a.leaseUntil);
     // Written before the next round looks, so that it does not find these again.
     await this.due.flush();
@@ -254,11 +279,23 @@ export class ActivityStore {
     leaseUntil?: Date,
     heldUntil: Date = now,
   ): Promise<boolean> {
+    // A claim not written yet is ours until its own end, which no other node can move.
+    if (activity.claimedFrom !== undefined && new Date(activity.leaseUntil) <= heldUntil) return false;
     const res = await this.models.Activity.updateOne(
-      { _id: activity._id, leaseToken: activity.leaseToken, leaseUntil: { $gt: heldUntil } },
+      activity.claimedFrom === undefined
+        ? { _id: activity._id, leaseToken: activity.leaseToken, leaseUntil: { $gt: heldUntil } }
+        : this.holder(activity),
       {
         $push: { attempts: attempt },
-        $set: { status: "DISPATCHING", updatedAt: now, ...(leaseUntil ? { leaseUntil } : {}) },
+        $set: {
+          status: "DISPATCHING",
+          updatedAt: now,
+          // The claim goes onto the activity with the attempt (claimDue did not write it).
+          claimEpoch: activity.claimEpoch,
+          leaseOwner: activity.leaseOwner,
+          leaseToken: activity.leaseToken,
+          leaseUntil: leaseUntil ?? activity.leaseUntil,
+        },
       },
     );
     return res.modifiedCount === 1;
@@ -266,20 +303,18 @@ export class ActivityStore {
 
   /** Records an attempt that ended without reaching a vendor, and releases the lease. */
   async recordAttempt(activity: ActivityDoc, attempt: AttemptDoc, nextRunAt: Date | null, now: Date): Promise<boolean> {
-    const res = await this.models.Activity.updateOne(
-      { _id: activity._id, leaseToken: activity.leaseToken },
-      {
-        $push: { attempts: attempt },
-        $set: {
-          status: attempt.status,
-          nextRunAt,
-          updatedAt: now,
-          leaseOwner: null,
-          leaseToken: null,
-          leaseUntil: FREE,
-        },
+    const res = await this.models.Activity.updateOne(this.holder(activity), {
+      $push: { attempts: attempt },
+      $set: {
+        status: attempt.status,
+        nextRunAt,
+        updatedAt: now,
+        claimEpoch: activity.claimEpoch,
+        leaseOwner: null,
+        leaseToken: null,
+        leaseUntil: FREE,
       },
-    );
+    });
     if (res.modifiedCount !== 1) return false;
     this.moved(activity, nextRunAt);
     return true;
@@ -300,8 +335,7 @@ export class ActivityStore {
   ): Promise<boolean> {
     const res = await this.models.Activity.updateOne(
       {
-        _id: activity._id,
-        leaseToken: activity.leaseToken,
+        ...this.holder(activity),
         [`attempts.${index}.status`]: "DISPATCHING",
         [`attempts.${index}.pluginId`]: from,
       },
@@ -328,8 +362,8 @@ export class ActivityStore {
     for (const [k, v] of Object.entries(outcome)) if (v !== undefined) set[`attempts.${index}.${k}`] = v;
     set[`attempts.${index}.updatedAt`] = now;
     const res = await this.models.Activity.updateOne(
-      { _id: activity._id, leaseToken: activity.leaseToken, [`attempts.${index}.status`]: "DISPATCHING" },
-      { $set: { ...set, leaseOwner: null, leaseToken: null, leaseUntil: FREE } },
+      { ...this.holder(activity), [`attempts.${index}.status`]: "DISPATCHING" },
+      { $set: { ...set, claimEpoch: activity.claimEpoch, leaseOwner: null, leaseToken: null, leaseUntil: FREE } },
     );
     if (res.modifiedCount !== 1) return false;
     this.moved(activity, nextRunAt);
@@ -388,10 +422,16 @@ export class ActivityStore {
 
   /** Releases the lease with a new status and next run time. */
   async release(activity: ActivityDoc, set: Partial<ActivityDoc>, now: Date): Promise<boolean> {
-    const res = await this.models.Activity.updateOne(
-      { _id: activity._id, leaseToken: activity.leaseToken },
-      { $set: { ...set, updatedAt: now, leaseOwner: null, leaseToken: null, leaseUntil: FREE } },
-    );
+    const res = await this.models.Activity.updateOne(this.holder(activity), {
+      $set: {
+        ...set,
+        updatedAt: now,
+        claimEpoch: activity.claimEpoch,
+        leaseOwner: null,
+        leaseToken: null,
+        leaseUntil: FREE,
+      },
+    });
     if (res.modifiedCount !== 1) return false;
     this.moved(activity, "nextRunAt" in set ? (set.nextRunAt ?? null) : undefined);
     return true;
@@ -416,13 +456,20 @@ export class ActivityStore {
     now: Date,
     opts: { release: boolean } = { release: true },
   ): Promise<boolean> {
-    const set: Record<string, unknown> = { ...activitySet, updatedAt: now };
+    const set: Record<string, unknown> = { ...activitySet, updatedAt: now, claimEpoch: holder.claimEpoch };
     if (opts.release) Object.assign(set, { leaseOwner: null, leaseToken: null, leaseUntil: FREE });
+    // Holding on without a written claim: write it now, or the next write could not prove it.
+    else if (holder.claimedFrom !== undefined)
+      Object.assign(set, {
+        leaseOwner: holder.leaseOwner,
+        leaseToken: holder.leaseToken,
+        leaseUntil: holder.leaseUntil,
+      });
     for (const { index, set: fields } of updates) {
       for (const [k, v] of Object.entries(fields)) if (v !== undefined) set[`attempts.${index}.${k}`] = v;
       set[`attempts.${index}.updatedAt`] = now;
     }
-    const res = await this.models.Activity.updateOne({ _id: holder._id, leaseToken: holder.leaseToken }, { $set: set });
+    const res = await this.models.Activity.updateOne(this.holder(holder), { $set: set });
     if (res.modifiedCount !== 1) return false;
     if (opts.release) this.moved(holder, "nextRunAt" in activitySet ? (activitySet.nextRunAt ?? null) : undefined);
     else if (activitySet.nextRunAt) this.due.move(holder._id, undefined, activitySet.nextRunAt);

@@ -60,6 +60,11 @@ export interface ActivityDoc {
   leaseToken: string | null;
   /** Epoch of the latest claim (see claims.ts). */
   claimEpoch: number;
+  /**
+   * In memory only, never stored: set on an activity claimDue claimed without writing the
+   * claim to it; the epoch it had before (see ActivityStore.holder).
+   */
+  claimedFrom?: number;
   createdAt: Date;
   updatedAt: Date;
 }
