@@ -12,7 +12,7 @@ import {
 import { startCiscoAwServer, type CiscoAwServer } from "../../test/vendors/cisco-aw-server.ts";
 import { freshDatabaseUrl } from "../../test/support/mongo.ts";
 import createPlugin, { createCiscoCce, type CiscoCceOptions, type CiscoCcePlugin } from "./cisco-cce.provider.ts";
-import type { Timers } from "./cisco-cce.batcher.ts";
+import type { Timers } from "../cisco-common/batcher.ts";
 
 const CUSTOMER = {
   id: "cust-1",

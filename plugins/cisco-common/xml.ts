@@ -1,7 +1,7 @@
 /**
- * Private to the cisco-cce plugin: the little XML the Unified Config API speaks. Builds the
- * import request and reads list and error documents into a plain element tree. The documents
- * are small, flat and namespace-free, so a strict tokenizer is enough (no dependency).
+ * Shared by the Cisco plugins: the little XML the Unified Config API (UCCE) and the Admin API
+ * (UCCX) speak, read into a plain element tree. The documents are small, flat and
+ * namespace-free, so a strict tokenizer is enough (no dependency).
  */
 
 export interface XmlElement {
@@ -96,4 +96,10 @@ export function descendants(element: XmlElement, name: string): XmlElement[] {
   };
   walk(element);
   return out;
+}
+
+/** The integer in `text`, else `fallback`. */
+export function toInt(text: string | undefined, fallback: number): number {
+  const n = Number.parseInt(text ?? "", 10);
+  return Number.isFinite(n) ? n : fallback;
 }
