@@ -5,6 +5,7 @@
  */
 import type { CanonicalEvent } from "@dialmesh/sdk";
 import type { ResultSource } from "../cisco-common/poller.ts";
+import { closedContactEvent } from "../cisco-common/results.ts";
 import type { CiscoAwClient, ImportedContact } from "./cisco-cce.api.ts";
 import { isClosedCallStatus, mapCallResult } from "./cisco-cce.mapping.ts";
 
@@ -17,32 +18,8 @@ export function decidingCode(contact: ImportedContact): number {
 /** The final event of a closed contact (vendorId = AccountNumber, raw = the CallResult code). */
 export function resultEvent(contact: ImportedContact, at: Date): CanonicalEvent {
   const code = decidingCode(contact);
-  const mapping = mapCallResult(code);
-  const reason = `${mapping.reason} (Cisco callStatus ${contact.callStatus}, ${contact.callsMade} call(s))`;
-  if (mapping.kind === "status") {
-    return {
-      kind: "status",
-      vendorId: contact.accountNumber,
-      status: mapping.status,
-      raw: String(code),
-      reasonCode: mapping.reasonCode,
-      reason,
-      retryable: mapping.retryable,
-      at,
-    };
-  }
-  return {
-    kind: "call-result",
-    vendorId: contact.accountNumber,
-    outcome: mapping.outcome,
-    raw: String(code),
-    reason,
-    ...(mapping.reasonCode !== undefined ? { reasonCode: mapping.reasonCode } : {}),
-    // Cisco closed the contact: the campaign's own attempts and retries are used up, so the
-    // journey moves to its next step rather than the hub appending the contact again.
-    retryable: mapping.retryable ?? false,
-    at,
-  };
+  const detail = `Cisco callStatus ${contact.callStatus}, ${contact.callsMade} call(s)`;
+  return closedContactEvent(mapCallResult(code), { accountNumber: contact.accountNumber, code, detail }, at);
 }
 
 /** The import list as the shared poller reads it. */

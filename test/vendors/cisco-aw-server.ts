@@ -22,8 +22,16 @@
  * simulated dialer), `imports`, `rowCount(accountNumber)`.
  */
 import { randomBytes } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import {
+  apiErrorsXml,
+  escapeXml as escape,
+  isBasicAuth,
+  listen,
+  readBody,
+  unescapeXml as unescape,
+  type ListeningServer,
+} from "./http-vendor.ts";
 
 export interface CiscoAwServerOptions {
   username?: string;
@@ -96,8 +104,7 @@ export class CiscoAwServer {
   private rejectAll = 0;
   private retryAfterSeconds: number | undefined;
   private readonly rejectedAccounts = new Set<string>();
-  private server: Server | undefined;
-  private url = "";
+  private server: ListeningServer | undefined;
 
   constructor(opts: CiscoAwServerOptions = {}) {
     this.username = opts.username ?? "administrator@example.com";
@@ -108,27 +115,19 @@ export class CiscoAwServer {
   }
 
   get baseUrl(): string {
-    return this.url;
+    return this.server?.url ?? "";
   }
 
   async start(): Promise<this> {
-    const server = createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => {
-        if (!res.headersSent) sendErrors(res, 500, [{ type: "internalError", message: String(err) }]);
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    this.server = server;
-    this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    this.server = await listen(
+      (req, res) => this.handle(req, res),
+      (res, err) => sendErrors(res, 500, [{ type: "internalError", message: String(err) }]),
+    );
     return this;
   }
 
   async stop(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await this.server?.stop();
   }
 
   // ------------------------------------------------------------------------------------------
@@ -218,11 +217,11 @@ export class CiscoAwServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const raw = (await readBody(req)).toString("utf8");
-    const url = new URL(req.url ?? "/", this.url);
+    const url = new URL(req.url ?? "/", this.baseUrl);
     const record = (status: number): void => {
       this.requests.push({ method: req.method ?? "", path: url.pathname, status });
     };
-    if (!this.authorized(req.headers.authorization)) {
+    if (!isBasicAuth(req.headers.authorization, this.username, this.password)) {
       res.setHeader("www-authenticate", 'Basic realm="unifiedconfig"');
       return sendErrors(res, 401, [{ type: "authorization", message: "Unauthorized" }]);
     }
@@ -416,11 +415,6 @@ export class CiscoAwServer {
       `<pendingCount>${list.filter((c) => c.callStatus === "P").length}</pendingCount></runtimeStats>`
     );
   }
-
-  private authorized(header: string | undefined): boolean {
-    if (!header?.startsWith("Basic ")) return false;
-    return Buffer.from(header.slice(6), "base64").toString("utf8") === `${this.username}:${this.password}`;
-  }
 }
 
 /** Starts a Cisco AW stand-in on an ephemeral port. */
@@ -476,18 +470,6 @@ function field(header: string[], row: string[], name: string): string {
   return i < 0 ? "" : (row[i] ?? "");
 }
 
-function escape(text: string): string {
-  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-}
-
-function unescape(text: string): string {
-  return text
-    .replace(/&lt;/g, "<")
-    .replace(/&gt;/g, ">")
-    .replace(/&quot;/g, '"')
-    .replace(/&amp;/g, "&");
-}
-
 function sendXml(res: ServerResponse, status: number, body: string): void {
   res.writeHead(status, { "content-type": "application/xml" }).end(body);
 }
@@ -497,19 +479,5 @@ function sendErrors(
   status: number,
   errors: { type: string; message: string; data?: string; detail?: string }[],
 ): void {
-  const items = errors
-    .map(
-      (e) =>
-        `<apiError>${e.data !== undefined ? `<errorData>${escape(e.data)}</errorData>` : ""}` +
-        `${e.detail !== undefined ? `<errorDetail>${e.detail}</errorDetail>` : ""}` +
-        `<errorMessage>${escape(e.message)}</errorMessage><errorType>${escape(e.type)}</errorType></apiError>`,
-    )
-    .join("");
-  sendXml(res, status, `<?xml version="1.0" encoding="UTF-8" standalone="yes"?><apiErrors>${items}</apiErrors>`);
-}
-
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
+  sendXml(res, status, apiErrorsXml(errors));
 }
