@@ -5,14 +5,13 @@
  */
 import type { CanonicalEvent } from "@dialmesh/sdk";
 import type { ResultSource } from "../cisco-common/poller.ts";
-import { closedContactEvent } from "../cisco-common/results.ts";
+import { closedContactEvent, decidingCode as decidingCodeOf } from "../cisco-common/results.ts";
 import type { CiscoAwClient, ImportedContact } from "./cisco-cce.api.ts";
 import { isClosedCallStatus, mapCallResult } from "./cisco-cce.mapping.ts";
 
 /** The code that decided the contact: the overall result, else the last phone's. */
 export function decidingCode(contact: ImportedContact): number {
-  if (contact.callResultOverall !== 0) return contact.callResultOverall;
-  return [...contact.phoneResults].reverse().find((code) => code !== 0) ?? 0;
+  return decidingCodeOf(contact.callResultOverall, contact.phoneResults);
 }
 
 /** The final event of a closed contact (vendorId = AccountNumber, raw = the CallResult code). */

@@ -22,6 +22,12 @@ export const outcome = (
   extra: { reasonCode?: string; retryable?: boolean } = {},
 ): CiscoResultMapping => ({ kind: "call-result", outcome: value, reason, ...extra });
 
+/** The code that decided a contact: its overall (last) result, else the last phone's non-zero one. */
+export function decidingCode(overall: number, phoneResults: readonly number[]): number {
+  if (overall !== 0) return overall;
+  return [...phoneResults].reverse().find((code) => code !== 0) ?? 0;
+}
+
 /** A code the table does not know: a retryable failure that names it. */
 export function unknownCallResult(code: number): CiscoResultMapping {
   return {

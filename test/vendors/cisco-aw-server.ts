@@ -24,11 +24,13 @@
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
-  apiErrorsXml,
+  csvField,
   escapeXml as escape,
   isBasicAuth,
   listen,
   readBody,
+  sendApiErrors,
+  sendXml,
   unescapeXml as unescape,
   type ListeningServer,
 } from "./http-vendor.ts";
@@ -121,7 +123,7 @@ export class CiscoAwServer {
   async start(): Promise<this> {
     this.server = await listen(
       (req, res) => this.handle(req, res),
-      (res, err) => sendErrors(res, 500, [{ type: "internalError", message: String(err) }]),
+      (res, err) => sendApiErrors(res, 500, [{ type: "internalError", message: String(err) }]),
     );
     return this;
   }
@@ -223,18 +225,18 @@ export class CiscoAwServer {
     };
     if (!isBasicAuth(req.headers.authorization, this.username, this.password)) {
       res.setHeader("www-authenticate", 'Basic realm="unifiedconfig"');
-      return sendErrors(res, 401, [{ type: "authorization", message: "Unauthorized" }]);
+      return sendApiErrors(res, 401, [{ type: "authorization", message: "Unauthorized" }]);
     }
     const match = /^\/unifiedconfig\/config\/campaign\/(\d+)\/(import|runtimestats)$/.exec(url.pathname);
     if (!match) {
       record(404);
-      return sendErrors(res, 404, [{ type: "notFound", message: `no resource ${url.pathname}` }]);
+      return sendApiErrors(res, 404, [{ type: "notFound", message: `no resource ${url.pathname}` }]);
     }
     const campaignId = Number(match[1]);
     const list = this.contacts.get(campaignId);
     if (!list) {
       record(404);
-      return sendErrors(res, 404, [
+      return sendApiErrors(res, 404, [
         { type: "CceDBDataNotFoundException", message: `campaign ${campaignId} was not created through the API` },
       ]);
     }
@@ -247,7 +249,7 @@ export class CiscoAwServer {
       if (this.listUnavailable > 0) {
         this.listUnavailable -= 1;
         record(503);
-        return sendErrors(res, 503, [{ type: "serviceUnavailable", message: "Service Unavailable" }]);
+        return sendApiErrors(res, 503, [{ type: "serviceUnavailable", message: "Service Unavailable" }]);
       }
       record(200);
       return sendXml(res, 200, this.listPage(list, url.searchParams));
@@ -260,7 +262,7 @@ export class CiscoAwServer {
     }
     if (resource === "import" && req.method === "POST") return this.handleImport(campaignId, list, raw, req, res);
     record(405);
-    return sendErrors(res, 405, [{ type: "methodNotAllowed", message: `${req.method ?? ""} not allowed` }]);
+    return sendApiErrors(res, 405, [{ type: "methodNotAllowed", message: `${req.method ?? ""} not allowed` }]);
   }
 
   private async handleImport(
@@ -280,7 +282,7 @@ export class CiscoAwServer {
       record(503, [], false);
       if (injected && this.retryAfterSeconds !== undefined)
         res.setHeader("retry-after", String(this.retryAfterSeconds));
-      return sendErrors(res, 503, [
+      return sendApiErrors(res, 503, [
         { type: "serviceUnavailable", message: "Request processing queue is at capacity." },
       ]);
     }
@@ -297,19 +299,19 @@ export class CiscoAwServer {
       const parsed = parseImport(body);
       if ("error" in parsed) {
         record(400, [], false);
-        return sendErrors(res, 400, [{ type: "invalidInput", message: parsed.error }]);
+        return sendApiErrors(res, 400, [{ type: "invalidInput", message: parsed.error }]);
       }
       let complaints = validateRows(parsed.header, parsed.rows);
       if (this.rejectAll > 0) {
         this.rejectAll -= 1;
         complaints = parsed.rows.map((r, i) => ({
           row: i + 1,
-          accountNumber: field(parsed.header, r, "accountnumber"),
+          accountNumber: csvField(parsed.header, r, "accountnumber"),
           field: "Phone01",
           message: `Row ${i + 1}: Phone01 is not a dialable number`,
         }));
       }
-      const accountNumbers = parsed.rows.map((r) => field(parsed.header, r, "accountnumber"));
+      const accountNumbers = parsed.rows.map((r) => csvField(parsed.header, r, "accountnumber"));
       accountNumbers.forEach((accountNumber, i) => {
         if (!this.rejectedAccounts.delete(accountNumber)) return;
         complaints.push({
@@ -321,7 +323,7 @@ export class CiscoAwServer {
       });
       if (complaints.length > 0) {
         record(400, accountNumbers, parsed.overwriteData);
-        return sendErrors(
+        return sendApiErrors(
           res,
           400,
           complaints.map((c) => ({
@@ -351,22 +353,22 @@ export class CiscoAwServer {
   private contactFrom(header: string[], row: string[], importDate: string): ServerContact {
     const phones: ServerContact["phones"] = [];
     for (let i = 1; i <= 10; i++) {
-      const number = field(header, row, `phone${String(i).padStart(2, "0")}`);
+      const number = csvField(header, row, `phone${String(i).padStart(2, "0")}`);
       if (number) {
         phones.push({
           number,
           callResult: 0,
-          gmtOffset: field(header, row, "timezonebias"),
-          dstObserved: field(header, row, "dstobserved"),
+          gmtOffset: csvField(header, row, "timezonebias"),
+          dstObserved: csvField(header, row, "dstobserved"),
         });
       }
     }
     const id = this.nextId++;
     return {
       id,
-      accountNumber: field(header, row, "accountnumber"),
-      firstName: field(header, row, "firstname"),
-      lastName: field(header, row, "lastname"),
+      accountNumber: csvField(header, row, "accountnumber"),
+      firstName: csvField(header, row, "firstname"),
+      lastName: csvField(header, row, "lastname"),
       importDate,
       phones,
       callsMade: 0,
@@ -447,37 +449,20 @@ function parseImport(body: string): { header: string[]; rows: string[][]; overwr
 function validateRows(header: string[], rows: string[][]): RowComplaint[] {
   const complaints: RowComplaint[] = [];
   rows.forEach((row, i) => {
-    const accountNumber = field(header, row, "accountnumber");
+    const accountNumber = csvField(header, row, "accountnumber");
     const complain = (fieldName: string, message: string): void => {
       complaints.push({ row: i + 1, accountNumber, field: fieldName, message: `Row ${i + 1}: ${message}` });
     };
     if (row.length !== header.length) return complain("row", `${row.length} fields, the header has ${header.length}`);
     if (!accountNumber) complain("AccountNumber", "AccountNumber is required");
     else if (accountNumber.length > 30) complain("AccountNumber", "AccountNumber is longer than 30 characters");
-    const phones = header.filter((h) => h.startsWith("phone")).map((h) => field(header, row, h));
+    const phones = header.filter((h) => h.startsWith("phone")).map((h) => csvField(header, row, h));
     if (!phones.some((p) => p)) complain("Phone01", "at least one phone number is required");
     for (const p of phones) if (p && !/^\d{3,20}$/.test(p)) complain("Phone01", `phone number ${p} is not digits`);
-    const bias = field(header, row, "timezonebias");
+    const bias = csvField(header, row, "timezonebias");
     if (bias && !/^-?\d{1,4}$/.test(bias)) complain("TimeZoneBias", `TimeZoneBias ${bias} is not minutes`);
-    const dst = field(header, row, "dstobserved");
+    const dst = csvField(header, row, "dstobserved");
     if (dst && !/^(true|false)$/i.test(dst)) complain("DstObserved", `DstObserved ${dst} is not true or false`);
   });
   return complaints;
-}
-
-function field(header: string[], row: string[], name: string): string {
-  const i = header.indexOf(name);
-  return i < 0 ? "" : (row[i] ?? "");
-}
-
-function sendXml(res: ServerResponse, status: number, body: string): void {
-  res.writeHead(status, { "content-type": "application/xml" }).end(body);
-}
-
-function sendErrors(
-  res: ServerResponse,
-  status: number,
-  errors: { type: string; message: string; data?: string; detail?: string }[],
-): void {
-  sendXml(res, status, apiErrorsXml(errors));
 }

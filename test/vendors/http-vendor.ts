@@ -63,8 +63,20 @@ export function unescapeXml(text: string): string {
     .replace(/&amp;/g, "&");
 }
 
-/** `<apiErrors>` as the Cisco REST APIs answer errors (UCCE Unified Config, UCCX Admin API). */
-export function apiErrorsXml(errors: { type: string; message: string; data?: string; detail?: string }[]): string {
+export function sendXml(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { "content-type": "application/xml" }).end(body);
+}
+
+export interface ApiError {
+  type: string;
+  message: string;
+  data?: string;
+  /** Inner XML of `<errorDetail>`, as is. */
+  detail?: string;
+}
+
+/** Answers `<apiErrors>`, as the Cisco REST APIs answer errors (UCCE Unified Config, UCCX Admin API). */
+export function sendApiErrors(res: ServerResponse, status: number, errors: ApiError[]): void {
   const items = errors
     .map(
       (e) =>
@@ -73,5 +85,11 @@ export function apiErrorsXml(errors: { type: string; message: string; data?: str
         `<errorMessage>${escapeXml(e.message)}</errorMessage><errorType>${escapeXml(e.type)}</errorType></apiError>`,
     )
     .join("");
-  return `<?xml version="1.0" encoding="UTF-8" standalone="yes"?><apiErrors>${items}</apiErrors>`;
+  sendXml(res, status, `<?xml version="1.0" encoding="UTF-8" standalone="yes"?><apiErrors>${items}</apiErrors>`);
+}
+
+/** The field of a delimited row under the (lower-cased) header `name`; "" when absent. */
+export function csvField(header: string[], row: string[], name: string): string {
+  const i = header.indexOf(name);
+  return i < 0 ? "" : (row[i] ?? "");
 }
