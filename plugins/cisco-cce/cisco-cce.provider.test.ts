@@ -2,17 +2,11 @@ import assert from "node:assert/strict";
 import { describe, it, beforeAll, afterAll, beforeEach, afterEach } from "@jest/globals";
 import { GridFSBucket, MongoClient, type Db } from "mongodb";
 import { createTestContext, runPluginContract, type TestContext } from "@dialmesh/sdk/contract-kit";
-import {
-  isPluginError,
-  type CanonicalEvent,
-  type PluginError,
-  type PluginStorage,
-  type SendRequest,
-} from "@dialmesh/sdk";
+import type { PluginStorage, SendRequest } from "@dialmesh/sdk";
 import { startCiscoAwServer, type CiscoAwServer } from "../../test/vendors/cisco-aw-server.ts";
 import { freshDatabaseUrl } from "../../test/support/mongo.ts";
 import createPlugin, { createCiscoCce, type CiscoCceOptions, type CiscoCcePlugin } from "./cisco-cce.provider.ts";
-import type { Timers } from "../cisco-common/batcher.ts";
+import { ManualTimers, rejection, callResults } from "../../test/support/cisco-plugin-test.ts";
 
 const CUSTOMER = {
   id: "cust-1",
@@ -83,37 +77,6 @@ function serverOptions(server: CiscoAwServer, extra: Partial<CiscoCceOptions> = 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/**
- * Timers the test drives: windows fire on fire(); backoffs resolve at once, are recorded and
- * move the clock on.
- */
-class ManualTimers implements Timers {
-  readonly sleeps: number[] = [];
-  clock = Date.parse("2026-03-02T10:00:00Z");
-  private pending: { fn: () => void; ms: number }[] = [];
-
-  setTimer(fn: () => void, ms: number): () => void {
-    const timer = { fn, ms };
-    this.pending.push(timer);
-    return () => {
-      this.pending = this.pending.filter((t) => t !== timer);
-    };
-  }
-
-  async sleep(ms: number): Promise<void> {
-    this.sleeps.push(ms);
-    this.clock += ms;
-  }
-
-  /** Runs the timers set so far (batch windows and poll ticks) with at most `maxMs` delay. */
-  fire(maxMs = Number.POSITIVE_INFINITY): number {
-    const due = this.pending.filter((t) => t.ms <= maxMs);
-    this.pending = this.pending.filter((t) => t.ms > maxMs);
-    for (const t of due) t.fn();
-    return due.length;
-  }
-}
-
 let seq = 0;
 function request(extra: Partial<SendRequest> = {}, customer: Partial<SendRequest["customer"]> = {}): SendRequest {
   seq += 1;
@@ -126,22 +89,6 @@ function request(extra: Partial<SendRequest> = {}, customer: Partial<SendRequest
     content: {},
     ...extra,
   };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<PluginError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(isPluginError(err), `expected a PluginError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail("expected the send to fail");
-}
-
-function callResults(events: CanonicalEvent[]): Map<string, CanonicalEvent> {
-  const byVendor = new Map<string, CanonicalEvent>();
-  for (const e of events) if ("vendorId" in e) byVendor.set(e.vendorId, e);
-  return byVendor;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -124,6 +124,7 @@ export class CiscoUccxServer {
   private dropAnswers = 0;
   private cutRequests = 0;
   private rejectAll = 0;
+  private retryAfterSeconds: number | undefined;
   private readonly rejectedAccounts = new Set<string>();
   private server: ListeningServer | undefined;
 
@@ -155,9 +156,13 @@ export class CiscoUccxServer {
   // ------------------------------------------------------------------------------------------
   // Test hooks
 
-  /** The next `times` appends are answered 503 without being applied. */
-  injectUnavailable(times = 1): void {
+  /**
+   * The next `times` appends are answered 503 without being applied, with a Retry-After header
+   * when `retryAfterSeconds` is given.
+   */
+  injectUnavailable(times = 1, opts: { retryAfterSeconds?: number } = {}): void {
     this.unavailable += times;
+    this.retryAfterSeconds = opts.retryAfterSeconds;
   }
 
   /** The next `times` list requests (GET .../contacts) are answered 503. */
@@ -291,8 +296,11 @@ export class CiscoUccxServer {
       this.requests.push({ method: "POST", path: req.url ?? "", status });
     };
     if (this.unavailable > 0 || this.queued >= this.maxQueued) {
-      if (this.unavailable > 0) this.unavailable -= 1;
+      const injected = this.unavailable > 0;
+      if (injected) this.unavailable -= 1;
       record(503, []);
+      if (injected && this.retryAfterSeconds !== undefined)
+        res.setHeader("retry-after", String(this.retryAfterSeconds));
       return sendApiErrors(res, 503, [
         { type: "SERVICE_UNAVAILABLE", message: "Too many requests are being processed; try again later." },
       ]);

@@ -1,0 +1,463 @@
+import assert from "node:assert/strict";
+import { describe, it, beforeAll, afterAll, beforeEach, afterEach } from "@jest/globals";
+import { GridFSBucket, MongoClient, type Db } from "mongodb";
+import { createTestContext, runPluginContract, type TestContext } from "@dialmesh/sdk/contract-kit";
+import type { PluginStorage, SendRequest } from "@dialmesh/sdk";
+import nock from "nock";
+import { startCiscoUccxServer, type CiscoUccxServer } from "../../test/vendors/cisco-uccx-server.ts";
+import { freshDatabaseUrl } from "../../test/support/mongo.ts";
+import { callResults, ManualTimers, rejection } from "../../test/support/cisco-plugin-test.ts";
+import createPlugin, { createCiscoUccx, type CiscoUccxOptions, type CiscoUccxPlugin } from "./cisco-uccx.provider.ts";
+
+const CUSTOMER = { id: "cust-1", firstName: "Ada", lastName: "Lovelace", phone: "+14155552671" };
+
+// ---------------------------------------------------------------------------------------------
+// The contract kit
+
+let contractServer: CiscoUccxServer | undefined;
+runPluginContract<CiscoUccxOptions>({
+  pluginDir: import.meta.dirname,
+  channel: "voice",
+  customer: CUSTOMER,
+  async setup() {
+    contractServer = await startCiscoUccxServer();
+    return { ...serverOptions(contractServer), batchWindowMs: 0 };
+  },
+  async teardown() {
+    await contractServer?.stop();
+  },
+  invalidOptions: [
+    { options: { username: "u", password: "p", defaultCampaign: 1 }, why: "baseUrl is required" },
+    { options: { baseUrl: "https://uccx", password: "p", defaultCampaign: 1 }, why: "username is required" },
+    { options: { baseUrl: "https://uccx", username: "u", defaultCampaign: 1 }, why: "password is required" },
+    { options: { baseUrl: "https://uccx", username: "u", password: "p" }, why: "a campaign: default or map" },
+    {
+      options: { baseUrl: "https://uccx", username: "u", password: "p", defaultCampaign: 1, batchSize: 10_001 },
+      why: "batchSize is at most 10,000",
+    },
+    {
+      options: { baseUrl: "https://uccx", username: "u", password: "p", campaignMap: { a: "200" } },
+      why: "UCCX campaign ids are integers",
+    },
+  ],
+  failNextPermanently: () => contractServer?.rejectNext(),
+  // More 503s than the plugin's attempts per batch (8): the send gives up, retryable.
+  failNextTransiently: () => contractServer?.injectUnavailable(8, { retryAfterSeconds: 0 }),
+  acceptedCount: () => contractServer?.appliedAppends().reduce((total, a) => total + a.accountNumbers.length, 0) ?? 0,
+});
+
+function serverOptions(server: CiscoUccxServer, extra: Partial<CiscoUccxOptions> = {}): CiscoUccxOptions {
+  return {
+    baseUrl: server.baseUrl,
+    username: server.username,
+    password: server.password,
+    defaultCampaign: 200,
+    campaignMap: { "hub-b": 201 },
+    batchSize: 10,
+    batchWindowMs: 2000,
+    pollIntervalMs: 15_000,
+    defaultRegion: "US",
+    ...extra,
+  };
+}
+
+let seq = 0;
+function request(extra: Partial<SendRequest> = {}, customer: Partial<SendRequest["customer"]> = {}): SendRequest {
+  seq += 1;
+  return {
+    attemptId: `uccx-att-${seq}`,
+    activityId: `act-${seq}`,
+    conversationId: `conv-${seq}`,
+    channel: "voice",
+    customer: { ...CUSTOMER, ...customer },
+    content: {},
+    ...extra,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The plugin's own paths
+
+describe("cisco-uccx", () => {
+  let server: CiscoUccxServer;
+  let timers: ManualTimers;
+  let tc: TestContext<CiscoUccxOptions>;
+  let plugin: CiscoUccxPlugin;
+
+  const build = (extra: Partial<CiscoUccxOptions> = {}) => {
+    const ctx = createTestContext(serverOptions(server, extra), { instanceId: "uccx" });
+    return {
+      ctx,
+      plugin: createCiscoUccx(ctx.context, { timers, nodeId: "node-a", now: () => new Date(timers.clock) }),
+    };
+  };
+
+  beforeEach(async () => {
+    server = await startCiscoUccxServer({ campaigns: [200, 201] });
+    timers = new ManualTimers();
+    ({ ctx: tc, plugin } = build());
+  });
+  afterEach(async () => {
+    await plugin.stop?.();
+    tc.cleanup();
+    await server.stop();
+  });
+
+  describe("appending", () => {
+    it("batches N sends into ceil(N/batchSize) appends, each contact once, QUEUED with the account number", async () => {
+      const requests = Array.from({ length: 25 }, () => request());
+      const sends = requests.map((r) => plugin.send(r));
+      assert.equal(timers.fire(2000), 1, "two full batches went at once; the last 5 waited for the window");
+      const results = await Promise.all(sends);
+      assert.deepEqual(
+        server.appliedAppends().map((a) => a.accountNumbers.length),
+        [10, 10, 5],
+      );
+      for (const [i, r] of requests.entries()) {
+        assert.deepEqual(results[i], {
+          status: "QUEUED",
+          vendorId: r.attemptId,
+          detail: "appended to Cisco campaign 200",
+        });
+        assert.equal(server.rowCount(r.attemptId), 1, r.attemptId);
+      }
+      const [first] = server.campaignContacts(200);
+      assert.deepEqual(
+        [first?.accountNumber, first?.firstName, first?.lastName, first?.phones],
+        [requests[0]?.attemptId, "Ada", "Lovelace", ["4155552671"]],
+      );
+    });
+
+    it("appends to the UCCX campaign campaignMap names, else to defaultCampaign", async () => {
+      const mapped = request({ campaignId: "hub-b" });
+      const other = request({ campaignId: "hub-unmapped" });
+      const sends = [plugin.send(mapped), plugin.send(other)];
+      timers.fire();
+      await Promise.all(sends);
+      assert.equal(server.campaignContacts(201)[0]?.accountNumber, mapped.attemptId);
+      assert.equal(server.campaignContacts(200)[0]?.accountNumber, other.attemptId);
+    });
+
+    it("backs off on 503s and sends the same batch again: nothing lost, nothing twice", async () => {
+      server.injectUnavailable(3);
+      const requests = Array.from({ length: 10 }, () => request());
+      await Promise.all(requests.map((r) => plugin.send(r)));
+      assert.deepEqual(
+        server.appends.map((a) => a.status),
+        [503, 503, 503, 200],
+      );
+      assert.deepEqual(timers.sleeps, [500, 1000, 2000]);
+      for (const r of requests) assert.equal(server.rowCount(r.attemptId), 1);
+    });
+
+    it("UCCX answers 503 while its queue is full: the other campaign's append backs off and lands once", async () => {
+      await server.stop();
+      server = await startCiscoUccxServer({ campaigns: [200, 201], maxQueued: 1, appendDelayMs: 100 });
+      // Real timers: the backoff must outlast the other append's processing.
+      const ctx = createTestContext(serverOptions(server, { batchWindowMs: 0 }), { instanceId: "uccx" });
+      const p = createCiscoUccx(ctx.context, { nodeId: "node-a" });
+      const requests = [request(), request({ campaignId: "hub-b" })];
+      await Promise.all(requests.map((r) => p.send(r)));
+      assert.equal(server.peakQueued, 1);
+      assert.deepEqual(server.appends.map((x) => x.status).sort(), [200, 200, 503]);
+      for (const r of requests) assert.equal(server.rowCount(r.attemptId), 1);
+      await p.stop?.();
+      ctx.cleanup();
+    });
+
+    it("reconciles an append whose answer was lost against the contact list: no contact appended twice", async () => {
+      server.dropNextAnswer(1);
+      const requests = Array.from({ length: 10 }, () => request());
+      const results = await Promise.all(requests.map((r) => plugin.send(r)));
+      assert.ok(results.every((res) => res.status === "QUEUED"));
+      assert.deepEqual(
+        server.appends.map((a) => a.status),
+        [0],
+        "one append, applied but unanswered; none sent again",
+      );
+      assert.ok(server.requests.some((req) => req.method === "GET" && req.path.endsWith("/contacts")));
+      for (const r of requests) assert.equal(server.rowCount(r.attemptId), 1);
+    });
+
+    it("an append cut before UCCX applied it is found missing by the reconciliation and sent again, once", async () => {
+      server.cutNextRequest(1);
+      const requests = Array.from({ length: 10 }, () => request());
+      await Promise.all(requests.map((r) => plugin.send(r)));
+      assert.deepEqual(
+        server.appends.map((a) => a.status),
+        [-1, 200],
+      );
+      for (const r of requests) assert.equal(server.rowCount(r.attemptId), 1, r.attemptId);
+    });
+
+    it("an answer lost and a list that cannot be read: OUTCOME_UNKNOWN, not retried (UCCX may dial it)", async () => {
+      server.dropNextAnswer(1);
+      server.injectListUnavailable(20);
+      const r = request();
+      const sending = plugin.send(r);
+      timers.fire();
+      const err = await rejection(sending);
+      assert.equal(err.code, "OUTCOME_UNKNOWN");
+      assert.equal(err.retryable, false);
+      assert.match(err.message, /no answer from the UCCX server to the append/);
+      assert.equal(server.rowCount(r.attemptId), 1);
+    });
+
+    it("a lost answer with a list at UCCX's 10,000-record cap cannot be reconciled: OUTCOME_UNKNOWN, never resent", async () => {
+      const { ctx, plugin: p } = build({ batchSize: 10_000 });
+      const first = Array.from({ length: 10_000 }, () => request());
+      const sends = first.map((r) => p.send(r));
+      timers.fire();
+      await Promise.all(sends);
+      server.dropNextAnswer(1);
+      const r = request();
+      const sending = p.send(r);
+      timers.fire();
+      const err = await rejection(sending);
+      assert.equal(err.code, "OUTCOME_UNKNOWN");
+      assert.match(err.message, /cannot tell whether the append was applied/);
+      assert.equal(server.rowCount(r.attemptId), 1, "appended once, not again");
+      ctx.cleanup();
+    }, 30_000);
+
+    it("400: only the rows UCCX names fail, not retryable, with UCCX's message; the others are appended", async () => {
+      const requests = Array.from({ length: 4 }, () => request());
+      const bad = requests[2] as SendRequest;
+      server.rejectAccounts(bad.attemptId);
+      const sends = requests.map((r) => plugin.send(r));
+      timers.fire();
+      const outcomes = await Promise.allSettled(sends);
+      assert.deepEqual(
+        outcomes.map((o) => o.status),
+        ["fulfilled", "fulfilled", "rejected", "fulfilled"],
+      );
+      const err = await rejection(sends[2] as Promise<unknown>);
+      assert.equal(err.code, "CISCO_INVALID_ROW");
+      assert.equal(err.retryable, false);
+      assert.match(err.message, /Row 3: Phone1 is not a dialable number/);
+      assert.deepEqual(
+        server.appends.map((a) => a.status),
+        [400, 200],
+      );
+      assert.equal(server.rowCount(bad.attemptId), 0);
+      for (const r of requests.filter((x) => x !== bad)) assert.equal(server.rowCount(r.attemptId), 1);
+    });
+
+    it("202 Accepted (UCCX imports in the background) counts as appended", async () => {
+      server.answerAccepted = true;
+      const sending = plugin.send(request());
+      timers.fire();
+      assert.equal((await sending).status, "QUEUED");
+      assert.equal(server.appends[0]?.status, 202);
+    });
+
+    it("a customer without a dialable number fails at once, without a request", async () => {
+      const err = await rejection(plugin.send(request({}, { phone: "12" })));
+      assert.equal(err.code, "INVALID_NUMBER");
+      assert.equal(server.appends.length, 0);
+    });
+
+    it("wrong credentials: AUTH_FAILED, not retryable, health not ok, the password nowhere", async () => {
+      const { ctx, plugin: p } = build({ password: "wrong-password-4711", batchWindowMs: 0 });
+      const sending = p.send(request());
+      timers.fire();
+      const err = await rejection(sending);
+      assert.equal(err.code, "AUTH_FAILED");
+      assert.equal(err.retryable, false);
+      const health = await p.health();
+      assert.equal(health.ok, false);
+      for (const text of [err.message, JSON.stringify(health), ctx.logText()]) {
+        assert.ok(!text.includes("wrong-password-4711"));
+        assert.ok(!text.includes(server.password));
+      }
+      ctx.cleanup();
+    });
+
+    it("a 500 without a body is retried like a 503 (nock: one odd answer)", async () => {
+      const base = "http://uccx.nock.test";
+      const scope = nock(base)
+        .post("/adminapi/campaign/200/contacts")
+        .reply(500, "")
+        .post("/adminapi/campaign/200/contacts")
+        .reply(200, "<campaignContacts><csvdata/></campaignContacts>");
+      const { ctx, plugin: p } = build({ baseUrl: base, batchWindowMs: 0 });
+      const sending = p.send(request());
+      timers.fire();
+      assert.equal((await sending).status, "QUEUED");
+      assert.ok(scope.isDone());
+      assert.deepEqual(timers.sleeps, [500]);
+      ctx.cleanup();
+      nock.cleanAll();
+    });
+  });
+
+  describe("results", () => {
+    async function append(count: number, extra: Partial<SendRequest> = {}): Promise<SendRequest[]> {
+      const requests = Array.from({ length: count }, () => request(extra));
+      const sends = requests.map((r) => plugin.send(r));
+      timers.fire(2000);
+      await Promise.all(sends);
+      return requests;
+    }
+
+    it("reports each closed contact once with the raw code; contacts with attempts left stay open", async () => {
+      const requests = await append(8);
+      const codes = [10, 15, 11, 3, 2, 4, 99];
+      requests.slice(0, 7).forEach((r, i) =>
+        server.setResult(200, r.attemptId, {
+          callResult: codes[i] ?? 0,
+          callStatus: i === 1 ? "MAX_CALLS" : "CLOSED",
+        }),
+      );
+      const retrying = requests[7] as SendRequest;
+      server.setResult(200, retrying.attemptId, { callResult: 15, callStatus: "RETRY" });
+
+      assert.equal(await plugin.pollResults(), 7);
+      const events = callResults(tc.emitted);
+      const expected = ["CONNECTED", "NO_ANSWER", "BUSY", "ANSWERING_MACHINE", "FAX", "INVALID_NUMBER", "FAILED"];
+      requests.slice(0, 7).forEach((r, i) => {
+        const e = events.get(r.attemptId);
+        assert.ok(e, r.attemptId);
+        const got = e.kind === "call-result" ? e.outcome : e.kind === "status" ? e.status : e.kind;
+        assert.equal(got, expected[i], `code ${codes[i]}`);
+        assert.equal("raw" in e ? e.raw : undefined, String(codes[i]));
+      });
+      const unknown = events.get(requests[6]?.attemptId ?? "");
+      assert.equal(unknown?.kind === "status" ? unknown.reasonCode : undefined, "UNKNOWN_CALL_RESULT");
+      assert.equal(events.has(retrying.attemptId), false, "a contact with attempts left stays open");
+
+      assert.equal(await plugin.pollResults(), 0, "nothing twice");
+      server.setResult(200, retrying.attemptId, { callResult: 11, callStatus: "MAX_CALLS" });
+      assert.equal(await plugin.pollResults(), 1);
+      const last = tc.emitted.at(-1);
+      assert.equal(
+        last?.kind === "call-result" ? `${last.vendorId} ${last.outcome} ${last.raw} ${last.retryable}` : "",
+        `${retrying.attemptId} BUSY 11 false`,
+      );
+    });
+
+    it("the simulated dialer works the campaign; results advance poll by poll", async () => {
+      const requests = await append(4);
+      // First pass: nobody answers, UCCX will retry.
+      server.dialAll(200, () => ({ callResult: 15, callStatus: "RETRY" }));
+      assert.equal(await plugin.pollResults(), 0);
+      // Second pass: the first two answer, the others are given up on.
+      server.dialAll(200, (c) =>
+        c.accountNumber === requests[0]?.attemptId || c.accountNumber === requests[1]?.attemptId
+          ? { callResult: 10, callStatus: "CLOSED" }
+          : { callResult: 15, callStatus: "MAX_CALLS" },
+      );
+      assert.equal(await plugin.pollResults(), 4);
+      const outcomes = requests.map((r) => {
+        const e = callResults(tc.emitted).get(r.attemptId);
+        return e?.kind === "call-result" ? e.outcome : "";
+      });
+      assert.deepEqual(outcomes, ["CONNECTED", "CONNECTED", "NO_ANSWER", "NO_ANSWER"]);
+    });
+
+    it("polls by itself every pollIntervalMs once started", async () => {
+      const [r] = await append(1);
+      server.setResult(200, (r as SendRequest).attemptId, { callResult: 10, callStatus: "CLOSED" });
+      await plugin.start?.();
+      timers.fire(15_000);
+      await plugin.stop?.();
+      assert.equal(tc.emitted.length, 1);
+    });
+
+    it("flush deletes the campaign's contacts and ends the open ones CANCELLED; unsent ones fail", async () => {
+      const sent = await append(3, { campaignId: "hub-b" });
+      server.setResult(201, (sent[0] as SendRequest).attemptId, { callResult: 10, callStatus: "CLOSED" });
+      await plugin.pollResults();
+      const waiting = rejection(plugin.send(request({ campaignId: "hub-b" })));
+      const result = await plugin.actions.flush({ campaign: "hub-b" });
+      assert.deepEqual(result, { campaignId: 201, cancelled: 2 });
+      assert.equal(server.campaignContacts(201).length, 0);
+      assert.ok(
+        server.requests.some((r) => r.method === "DELETE" && r.path.endsWith("/adminapi/campaign/201/contacts")),
+      );
+      const cancelled = tc.emitted.filter((e) => e.kind === "status" && e.status === "CANCELLED");
+      assert.deepEqual(
+        cancelled.map((e) => ("vendorId" in e ? e.vendorId : "")).sort(),
+        sent
+          .slice(1)
+          .map((r) => r.attemptId)
+          .sort(),
+      );
+      assert.equal((await waiting).code, "CAMPAIGN_FLUSHED");
+      assert.equal(await plugin.pollResults(), 0, "nothing open there any more");
+      await assert.rejects(plugin.actions.flush({ campaign: "nope" }), { code: "INVALID_INPUT" });
+    });
+
+    it("health: reachable, with the last import's status; the view lists every campaign", async () => {
+      await append(1);
+      const health = await plugin.health();
+      assert.equal(health.ok, true);
+      assert.match(health.detail ?? "", /UCCX reachable; campaign 200: MANUAL SUCCESS/);
+      const view = (await plugin.views?.importstatus?.()) as Record<string, unknown[]>;
+      assert.deepEqual(Object.keys(view), ["200", "201"]);
+      assert.deepEqual(view["200"], [{ importType: "MANUAL", result: "SUCCESS", numContactsImported: 1 }]);
+      await server.stop();
+      assert.equal((await plugin.health()).ok, false);
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Shared storage
+
+describe("cisco-uccx with the hub's storage", () => {
+  let server: CiscoUccxServer;
+  let client: MongoClient;
+  let db: Db;
+
+  const storageOf = (prefix: string): PluginStorage => ({
+    prefix,
+    collection: (name) => db.collection(`${prefix}${name}`),
+    bucket: (name) => new GridFSBucket(db, { bucketName: `${prefix}${name}` }),
+  });
+
+  beforeAll(async () => {
+    client = new MongoClient(freshDatabaseUrl("cisco_uccx"));
+    await client.connect();
+    db = client.db();
+    server = await startCiscoUccxServer();
+  });
+  afterAll(async () => {
+    await db.dropDatabase();
+    await client.close();
+    await server.stop();
+  });
+
+  it("open contacts survive a restart; two nodes report each result once", async () => {
+    const storage = storageOf("plugin_uccx_");
+    const node = (nodeId: string) => {
+      const ctx = createTestContext(serverOptions(server, { batchWindowMs: 0 }), { instanceId: "uccx", storage });
+      return { ctx, plugin: createCiscoUccx(ctx.context, { nodeId }) };
+    };
+    const a = node("node-a");
+    await a.plugin.start?.();
+    const requests = Array.from({ length: 5 }, () => request());
+    await Promise.all(requests.map((r) => a.plugin.send(r)));
+    await a.plugin.stop?.();
+    a.ctx.cleanup();
+
+    const b = node("node-b");
+    const c = node("node-c");
+    for (const r of requests) server.setResult(200, r.attemptId, { callResult: 15, callStatus: "MAX_CALLS" });
+    const reported = (await Promise.all([b.plugin.pollResults(), c.plugin.pollResults()])).reduce((x, y) => x + y);
+    assert.equal(reported, 5);
+    assert.deepEqual(
+      [...b.ctx.emitted, ...c.ctx.emitted].map((e) => ("vendorId" in e ? e.vendorId : "")).sort(),
+      requests.map((r) => r.attemptId).sort(),
+    );
+    b.ctx.cleanup();
+    c.ctx.cleanup();
+  });
+
+  it("the default export builds the plugin from the hub's context", async () => {
+    const ctx = createTestContext(serverOptions(server), { storage: storageOf("plugin_uccx2_") });
+    const p = await createPlugin(ctx.context);
+    assert.equal((await p.health()).ok, true);
+    ctx.cleanup();
+  });
+});
