@@ -12,13 +12,13 @@
  *
  * What is not UCCE-specific lives in ../cisco-common/ (shared with cisco-uccx).
  */
-import { definePlugin, type ChannelPlugin, type PluginContext, type PluginHealth } from "@dialmesh/sdk";
+import { definePlugin, type PluginContext, type PluginHealth } from "@dialmesh/sdk";
 import {
   checkOptions,
   createCiscoOutbound,
   type CiscoOutboundDeps,
+  type CiscoOutboundPlugin,
   type CiscoOutboundOptions,
-  type FlushResult,
 } from "../cisco-common/outbound.ts";
 import { CiscoAwClient } from "./cisco-cce.api.ts";
 import { contactRow, contactsCsv } from "./cisco-cce.contacts.ts";
@@ -27,20 +27,11 @@ import { importListSource } from "./cisco-cce.results.ts";
 /** `batchSize` is at most 10,000 (Cisco's limit per import), default 10,000. */
 export type CiscoCceOptions = CiscoOutboundOptions;
 export type CiscoCceDeps = CiscoOutboundDeps;
-export type { FlushResult };
 
 export const MAX_BATCH_SIZE = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 
-export interface CiscoCcePlugin extends ChannelPlugin {
-  /**
-   * Plugin actions (POST, with a JSON body). `flush` takes `{ campaign }`: a hub campaign id
-   * of campaignMap or a Cisco campaign id.
-   */
-  actions: { flush(input: unknown): Promise<FlushResult> };
-  /** Reads every open campaign's results now (what the interval does). */
-  pollResults(): Promise<number>;
-}
+export type CiscoCcePlugin = CiscoOutboundPlugin;
 
 export function createCiscoCce(ctx: PluginContext<CiscoCceOptions>, deps: CiscoCceDeps = {}): CiscoCcePlugin {
   const opts = ctx.options;
@@ -73,42 +64,20 @@ export function createCiscoCce(ctx: PluginContext<CiscoCceOptions>, deps: CiscoC
     deps,
   );
 
-  async function runtimeStats(): Promise<Record<string, Record<string, number> | { error: string }>> {
-    const out: Record<string, Record<string, number> | { error: string }> = {};
-    for (const campaignId of outbound.configuredCampaigns()) {
-      try {
-        out[String(campaignId)] = await client.runtimeStats(campaignId);
-      } catch (err) {
-        out[String(campaignId)] = { error: outbound.redact(err instanceof Error ? err.message : String(err)) };
-      }
-    }
-    return out;
-  }
-
-  async function health(): Promise<PluginHealth> {
-    if (outbound.lastAuthFailure) return { ok: false, detail: outbound.lastAuthFailure };
-    const [first] = outbound.configuredCampaigns();
-    if (first === undefined) return { ok: false, detail: "no Cisco campaign configured" };
-    try {
-      const stats = await client.runtimeStats(first);
+  const health = (): Promise<PluginHealth> =>
+    outbound.health(async (campaignId) => {
+      const stats = await client.runtimeStats(campaignId);
       const counters = ["attemptedCount", "voiceCount", "busyCount", "answeringMachineCount", "abandonDetectCount"]
         .filter((name) => stats[name] !== undefined)
         .map((name) => `${name}=${stats[name]}`)
         .join(", ");
-      const pollNote = outbound.lastPollError ? `; last result poll failed: ${outbound.lastPollError}` : "";
-      return {
-        ok: true,
-        detail: outbound.redact(`AW reachable; campaign ${first}${counters ? `: ${counters}` : ""}${pollNote}`),
-      };
-    } catch (err) {
-      return { ok: false, detail: outbound.redact(err instanceof Error ? err.message : String(err)) };
-    }
-  }
+      return `AW reachable; campaign ${campaignId}${counters ? `: ${counters}` : ""}`;
+    });
 
   return {
     send: outbound.send,
     health,
-    views: { runtimestats: runtimeStats },
+    views: { runtimestats: () => outbound.perCampaign((id) => client.runtimeStats(id)) },
     actions: { flush: outbound.flush },
     pollResults: outbound.pollResults,
     start: outbound.start,

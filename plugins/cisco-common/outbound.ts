@@ -11,7 +11,9 @@ import {
   PluginError,
   redactText,
   type CanonicalEvent,
+  type ChannelPlugin,
   type PluginContext,
+  type PluginHealth,
   type SendRequest,
   type SendResult,
 } from "@dialmesh/sdk";
@@ -55,6 +57,17 @@ export interface CiscoOutboundDeps {
   maxAttempts?: number;
 }
 
+/** A Cisco plugin: a ChannelPlugin with the flush action, and a poll on demand. */
+export interface CiscoOutboundPlugin extends ChannelPlugin {
+  /**
+   * Plugin actions (POST, with a JSON body). `flush` takes `{ campaign }`: a hub campaign id
+   * of campaignMap or a Cisco campaign id.
+   */
+  actions: { flush(input: unknown): Promise<FlushResult> };
+  /** Reads every open campaign's results now (what the interval does). */
+  pollResults(): Promise<number>;
+}
+
 export interface FlushResult {
   campaignId: number;
   /** Activities ended CANCELLED. */
@@ -82,13 +95,13 @@ export interface CiscoOutbound {
   send(request: SendRequest): Promise<SendResult>;
   flush(input: unknown): Promise<FlushResult>;
   pollResults(): Promise<number>;
-  /** Cisco campaigns this instance appends to, ascending. */
-  configuredCampaigns(): number[];
-  /** The last send's AUTH_FAILED message, until a send succeeds. */
-  readonly lastAuthFailure: string | undefined;
-  readonly lastPollError: string | undefined;
-  /** `text` without the password. */
-  redact(text: string): string;
+  /** `read` of every configured campaign, by id; a failure is `{ error }` (redacted). */
+  perCampaign<T>(read: (campaignId: number) => Promise<T>): Promise<Record<string, T | { error: string }>>;
+  /**
+   * Health from `describe` of the first configured campaign (what the vendor says of it), with
+   * the last send's auth failure and the last poll's failure; the password never in it.
+   */
+  health(describe: (campaignId: number) => Promise<string>): Promise<PluginHealth>;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -221,24 +234,48 @@ export function createCiscoOutbound<Row extends AppendRow, Contact>(
     return { campaignId, cancelled: open.length };
   }
 
+  /** Cisco campaigns this instance appends to, ascending. */
   function configuredCampaigns(): number[] {
     const ids = new Set(Object.values(campaignMap));
     if (opts.defaultCampaign !== undefined) ids.add(opts.defaultCampaign);
     return [...ids].sort((a, b) => a - b);
   }
 
+  const errorText = (err: unknown): string => redact(err instanceof Error ? err.message : String(err));
+
+  async function perCampaign<T>(
+    read: (campaignId: number) => Promise<T>,
+  ): Promise<Record<string, T | { error: string }>> {
+    const out: Record<string, T | { error: string }> = {};
+    for (const campaignId of configuredCampaigns()) {
+      try {
+        out[String(campaignId)] = await read(campaignId);
+      } catch (err) {
+        out[String(campaignId)] = { error: errorText(err) };
+      }
+    }
+    return out;
+  }
+
+  async function health(describe: (campaignId: number) => Promise<string>): Promise<PluginHealth> {
+    if (lastAuthFailure) return { ok: false, detail: lastAuthFailure };
+    const [first] = configuredCampaigns();
+    if (first === undefined) return { ok: false, detail: "no Cisco campaign configured" };
+    try {
+      const detail = await describe(first);
+      const pollNote = poller.lastPollError ? `; last result poll failed: ${poller.lastPollError}` : "";
+      return { ok: true, detail: redact(`${detail}${pollNote}`) };
+    } catch (err) {
+      return { ok: false, detail: errorText(err) };
+    }
+  }
+
   return {
     send,
     flush,
     pollResults: () => poller.pollOnce(),
-    configuredCampaigns,
-    get lastAuthFailure() {
-      return lastAuthFailure;
-    },
-    get lastPollError() {
-      return poller.lastPollError;
-    },
-    redact,
+    perCampaign,
+    health,
     async start() {
       await store.init();
       poller.start((fn, ms) => timers.setTimer(fn, ms));

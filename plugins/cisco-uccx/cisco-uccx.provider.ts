@@ -12,17 +12,17 @@
  *   open there CANCELLED;
  * - views.importstatus shows the campaigns' last import status.
  */
-import { definePlugin, type ChannelPlugin, type PluginContext, type PluginHealth } from "@dialmesh/sdk";
+import { definePlugin, type PluginContext, type PluginHealth } from "@dialmesh/sdk";
 import { CiscoApiError } from "../cisco-common/http.ts";
 import {
   checkOptions,
   createCiscoOutbound,
   type CiscoOutboundDeps,
+  type CiscoOutboundPlugin,
   type CiscoOutboundOptions,
-  type FlushResult,
 } from "../cisco-common/outbound.ts";
 import type { ResultSource } from "../cisco-common/poller.ts";
-import { MAX_LISTED, UccxAdminClient, type ImportStatus, type UccxContact } from "./cisco-uccx.api.ts";
+import { MAX_LISTED, UccxAdminClient, type UccxContact } from "./cisco-uccx.api.ts";
 import { contactRow, contactsCsv, type UccxContactRow } from "./cisco-uccx.contacts.ts";
 import { isClosedCallStatus, resultEvent } from "./cisco-uccx.mapping.ts";
 
@@ -33,12 +33,7 @@ export type CiscoUccxDeps = CiscoOutboundDeps;
 export const MAX_BATCH_SIZE = MAX_LISTED;
 const REQUEST_TIMEOUT_MS = 30_000;
 
-export interface CiscoUccxPlugin extends ChannelPlugin {
-  /** `flush` takes `{ campaign }`: a hub campaign id of campaignMap or a UCCX campaign id. */
-  actions: { flush(input: unknown): Promise<FlushResult> };
-  /** Reads every open campaign's results now (what the interval does). */
-  pollResults(): Promise<number>;
-}
+export type CiscoUccxPlugin = CiscoOutboundPlugin;
 
 export function createCiscoUccx(ctx: PluginContext<CiscoUccxOptions>, deps: CiscoUccxDeps = {}): CiscoUccxPlugin {
   const opts = ctx.options;
@@ -93,48 +88,22 @@ export function createCiscoUccx(ctx: PluginContext<CiscoUccxOptions>, deps: Cisc
     deps,
   );
 
-  async function importStatus(): Promise<Record<string, ImportStatus[] | { error: string }>> {
-    const out: Record<string, ImportStatus[] | { error: string }> = {};
-    for (const campaignId of outbound.configuredCampaigns()) {
-      try {
-        out[String(campaignId)] = await client.importStatus(campaignId);
-      } catch (err) {
-        out[String(campaignId)] = { error: outbound.redact(err instanceof Error ? err.message : String(err)) };
-      }
-    }
-    return out;
-  }
-
-  async function health(): Promise<PluginHealth> {
-    if (outbound.lastAuthFailure) return { ok: false, detail: outbound.lastAuthFailure };
-    const [first] = outbound.configuredCampaigns();
-    if (first === undefined) return { ok: false, detail: "no UCCX campaign configured" };
-    try {
-      const imports = await client.importStatus(first);
+  const health = (): Promise<PluginHealth> =>
+    outbound.health(async (campaignId) => {
+      const imports = await client.importStatus(campaignId);
       const last = imports.map((s) => `${s.importType || "import"} ${s.result}`).join(", ");
-      const notes = [
-        ...(outbound.lastPollError ? [`last result poll failed: ${outbound.lastPollError}`] : []),
-        ...(truncatedCampaigns.size > 0
-          ? [
-              `campaign(s) ${[...truncatedCampaigns].join(", ")} list ${MAX_LISTED}+ contacts: results beyond are not seen`,
-            ]
-          : []),
-      ];
-      return {
-        ok: true,
-        detail: outbound.redact(
-          `UCCX reachable; campaign ${first}${last ? `: ${last}` : ""}${notes.map((n) => `; ${n}`).join("")}`,
-        ),
-      };
-    } catch (err) {
-      return { ok: false, detail: outbound.redact(err instanceof Error ? err.message : String(err)) };
-    }
-  }
+      const cut = [...truncatedCampaigns];
+      const cutNote =
+        cut.length > 0
+          ? `; campaign(s) ${cut.join(", ")} list ${MAX_LISTED}+ contacts: results beyond are not seen`
+          : "";
+      return `UCCX reachable; campaign ${campaignId}${last ? `: ${last}` : ""}${cutNote}`;
+    });
 
   return {
     send: outbound.send,
     health,
-    views: { importstatus: importStatus },
+    views: { importstatus: () => outbound.perCampaign((id) => client.importStatus(id)) },
     actions: { flush: outbound.flush },
     pollResults: outbound.pollResults,
     start: outbound.start,

@@ -21,27 +21,26 @@
  * (every row of the next import is refused), `setResult(...)` and `dialAll(...)` (the
  * simulated dialer), `imports`, `rowCount(accountNumber)`.
  */
-import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
   csvField,
   escapeXml as escape,
-  isBasicAuth,
-  listen,
   readBody,
   sendApiErrors,
   sendXml,
   unescapeXml as unescape,
-  type ListeningServer,
 } from "./http-vendor.ts";
+import {
+  CiscoVendorServer,
+  sendRowComplaints,
+  type CiscoVendorServerOptions,
+  type RowComplaint,
+} from "./cisco-vendor-server.ts";
 
-export interface CiscoAwServerOptions {
-  username?: string;
-  password?: string;
+export interface CiscoAwServerOptions extends CiscoVendorServerOptions {
   /** Campaign ids that exist (made through the Outbound Campaign API). Default [5001]. */
   campaigns?: number[];
-  /** Imports processed at once before 503. Default 30 (Cisco's documented queue). */
-  maxQueued?: number;
+  /** `maxQueued`: imports processed at once before 503, default 30 (Cisco's documented queue). */
   /** How long one import takes to process, in ms. Default 0. */
   importDelayMs?: number;
 }
@@ -78,95 +77,19 @@ const KNOWN_COLUMNS = new Set([
   "dstobserved",
 ]);
 
-interface RowComplaint {
-  row: number;
-  accountNumber: string;
-  field: string;
-  message: string;
-}
-
-export class CiscoAwServer {
-  readonly username: string;
-  readonly password: string;
-  readonly maxQueued: number;
+export class CiscoAwServer extends CiscoVendorServer {
   importDelayMs: number;
   /** Every import request that passed authentication, in arrival order. */
   readonly imports: RecordedImport[] = [];
   /** Every authenticated request: method, path and answer. */
   readonly requests: { method: string; path: string; status: number }[] = [];
-  /** Highest number of imports processed at once. */
-  peakQueued = 0;
   private readonly contacts = new Map<number, ServerContact[]>();
   private nextId = 1;
-  private queued = 0;
-  private unavailable = 0;
-  private dropAnswers = 0;
-  private cutRequests = 0;
-  private listUnavailable = 0;
-  private rejectAll = 0;
-  private retryAfterSeconds: number | undefined;
-  private readonly rejectedAccounts = new Set<string>();
-  private server: ListeningServer | undefined;
 
   constructor(opts: CiscoAwServerOptions = {}) {
-    this.username = opts.username ?? "administrator@example.com";
-    this.password = opts.password ?? randomBytes(12).toString("hex");
-    this.maxQueued = opts.maxQueued ?? 30;
+    super(opts, { username: "administrator@example.com", maxQueued: 30 });
     this.importDelayMs = opts.importDelayMs ?? 0;
     for (const id of opts.campaigns ?? [5001]) this.contacts.set(id, []);
-  }
-
-  get baseUrl(): string {
-    return this.server?.url ?? "";
-  }
-
-  async start(): Promise<this> {
-    this.server = await listen(
-      (req, res) => this.handle(req, res),
-      (res, err) => sendApiErrors(res, 500, [{ type: "internalError", message: String(err) }]),
-    );
-    return this;
-  }
-
-  async stop(): Promise<void> {
-    await this.server?.stop();
-  }
-
-  // ------------------------------------------------------------------------------------------
-  // Test hooks
-
-  /**
-   * The next `times` imports are answered 503 (queue at capacity) without being applied,
-   * with a Retry-After header when `retryAfterSeconds` is given (Cisco sends none).
-   */
-  injectUnavailable(times = 1, opts: { retryAfterSeconds?: number } = {}): void {
-    this.unavailable += times;
-    this.retryAfterSeconds = opts.retryAfterSeconds;
-  }
-
-  /** The next `times` list requests (GET .../import) are answered 503. */
-  injectListUnavailable(times = 1): void {
-    this.listUnavailable += times;
-  }
-
-  /** The next import holding each of these AccountNumbers refuses that row (400). */
-  rejectAccounts(...accountNumbers: string[]): void {
-    for (const a of accountNumbers) this.rejectedAccounts.add(a);
-  }
-
-  /** The next `times` imports are applied, then the connection is cut before the answer. */
-  dropNextAnswer(times = 1): void {
-    this.dropAnswers += times;
-  }
-
-  /** The next `times` imports are cut before being applied: no answer, nothing imported. */
-  cutNextRequest(times = 1): void {
-    this.cutRequests += times;
-  }
-
-  /** Every row of the next import is refused (400), as for a number the AW cannot dial. */
-  rejectNext(): void {
-    this.rejectAll += 1;
   }
 
   addCampaign(id: number): void {
@@ -217,13 +140,13 @@ export class CiscoAwServer {
 
   // ------------------------------------------------------------------------------------------
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const raw = (await readBody(req)).toString("utf8");
     const url = new URL(req.url ?? "/", this.baseUrl);
     const record = (status: number): void => {
       this.requests.push({ method: req.method ?? "", path: url.pathname, status });
     };
-    if (!isBasicAuth(req.headers.authorization, this.username, this.password)) {
+    if (!this.authorized(req)) {
       res.setHeader("www-authenticate", 'Basic realm="unifiedconfig"');
       return sendApiErrors(res, 401, [{ type: "authorization", message: "Unauthorized" }]);
     }
@@ -246,8 +169,7 @@ export class CiscoAwServer {
       return sendXml(res, 200, this.runtimeStats(list));
     }
     if (resource === "import" && req.method === "GET") {
-      if (this.listUnavailable > 0) {
-        this.listUnavailable -= 1;
+      if (this.takeListUnavailable()) {
         record(503);
         return sendApiErrors(res, 503, [{ type: "serviceUnavailable", message: "Service Unavailable" }]);
       }
@@ -276,78 +198,43 @@ export class CiscoAwServer {
       this.imports.push({ campaignId, accountNumbers, overwriteData, status });
       this.requests.push({ method: "POST", path: req.url ?? "", status });
     };
-    if (this.unavailable > 0 || this.queued >= this.maxQueued) {
-      const injected = this.unavailable > 0;
-      if (injected) this.unavailable -= 1;
+    if (this.refuseWhenBusy(res, "Request processing queue is at capacity.")) {
       record(503, [], false);
-      if (injected && this.retryAfterSeconds !== undefined)
-        res.setHeader("retry-after", String(this.retryAfterSeconds));
-      return sendApiErrors(res, 503, [
-        { type: "serviceUnavailable", message: "Request processing queue is at capacity." },
-      ]);
+      return;
     }
-    if (this.cutRequests > 0) {
-      this.cutRequests -= 1;
+    if (this.takeCut()) {
       record(-1, [], false);
       req.socket.destroy();
       return;
     }
-    this.queued += 1;
-    this.peakQueued = Math.max(this.peakQueued, this.queued);
-    try {
+    return this.inQueue(async () => {
       if (this.importDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.importDelayMs));
       const parsed = parseImport(body);
       if ("error" in parsed) {
         record(400, [], false);
         return sendApiErrors(res, 400, [{ type: "invalidInput", message: parsed.error }]);
       }
-      let complaints = validateRows(parsed.header, parsed.rows);
-      if (this.rejectAll > 0) {
-        this.rejectAll -= 1;
-        complaints = parsed.rows.map((r, i) => ({
-          row: i + 1,
-          accountNumber: csvField(parsed.header, r, "accountnumber"),
-          field: "Phone01",
-          message: `Row ${i + 1}: Phone01 is not a dialable number`,
-        }));
-      }
       const accountNumbers = parsed.rows.map((r) => csvField(parsed.header, r, "accountnumber"));
-      accountNumbers.forEach((accountNumber, i) => {
-        if (!this.rejectedAccounts.delete(accountNumber)) return;
-        complaints.push({
-          row: i + 1,
-          accountNumber,
-          field: "Phone01",
-          message: `Row ${i + 1}: Phone01 is not a dialable number`,
-        });
-      });
+      const complaints = this.withInjectedComplaints(
+        accountNumbers,
+        "Phone01",
+        validateRows(parsed.header, parsed.rows),
+      );
       if (complaints.length > 0) {
         record(400, accountNumbers, parsed.overwriteData);
-        return sendApiErrors(
-          res,
-          400,
-          complaints.map((c) => ({
-            type: "invalidInput.fieldValue",
-            data: c.field,
-            message: c.message,
-            detail: `<row>${c.row}</row><accountNumber>${escape(c.accountNumber)}</accountNumber>`,
-          })),
-        );
+        return sendRowComplaints(res, "invalidInput.fieldValue", complaints);
       }
       if (parsed.overwriteData) list.length = 0;
       const importDate = new Date().toISOString().slice(0, 19);
       for (const r of parsed.rows) list.push(this.contactFrom(parsed.header, r, importDate));
-      if (this.dropAnswers > 0) {
-        this.dropAnswers -= 1;
+      if (this.takeDroppedAnswer()) {
         record(0, accountNumbers, parsed.overwriteData);
         req.socket.destroy();
         return;
       }
       record(200, accountNumbers, parsed.overwriteData);
       res.writeHead(200, { "content-type": "application/xml" }).end();
-    } finally {
-      this.queued -= 1;
-    }
+    });
   }
 
   private contactFrom(header: string[], row: string[], importDate: string): ServerContact {

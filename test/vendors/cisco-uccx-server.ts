@@ -21,27 +21,18 @@
  * `rejectAccounts(...)`, `setResult(...)` and `dialAll(...)` (the simulated dialer), `appends`,
  * `rowCount(accountNumber)`.
  */
-import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { csvField, escapeXml, readBody, sendApiErrors, sendXml, unescapeXml } from "./http-vendor.ts";
 import {
-  csvField,
-  escapeXml,
-  isBasicAuth,
-  listen,
-  readBody,
-  sendApiErrors,
-  sendXml,
-  unescapeXml,
-  type ListeningServer,
-} from "./http-vendor.ts";
+  CiscoVendorServer,
+  sendRowComplaints,
+  type CiscoVendorServerOptions,
+  type RowComplaint,
+} from "./cisco-vendor-server.ts";
 
-export interface CiscoUccxServerOptions {
-  username?: string;
-  password?: string;
-  /** Campaign ids that exist. Default [200]. */
+export interface CiscoUccxServerOptions extends CiscoVendorServerOptions {
+  /** Campaign ids that exist. Default [200]. `maxQueued` defaults to 5. */
   campaigns?: number[];
-  /** Appends processed at once before 503. Default 5. */
-  maxQueued?: number;
   /** How long one append takes to process, in ms. Default 0. */
   appendDelayMs?: number;
   /** Records one GET lists at most. Default 10,000 (UCCX's 3 MB limit). */
@@ -95,17 +86,7 @@ const LIST_HEADER = [
   "num missed call back",
 ].join(", ");
 
-interface RowComplaint {
-  row: number;
-  accountNumber: string;
-  field: string;
-  message: string;
-}
-
-export class CiscoUccxServer {
-  readonly username: string;
-  readonly password: string;
-  readonly maxQueued: number;
+export class CiscoUccxServer extends CiscoVendorServer {
   readonly maxListed: number;
   appendDelayMs: number;
   /** 202 Accepted (import in the background) instead of 200. */
@@ -114,80 +95,14 @@ export class CiscoUccxServer {
   readonly appends: RecordedAppend[] = [];
   /** Every authenticated request: method, path (with query) and answer. */
   readonly requests: { method: string; path: string; status: number }[] = [];
-  /** Highest number of appends processed at once. */
-  peakQueued = 0;
   private readonly contacts = new Map<number, UccxServerContact[]>();
   private readonly lastImport = new Map<number, { result: string; imported: number; at: number }>();
-  private queued = 0;
-  private unavailable = 0;
-  private listUnavailable = 0;
-  private dropAnswers = 0;
-  private cutRequests = 0;
-  private rejectAll = 0;
-  private retryAfterSeconds: number | undefined;
-  private readonly rejectedAccounts = new Set<string>();
-  private server: ListeningServer | undefined;
 
   constructor(opts: CiscoUccxServerOptions = {}) {
-    this.username = opts.username ?? "uccx-admin";
-    this.password = opts.password ?? randomBytes(12).toString("hex");
-    this.maxQueued = opts.maxQueued ?? 5;
+    super(opts, { username: "uccx-admin", maxQueued: 5 });
     this.maxListed = opts.maxListed ?? 10_000;
     this.appendDelayMs = opts.appendDelayMs ?? 0;
     for (const id of opts.campaigns ?? [200]) this.contacts.set(id, []);
-  }
-
-  get baseUrl(): string {
-    return this.server?.url ?? "";
-  }
-
-  async start(): Promise<this> {
-    this.server = await listen(
-      (req, res) => this.handle(req, res),
-      (res, err) => sendApiErrors(res, 500, [{ type: "internalError", message: String(err) }]),
-    );
-    return this;
-  }
-
-  async stop(): Promise<void> {
-    await this.server?.stop();
-  }
-
-  // ------------------------------------------------------------------------------------------
-  // Test hooks
-
-  /**
-   * The next `times` appends are answered 503 without being applied, with a Retry-After header
-   * when `retryAfterSeconds` is given.
-   */
-  injectUnavailable(times = 1, opts: { retryAfterSeconds?: number } = {}): void {
-    this.unavailable += times;
-    this.retryAfterSeconds = opts.retryAfterSeconds;
-  }
-
-  /** The next `times` list requests (GET .../contacts) are answered 503. */
-  injectListUnavailable(times = 1): void {
-    this.listUnavailable += times;
-  }
-
-  /** The next `times` appends are applied, then the connection is cut before the answer. */
-  dropNextAnswer(times = 1): void {
-    this.dropAnswers += times;
-  }
-
-  /** The next `times` appends are cut before being applied: no answer, nothing appended. */
-  cutNextRequest(times = 1): void {
-    this.cutRequests += times;
-  }
-
-  /** Every row of the next append is refused (400). */
-  rejectNext(): void {
-    this.rejectAll += 1;
-  }
-
-  /** The next append holding each of these account numbers refuses that row (400). */
-  rejectAccounts(...accountNumbers: string[]): void {
-    for (const a of accountNumbers) this.rejectedAccounts.add(a);
   }
 
   /** The contacts of a campaign (live objects). */
@@ -239,13 +154,13 @@ export class CiscoUccxServer {
 
   // ------------------------------------------------------------------------------------------
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const raw = (await readBody(req)).toString("utf8");
     const url = new URL(req.url ?? "/", this.baseUrl);
     const record = (status: number): void => {
       this.requests.push({ method: req.method ?? "", path: `${url.pathname}${url.search}`, status });
     };
-    if (!isBasicAuth(req.headers.authorization, this.username, this.password)) {
+    if (!this.authorized(req)) {
       res.setHeader("www-authenticate", 'Basic realm="adminapi"');
       return sendApiErrors(res, 401, [{ type: "UNAUTHORIZED", message: "Unauthorized" }]);
     }
@@ -265,8 +180,7 @@ export class CiscoUccxServer {
       return sendXml(res, 200, this.statusDetails(campaignId));
     }
     if (!match[2] && req.method === "GET") {
-      if (this.listUnavailable > 0) {
-        this.listUnavailable -= 1;
+      if (this.takeListUnavailable()) {
         record(503);
         return sendApiErrors(res, 503, [{ type: "SERVICE_UNAVAILABLE", message: "Service Unavailable" }]);
       }
@@ -295,25 +209,16 @@ export class CiscoUccxServer {
       this.appends.push({ campaignId, accountNumbers, status });
       this.requests.push({ method: "POST", path: req.url ?? "", status });
     };
-    if (this.unavailable > 0 || this.queued >= this.maxQueued) {
-      const injected = this.unavailable > 0;
-      if (injected) this.unavailable -= 1;
+    if (this.refuseWhenBusy(res, "Too many requests are being processed; try again later.")) {
       record(503, []);
-      if (injected && this.retryAfterSeconds !== undefined)
-        res.setHeader("retry-after", String(this.retryAfterSeconds));
-      return sendApiErrors(res, 503, [
-        { type: "SERVICE_UNAVAILABLE", message: "Too many requests are being processed; try again later." },
-      ]);
+      return;
     }
-    if (this.cutRequests > 0) {
-      this.cutRequests -= 1;
+    if (this.takeCut()) {
       record(-1, []);
       req.socket.destroy();
       return;
     }
-    this.queued += 1;
-    this.peakQueued = Math.max(this.peakQueued, this.queued);
-    try {
+    return this.inQueue(async () => {
       if (this.appendDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.appendDelayMs));
       const parsed = parseAppend(body, `${this.baseUrl}/adminapi/campaign/${campaignId}`);
       if ("error" in parsed) {
@@ -321,24 +226,18 @@ export class CiscoUccxServer {
         return sendApiErrors(res, 400, [{ type: "INVALID_INPUT", message: parsed.error }]);
       }
       const accountNumbers = parsed.rows.map((r) => csvField(parsed.header, r, "account number"));
-      const complaints = this.complaints(parsed.header, parsed.rows, accountNumbers);
+      const complaints = this.withInjectedComplaints(
+        accountNumbers,
+        "Phone1",
+        validateRows(parsed.header, parsed.rows),
+      );
       if (complaints.length > 0) {
         record(400, accountNumbers);
-        return sendApiErrors(
-          res,
-          400,
-          complaints.map((c) => ({
-            type: "INVALID_INPUT",
-            data: c.field,
-            message: c.message,
-            detail: `<row>${c.row}</row><accountNumber>${escapeXml(c.accountNumber)}</accountNumber>`,
-          })),
-        );
+        return sendRowComplaints(res, "INVALID_INPUT", complaints);
       }
       for (const r of parsed.rows) list.push(contactFrom(parsed.header, r));
       this.lastImport.set(campaignId, { result: "SUCCESS", imported: parsed.rows.length, at: Date.now() });
-      if (this.dropAnswers > 0) {
-        this.dropAnswers -= 1;
+      if (this.takeDroppedAnswer()) {
         record(0, accountNumbers);
         req.socket.destroy();
         return;
@@ -352,45 +251,7 @@ export class CiscoUccxServer {
         status,
         `<?xml version="1.0" encoding="UTF-8"?><campaignContacts><campaign><refURL>${self}</refURL></campaign><csvdata/></campaignContacts>`,
       );
-    } finally {
-      this.queued -= 1;
-    }
-  }
-
-  private complaints(header: string[], rows: string[][], accountNumbers: string[]): RowComplaint[] {
-    const complaints: RowComplaint[] = [];
-    rows.forEach((row, i) => {
-      const accountNumber = accountNumbers[i] ?? "";
-      const complain = (fieldName: string, message: string): void => {
-        complaints.push({ row: i + 1, accountNumber, field: fieldName, message: `Row ${i + 1}: ${message}` });
-      };
-      if (row.length !== header.length) return complain("row", `${row.length} fields, the header has ${header.length}`);
-      if (accountNumber.length > 30) complain("Account Number", "Account Number is longer than 30 characters");
-      const phone1 = csvField(header, row, "phone1");
-      if (!phone1) complain("Phone1", "Phone1 is mandatory");
-      for (const p of PHONE_COLUMNS.map((h) => csvField(header, row, h))) {
-        if (p && !/^\d{3,20}$/.test(p)) complain("Phone1", `phone number ${p} is not digits`);
-      }
     });
-    if (this.rejectAll > 0) {
-      this.rejectAll -= 1;
-      return rows.map((_, i) => ({
-        row: i + 1,
-        accountNumber: accountNumbers[i] ?? "",
-        field: "Phone1",
-        message: `Row ${i + 1}: Phone1 is not a dialable number`,
-      }));
-    }
-    accountNumbers.forEach((accountNumber, i) => {
-      if (!this.rejectedAccounts.delete(accountNumber)) return;
-      complaints.push({
-        row: i + 1,
-        accountNumber,
-        field: "Phone1",
-        message: `Row ${i + 1}: Phone1 is not a dialable number`,
-      });
-    });
-    return complaints;
   }
 
   private contactList(campaignId: number, list: UccxServerContact[], q: string | null): string {
@@ -463,6 +324,23 @@ function parseAppend(body: string, campaignUrl: string): { header: string[]; row
   if (unknown.length > 0) return { error: `unsupported header(s): ${unknown.join(", ")}` };
   if (!header.includes("phone1")) return { error: "Phone1 is mandatory and must be specified" };
   return { header, rows: dataLines.map((l) => l.split(",").map((v) => v.trim())) };
+}
+
+function validateRows(header: string[], rows: string[][]): RowComplaint[] {
+  const complaints: RowComplaint[] = [];
+  rows.forEach((row, i) => {
+    const accountNumber = csvField(header, row, "account number");
+    const complain = (fieldName: string, message: string): void => {
+      complaints.push({ row: i + 1, accountNumber, field: fieldName, message: `Row ${i + 1}: ${message}` });
+    };
+    if (row.length !== header.length) return complain("row", `${row.length} fields, the header has ${header.length}`);
+    if (accountNumber.length > 30) complain("Account Number", "Account Number is longer than 30 characters");
+    if (!csvField(header, row, "phone1")) complain("Phone1", "Phone1 is mandatory");
+    for (const p of PHONE_COLUMNS.map((h) => csvField(header, row, h))) {
+      if (p && !/^\d{3,20}$/.test(p)) complain("Phone1", `phone number ${p} is not digits`);
+    }
+  });
+  return complaints;
 }
 
 function contactFrom(header: string[], row: string[]): UccxServerContact {
