@@ -1,11 +1,9 @@
 import assert from "node:assert/strict";
-import { describe, it, beforeAll, afterAll, beforeEach, afterEach } from "@jest/globals";
-import { GridFSBucket, MongoClient, type Db } from "mongodb";
+import { describe, it, beforeEach, afterEach } from "@jest/globals";
 import { createTestContext, runPluginContract, type TestContext } from "@dialmesh/sdk/contract-kit";
-import type { PluginStorage, SendRequest } from "@dialmesh/sdk";
+import type { SendRequest } from "@dialmesh/sdk";
 import nock from "nock";
 import { startCiscoUccxServer, type CiscoUccxServer } from "../../test/vendors/cisco-uccx-server.ts";
-import { freshDatabaseUrl } from "../../test/support/mongo.ts";
 import { callResults, ManualTimers, rejection } from "../../test/support/cisco-plugin-test.ts";
 import createPlugin, { createCiscoUccx, type CiscoUccxOptions, type CiscoUccxPlugin } from "./cisco-uccx.provider.ts";
 
@@ -402,62 +400,14 @@ describe("cisco-uccx", () => {
   });
 });
 
-// ---------------------------------------------------------------------------------------------
-// Shared storage
+// The open-contact store, leases and claims are cisco-common's, tested with the hub's storage
+// through cisco-cce's provider test.
 
-describe("cisco-uccx with the hub's storage", () => {
-  let server: CiscoUccxServer;
-  let client: MongoClient;
-  let db: Db;
-
-  const storageOf = (prefix: string): PluginStorage => ({
-    prefix,
-    collection: (name) => db.collection(`${prefix}${name}`),
-    bucket: (name) => new GridFSBucket(db, { bucketName: `${prefix}${name}` }),
-  });
-
-  beforeAll(async () => {
-    client = new MongoClient(freshDatabaseUrl("cisco_uccx"));
-    await client.connect();
-    db = client.db();
-    server = await startCiscoUccxServer();
-  });
-  afterAll(async () => {
-    await db.dropDatabase();
-    await client.close();
-    await server.stop();
-  });
-
-  it("open contacts survive a restart; two nodes report each result once", async () => {
-    const storage = storageOf("plugin_uccx_");
-    const node = (nodeId: string) => {
-      const ctx = createTestContext(serverOptions(server, { batchWindowMs: 0 }), { instanceId: "uccx", storage });
-      return { ctx, plugin: createCiscoUccx(ctx.context, { nodeId }) };
-    };
-    const a = node("node-a");
-    await a.plugin.start?.();
-    const requests = Array.from({ length: 5 }, () => request());
-    await Promise.all(requests.map((r) => a.plugin.send(r)));
-    await a.plugin.stop?.();
-    a.ctx.cleanup();
-
-    const b = node("node-b");
-    const c = node("node-c");
-    for (const r of requests) server.setResult(200, r.attemptId, { callResult: 15, callStatus: "MAX_CALLS" });
-    const reported = (await Promise.all([b.plugin.pollResults(), c.plugin.pollResults()])).reduce((x, y) => x + y);
-    assert.equal(reported, 5);
-    assert.deepEqual(
-      [...b.ctx.emitted, ...c.ctx.emitted].map((e) => ("vendorId" in e ? e.vendorId : "")).sort(),
-      requests.map((r) => r.attemptId).sort(),
-    );
-    b.ctx.cleanup();
-    c.ctx.cleanup();
-  });
-
-  it("the default export builds the plugin from the hub's context", async () => {
-    const ctx = createTestContext(serverOptions(server), { storage: storageOf("plugin_uccx2_") });
-    const p = await createPlugin(ctx.context);
-    assert.equal((await p.health()).ok, true);
-    ctx.cleanup();
-  });
+it("the default export builds the plugin from the hub's context", async () => {
+  const server = await startCiscoUccxServer();
+  const ctx = createTestContext(serverOptions(server), { instanceId: "uccx" });
+  const p = await createPlugin(ctx.context);
+  assert.equal((await p.health()).ok, true);
+  ctx.cleanup();
+  await server.stop();
 });
