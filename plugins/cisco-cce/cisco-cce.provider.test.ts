@@ -6,7 +6,7 @@ import type { PluginStorage, SendRequest } from "@dialmesh/sdk";
 import { startCiscoAwServer, type CiscoAwServer } from "../../test/vendors/cisco-aw-server.ts";
 import { freshDatabaseUrl } from "../../test/support/mongo.ts";
 import createPlugin, { createCiscoCce, type CiscoCceOptions, type CiscoCcePlugin } from "./cisco-cce.provider.ts";
-import { ManualTimers, rejection, callResults } from "../../test/support/cisco-plugin-test.ts";
+import { callResults, describeAppendPaths, ManualTimers, rejection } from "../../test/support/cisco-plugin-test.ts";
 
 const CUSTOMER = {
   id: "cust-1",
@@ -92,6 +92,22 @@ function request(extra: Partial<SendRequest> = {}, customer: Partial<SendRequest
 }
 
 // ---------------------------------------------------------------------------------------------
+// The append paths both Cisco plugins share
+
+describeAppendPaths({
+  plugin: "cisco-cce",
+  startServer: () => startCiscoAwServer({ campaigns: [5001, 5002] }),
+  options: serverOptions,
+  create: createCiscoCce,
+  defaultCampaign: 5001,
+  mappedCampaign: 5002,
+  campaignAccounts: (server, campaignId) => server.campaignContacts(campaignId).map((c) => c.accountNumber),
+  listPathEnd: "/import",
+  phoneField: "Phone01",
+  customer: CUSTOMER,
+});
+
+// ---------------------------------------------------------------------------------------------
 // The plugin's own paths
 
 describe("cisco-cce", () => {
@@ -120,31 +136,6 @@ describe("cisco-cce", () => {
   });
 
   describe("appending", () => {
-    it("batches N sends into ceil(N/batchSize) imports, each contact once, QUEUED with the AccountNumber", async () => {
-      const requests = Array.from({ length: 25 }, () => request());
-      const sends = requests.map((r) => plugin.send(r));
-      // Two full batches went at once; the last 5 wait for the window.
-      assert.equal(timers.fire(2000), 1);
-      const results = await Promise.all(sends);
-      assert.deepEqual(
-        server.appliedImports().map((i) => i.accountNumbers.length),
-        [10, 10, 5],
-      );
-      assert.equal(server.imports.length, 3);
-      for (const [i, r] of requests.entries()) {
-        assert.deepEqual(results[i], {
-          status: "QUEUED",
-          vendorId: r.attemptId,
-          detail: "appended to Cisco campaign 5001",
-        });
-        assert.equal(server.rowCount(r.attemptId), 1, r.attemptId);
-      }
-      assert.ok(
-        server.imports.every((i) => !i.overwriteData),
-        "overwriteData false: appended, never replaced",
-      );
-    });
-
     it("25,000 sends through a burst of 503s arrive as 3 imports of at most 10,000, each contact once", async () => {
       const { ctx, plugin: p } = build({ batchSize: 10_000 });
       server.injectUnavailable(4);
@@ -182,28 +173,10 @@ describe("cisco-cce", () => {
       assert.deepEqual(us?.phones, [{ number: "4155552671", callResult: 0, gmtOffset: "-300", dstObserved: "true" }]);
       assert.deepEqual(uk?.phones, [{ number: "447911123456", callResult: 0, gmtOffset: "0", dstObserved: "true" }]);
       assert.deepEqual([us?.firstName, us?.lastName, uk?.firstName], ["Ada", "Lovelace", "Bo"]);
-    });
-
-    it("appends to the Cisco campaign campaignMap names, else to defaultCampaign", async () => {
-      const mapped = request({ campaignId: "hub-b" });
-      const other = request({ campaignId: "hub-unmapped" });
-      const sends = [plugin.send(mapped), plugin.send(other)];
-      timers.fire();
-      await Promise.all(sends);
-      assert.equal(server.campaignContacts(5002)[0]?.accountNumber, mapped.attemptId);
-      assert.equal(server.campaignContacts(5001)[0]?.accountNumber, other.attemptId);
-    });
-
-    it("backs off on a burst of 503s and sends the same batch again: nothing lost, nothing twice", async () => {
-      server.injectUnavailable(3);
-      const requests = Array.from({ length: 10 }, () => request());
-      await Promise.all(requests.map((r) => plugin.send(r)));
-      assert.deepEqual(
-        server.imports.map((i) => i.status),
-        [503, 503, 503, 200],
+      assert.ok(
+        server.imports.every((i) => !i.overwriteData),
+        "overwriteData false: appended, never replaced",
       );
-      assert.deepEqual(timers.sleeps, [500, 1000, 2000], "exponential backoff between attempts");
-      for (const r of requests) assert.equal(server.rowCount(r.attemptId), 1);
     });
 
     it("gives up within its time budget, below the hub's send timeout, retryable; the next send goes through", async () => {
@@ -220,93 +193,6 @@ describe("cisco-cce", () => {
       const next = request();
       await p.send(next);
       assert.equal(server.rowCount(next.attemptId), 1);
-      ctx.cleanup();
-    });
-
-    it("an answer lost and a list that cannot be read: OUTCOME_UNKNOWN, not retried (Cisco may dial it)", async () => {
-      server.dropNextAnswer(1);
-      server.injectListUnavailable(20);
-      const r = request({}, {});
-      const sending = plugin.send(r);
-      timers.fire();
-      const err = await rejection(sending);
-      assert.equal(err.code, "OUTCOME_UNKNOWN");
-      assert.equal(err.retryable, false);
-      assert.deepEqual(
-        server.imports.map((i) => i.status),
-        [0],
-        "never imported again",
-      );
-      assert.equal(server.rowCount(r.attemptId), 1);
-    });
-
-    it("reconciles an import whose answer was lost against the import list: no contact appended twice", async () => {
-      server.dropNextAnswer(1);
-      const requests = Array.from({ length: 10 }, () => request());
-      const results = await Promise.all(requests.map((r) => plugin.send(r)));
-      assert.ok(results.every((res) => res.status === "QUEUED"));
-      assert.deepEqual(
-        server.imports.map((i) => i.status),
-        [0],
-        "one import, applied but unanswered; none sent again",
-      );
-      assert.ok(server.requests.some((req) => req.method === "GET" && req.path.endsWith("/import")));
-      for (const r of requests) assert.equal(server.rowCount(r.attemptId), 1);
-    });
-
-    it("an import cut before Cisco applied it is found missing by the reconciliation and sent again, once", async () => {
-      server.cutNextRequest(1);
-      const requests = Array.from({ length: 10 }, () => request());
-      await Promise.all(requests.map((r) => plugin.send(r)));
-      assert.deepEqual(
-        server.imports.map((i) => i.status),
-        [-1, 200],
-      );
-      for (const r of requests) assert.equal(server.rowCount(r.attemptId), 1, r.attemptId);
-    });
-
-    it("400: only the rows Cisco names fail, not retryable, with Cisco's message; the others are appended", async () => {
-      const requests = Array.from({ length: 4 }, () => request());
-      const bad = requests[1] as SendRequest;
-      server.rejectAccounts(bad.attemptId);
-      const sends = requests.map((r) => plugin.send(r));
-      timers.fire();
-      const outcomes = await Promise.allSettled(sends);
-      assert.deepEqual(
-        outcomes.map((o) => o.status),
-        ["fulfilled", "rejected", "fulfilled", "fulfilled"],
-      );
-      const err = await rejection(sends[1] as Promise<unknown>);
-      assert.equal(err.code, "CISCO_INVALID_ROW");
-      assert.equal(err.retryable, false);
-      assert.match(err.message, /Row 2: Phone01 is not a dialable number/);
-      assert.deepEqual(
-        server.imports.map((i) => i.status),
-        [400, 200],
-      );
-      assert.equal(server.rowCount(bad.attemptId), 0);
-      for (const r of requests.filter((r) => r !== bad)) assert.equal(server.rowCount(r.attemptId), 1);
-    });
-
-    it("a customer without a dialable number fails at once, without a request", async () => {
-      const err = await rejection(plugin.send(request({}, { phone: "12" })));
-      assert.equal(err.code, "INVALID_NUMBER");
-      assert.equal(server.imports.length, 0);
-    });
-
-    it("wrong credentials: AUTH_FAILED, not retryable, health not ok, the password nowhere", async () => {
-      const { ctx, plugin: p } = build({ password: "wrong-password-4711", batchWindowMs: 0 });
-      const sending = p.send(request());
-      timers.fire();
-      const err = await rejection(sending);
-      assert.equal(err.code, "AUTH_FAILED");
-      assert.equal(err.retryable, false);
-      const health = await p.health();
-      assert.equal(health.ok, false);
-      for (const text of [err.message, JSON.stringify(health), ctx.logText()]) {
-        assert.ok(!text.includes("wrong-password-4711"));
-        assert.ok(!text.includes(server.password));
-      }
       ctx.cleanup();
     });
   });

@@ -4,7 +4,7 @@ import { createTestContext, runPluginContract, type TestContext } from "@dialmes
 import type { SendRequest } from "@dialmesh/sdk";
 import nock from "nock";
 import { startCiscoUccxServer, type CiscoUccxServer } from "../../test/vendors/cisco-uccx-server.ts";
-import { callResults, ManualTimers, rejection } from "../../test/support/cisco-plugin-test.ts";
+import { callResults, describeAppendPaths, ManualTimers, rejection } from "../../test/support/cisco-plugin-test.ts";
 import createPlugin, { createCiscoUccx, type CiscoUccxOptions, type CiscoUccxPlugin } from "./cisco-uccx.provider.ts";
 
 const CUSTOMER = { id: "cust-1", firstName: "Ada", lastName: "Lovelace", phone: "+14155552671" };
@@ -74,6 +74,22 @@ function request(extra: Partial<SendRequest> = {}, customer: Partial<SendRequest
 }
 
 // ---------------------------------------------------------------------------------------------
+// The append paths both Cisco plugins share
+
+describeAppendPaths({
+  plugin: "cisco-uccx",
+  startServer: () => startCiscoUccxServer({ campaigns: [200, 201] }),
+  options: serverOptions,
+  create: createCiscoUccx,
+  defaultCampaign: 200,
+  mappedCampaign: 201,
+  campaignAccounts: (server, campaignId) => server.campaignContacts(campaignId).map((c) => c.accountNumber),
+  listPathEnd: "/contacts",
+  phoneField: "Phone1",
+  customer: CUSTOMER,
+});
+
+// ---------------------------------------------------------------------------------------------
 // The plugin's own paths
 
 describe("cisco-uccx", () => {
@@ -102,50 +118,16 @@ describe("cisco-uccx", () => {
   });
 
   describe("appending", () => {
-    it("batches N sends into ceil(N/batchSize) appends, each contact once, QUEUED with the account number", async () => {
-      const requests = Array.from({ length: 25 }, () => request());
-      const sends = requests.map((r) => plugin.send(r));
-      assert.equal(timers.fire(2000), 1, "two full batches went at once; the last 5 waited for the window");
-      const results = await Promise.all(sends);
-      assert.deepEqual(
-        server.appliedAppends().map((a) => a.accountNumbers.length),
-        [10, 10, 5],
-      );
-      for (const [i, r] of requests.entries()) {
-        assert.deepEqual(results[i], {
-          status: "QUEUED",
-          vendorId: r.attemptId,
-          detail: "appended to Cisco campaign 200",
-        });
-        assert.equal(server.rowCount(r.attemptId), 1, r.attemptId);
-      }
-      const [first] = server.campaignContacts(200);
-      assert.deepEqual(
-        [first?.accountNumber, first?.firstName, first?.lastName, first?.phones],
-        [requests[0]?.attemptId, "Ada", "Lovelace", ["4155552671"]],
-      );
-    });
-
-    it("appends to the UCCX campaign campaignMap names, else to defaultCampaign", async () => {
-      const mapped = request({ campaignId: "hub-b" });
-      const other = request({ campaignId: "hub-unmapped" });
-      const sends = [plugin.send(mapped), plugin.send(other)];
+    it("writes the documented csvdata: the account number, names, Phone1 in national digits", async () => {
+      const r = request();
+      const sending = plugin.send(r);
       timers.fire();
-      await Promise.all(sends);
-      assert.equal(server.campaignContacts(201)[0]?.accountNumber, mapped.attemptId);
-      assert.equal(server.campaignContacts(200)[0]?.accountNumber, other.attemptId);
-    });
-
-    it("backs off on 503s and sends the same batch again: nothing lost, nothing twice", async () => {
-      server.injectUnavailable(3);
-      const requests = Array.from({ length: 10 }, () => request());
-      await Promise.all(requests.map((r) => plugin.send(r)));
+      await sending;
+      const [contact] = server.campaignContacts(200);
       assert.deepEqual(
-        server.appends.map((a) => a.status),
-        [503, 503, 503, 200],
+        [contact?.accountNumber, contact?.firstName, contact?.lastName, contact?.phones],
+        [r.attemptId, "Ada", "Lovelace", ["4155552671"]],
       );
-      assert.deepEqual(timers.sleeps, [500, 1000, 2000]);
-      for (const r of requests) assert.equal(server.rowCount(r.attemptId), 1);
     });
 
     it("UCCX answers 503 while its queue is full: the other campaign's append backs off and lands once", async () => {
@@ -161,44 +143,6 @@ describe("cisco-uccx", () => {
       for (const r of requests) assert.equal(server.rowCount(r.attemptId), 1);
       await p.stop?.();
       ctx.cleanup();
-    });
-
-    it("reconciles an append whose answer was lost against the contact list: no contact appended twice", async () => {
-      server.dropNextAnswer(1);
-      const requests = Array.from({ length: 10 }, () => request());
-      const results = await Promise.all(requests.map((r) => plugin.send(r)));
-      assert.ok(results.every((res) => res.status === "QUEUED"));
-      assert.deepEqual(
-        server.appends.map((a) => a.status),
-        [0],
-        "one append, applied but unanswered; none sent again",
-      );
-      assert.ok(server.requests.some((req) => req.method === "GET" && req.path.endsWith("/contacts")));
-      for (const r of requests) assert.equal(server.rowCount(r.attemptId), 1);
-    });
-
-    it("an append cut before UCCX applied it is found missing by the reconciliation and sent again, once", async () => {
-      server.cutNextRequest(1);
-      const requests = Array.from({ length: 10 }, () => request());
-      await Promise.all(requests.map((r) => plugin.send(r)));
-      assert.deepEqual(
-        server.appends.map((a) => a.status),
-        [-1, 200],
-      );
-      for (const r of requests) assert.equal(server.rowCount(r.attemptId), 1, r.attemptId);
-    });
-
-    it("an answer lost and a list that cannot be read: OUTCOME_UNKNOWN, not retried (UCCX may dial it)", async () => {
-      server.dropNextAnswer(1);
-      server.injectListUnavailable(20);
-      const r = request();
-      const sending = plugin.send(r);
-      timers.fire();
-      const err = await rejection(sending);
-      assert.equal(err.code, "OUTCOME_UNKNOWN");
-      assert.equal(err.retryable, false);
-      assert.match(err.message, /no answer from the UCCX server to the append/);
-      assert.equal(server.rowCount(r.attemptId), 1);
     });
 
     it("a lost answer with a list at UCCX's 10,000-record cap cannot be reconciled: OUTCOME_UNKNOWN, never resent", async () => {
@@ -218,57 +162,12 @@ describe("cisco-uccx", () => {
       ctx.cleanup();
     }, 30_000);
 
-    it("400: only the rows UCCX names fail, not retryable, with UCCX's message; the others are appended", async () => {
-      const requests = Array.from({ length: 4 }, () => request());
-      const bad = requests[2] as SendRequest;
-      server.rejectAccounts(bad.attemptId);
-      const sends = requests.map((r) => plugin.send(r));
-      timers.fire();
-      const outcomes = await Promise.allSettled(sends);
-      assert.deepEqual(
-        outcomes.map((o) => o.status),
-        ["fulfilled", "fulfilled", "rejected", "fulfilled"],
-      );
-      const err = await rejection(sends[2] as Promise<unknown>);
-      assert.equal(err.code, "CISCO_INVALID_ROW");
-      assert.equal(err.retryable, false);
-      assert.match(err.message, /Row 3: Phone1 is not a dialable number/);
-      assert.deepEqual(
-        server.appends.map((a) => a.status),
-        [400, 200],
-      );
-      assert.equal(server.rowCount(bad.attemptId), 0);
-      for (const r of requests.filter((x) => x !== bad)) assert.equal(server.rowCount(r.attemptId), 1);
-    });
-
     it("202 Accepted (UCCX imports in the background) counts as appended", async () => {
       server.answerAccepted = true;
       const sending = plugin.send(request());
       timers.fire();
       assert.equal((await sending).status, "QUEUED");
       assert.equal(server.appends[0]?.status, 202);
-    });
-
-    it("a customer without a dialable number fails at once, without a request", async () => {
-      const err = await rejection(plugin.send(request({}, { phone: "12" })));
-      assert.equal(err.code, "INVALID_NUMBER");
-      assert.equal(server.appends.length, 0);
-    });
-
-    it("wrong credentials: AUTH_FAILED, not retryable, health not ok, the password nowhere", async () => {
-      const { ctx, plugin: p } = build({ password: "wrong-password-4711", batchWindowMs: 0 });
-      const sending = p.send(request());
-      timers.fire();
-      const err = await rejection(sending);
-      assert.equal(err.code, "AUTH_FAILED");
-      assert.equal(err.retryable, false);
-      const health = await p.health();
-      assert.equal(health.ok, false);
-      for (const text of [err.message, JSON.stringify(health), ctx.logText()]) {
-        assert.ok(!text.includes("wrong-password-4711"));
-        assert.ok(!text.includes(server.password));
-      }
-      ctx.cleanup();
     });
 
     it("a 500 without a body is retried like a 503 (nock: one odd answer)", async () => {

@@ -1,7 +1,24 @@
-/** What the Cisco plugins' tests (cisco-cce, cisco-uccx) share: driven timers, error and event helpers. */
+/**
+ * What the Cisco plugins' tests (cisco-cce, cisco-uccx) share: driven timers, error and event
+ * helpers, and the append paths both plugins must pass.
+ */
 import assert from "node:assert/strict";
-import { isPluginError, type CanonicalEvent, type PluginError } from "@dialmesh/sdk";
+import { describe, it, beforeEach, afterEach } from "@jest/globals";
+import { createTestContext, type TestContext } from "@dialmesh/sdk/contract-kit";
+import {
+  isPluginError,
+  type CanonicalEvent,
+  type PluginContext,
+  type PluginError,
+  type SendRequest,
+} from "@dialmesh/sdk";
 import type { Timers } from "../../plugins/cisco-common/batcher.ts";
+import type {
+  CiscoOutboundDeps,
+  CiscoOutboundOptions,
+  CiscoOutboundPlugin,
+} from "../../plugins/cisco-common/outbound.ts";
+import type { CiscoVendorServer } from "../vendors/cisco-vendor-server.ts";
 
 /**
  * Timers the test drives: windows fire on fire(); backoffs resolve at once, are recorded and
@@ -50,4 +67,184 @@ export function callResults(events: CanonicalEvent[]): Map<string, CanonicalEven
   const byVendor = new Map<string, CanonicalEvent>();
   for (const e of events) if ("vendorId" in e) byVendor.set(e.vendorId, e);
   return byVendor;
+}
+
+/** A Cisco plugin and its local server, as describeAppendPaths drives them. */
+export interface AppendPathsHarness<Server extends CiscoVendorServer, Options extends CiscoOutboundOptions> {
+  /** Names the describe block. */
+  plugin: string;
+  /** A server with `defaultCampaign` and `mappedCampaign`. */
+  startServer(): Promise<Server>;
+  /** The plugin's options at the server: defaultCampaign, campaignMap { "hub-b": mappedCampaign }, batchSize 10. */
+  options(server: Server, extra?: Partial<Options>): Options;
+  create(ctx: PluginContext<Options>, deps: CiscoOutboundDeps): CiscoOutboundPlugin;
+  defaultCampaign: number;
+  mappedCampaign: number;
+  /** The account numbers the campaign holds, in order. */
+  campaignAccounts(server: Server, campaignId: number): string[];
+  /** How the list read (reconciliation) path ends, e.g. "/import". */
+  listPathEnd: string;
+  /** The phone column a 400 names. */
+  phoneField: string;
+  customer: SendRequest["customer"];
+}
+
+/**
+ * The append paths every Cisco plugin shares (cisco-common's batcher through the vendor's
+ * client and server): batching, campaigns, 503 backoff, lost answers reconciled, requests cut
+ * before being applied, 400 rows, refusals before any request, wrong credentials.
+ */
+export function describeAppendPaths<Server extends CiscoVendorServer, Options extends CiscoOutboundOptions>(
+  h: AppendPathsHarness<Server, Options>,
+): void {
+  describe(`${h.plugin} append paths`, () => {
+    let server: Server;
+    let timers: ManualTimers;
+    let tc: TestContext<Options>;
+    let plugin: CiscoOutboundPlugin;
+    let seq = 0;
+
+    const build = (extra: Partial<Options> = {}) => {
+      const ctx = createTestContext(h.options(server, extra), { instanceId: "cisco" });
+      return { ctx, plugin: h.create(ctx.context, { timers, nodeId: "node-a", now: () => new Date(timers.clock) }) };
+    };
+    const request = (
+      extra: Partial<SendRequest> = {},
+      customer: Partial<SendRequest["customer"]> = {},
+    ): SendRequest => {
+      seq += 1;
+      return {
+        attemptId: `ap-${seq}`,
+        activityId: `act-${seq}`,
+        conversationId: `conv-${seq}`,
+        channel: "voice",
+        customer: { ...h.customer, ...customer },
+        content: {},
+        ...extra,
+      };
+    };
+    const statuses = (): number[] => server.appendLog.map((a) => a.status);
+
+    beforeEach(async () => {
+      server = await h.startServer();
+      timers = new ManualTimers();
+      ({ ctx: tc, plugin } = build());
+    });
+    afterEach(async () => {
+      await plugin.stop?.();
+      tc.cleanup();
+      await server.stop();
+    });
+
+    it("batches N sends into ceil(N/batchSize) appends, each contact once, QUEUED with the account number", async () => {
+      const requests = Array.from({ length: 25 }, () => request());
+      const sends = requests.map((r) => plugin.send(r));
+      assert.equal(timers.fire(2000), 1, "two full batches went at once; the last 5 waited for the window");
+      const results = await Promise.all(sends);
+      assert.deepEqual(
+        server.appendLog.map((a) => a.accountNumbers.length),
+        [10, 10, 5],
+      );
+      for (const [i, r] of requests.entries()) {
+        assert.deepEqual(results[i], {
+          status: "QUEUED",
+          vendorId: r.attemptId,
+          detail: `appended to Cisco campaign ${h.defaultCampaign}`,
+        });
+        assert.equal(server.rowCount(r.attemptId), 1, r.attemptId);
+      }
+    });
+
+    it("appends to the campaign campaignMap names, else to defaultCampaign", async () => {
+      const mapped = request({ campaignId: "hub-b" });
+      const other = request({ campaignId: "hub-unmapped" });
+      const sends = [plugin.send(mapped), plugin.send(other)];
+      timers.fire();
+      await Promise.all(sends);
+      assert.deepEqual(h.campaignAccounts(server, h.mappedCampaign), [mapped.attemptId]);
+      assert.deepEqual(h.campaignAccounts(server, h.defaultCampaign), [other.attemptId]);
+    });
+
+    it("backs off on a burst of 503s and sends the same batch again: nothing lost, nothing twice", async () => {
+      server.injectUnavailable(3);
+      const requests = Array.from({ length: 10 }, () => request());
+      await Promise.all(requests.map((r) => plugin.send(r)));
+      assert.deepEqual(statuses(), [503, 503, 503, 200]);
+      assert.deepEqual(timers.sleeps, [500, 1000, 2000], "exponential backoff between attempts");
+      for (const r of requests) assert.equal(server.rowCount(r.attemptId), 1);
+    });
+
+    it("an answer lost and a list that cannot be read: OUTCOME_UNKNOWN, not retried (Cisco may dial it)", async () => {
+      server.dropNextAnswer(1);
+      server.injectListUnavailable(20);
+      const r = request();
+      const sending = plugin.send(r);
+      timers.fire();
+      const err = await rejection(sending);
+      assert.equal(err.code, "OUTCOME_UNKNOWN");
+      assert.equal(err.retryable, false);
+      assert.deepEqual(statuses(), [0], "never appended again");
+      assert.equal(server.rowCount(r.attemptId), 1);
+    });
+
+    it("reconciles an append whose answer was lost against the list: no contact appended twice", async () => {
+      server.dropNextAnswer(1);
+      const requests = Array.from({ length: 10 }, () => request());
+      const results = await Promise.all(requests.map((r) => plugin.send(r)));
+      assert.ok(results.every((res) => res.status === "QUEUED"));
+      assert.deepEqual(statuses(), [0], "one append, applied but unanswered; none sent again");
+      assert.ok(server.requests.some((req) => req.method === "GET" && req.path.endsWith(h.listPathEnd)));
+      for (const r of requests) assert.equal(server.rowCount(r.attemptId), 1);
+    });
+
+    it("an append cut before Cisco applied it is found missing by the reconciliation and sent again, once", async () => {
+      server.cutNextRequest(1);
+      const requests = Array.from({ length: 10 }, () => request());
+      await Promise.all(requests.map((r) => plugin.send(r)));
+      assert.deepEqual(statuses(), [-1, 200]);
+      for (const r of requests) assert.equal(server.rowCount(r.attemptId), 1, r.attemptId);
+    });
+
+    it("400: only the rows Cisco names fail, not retryable, with Cisco's message; the others are appended", async () => {
+      const requests = Array.from({ length: 4 }, () => request());
+      const bad = requests[1] as SendRequest;
+      server.rejectAccounts(bad.attemptId);
+      const sends = requests.map((r) => plugin.send(r));
+      timers.fire();
+      const outcomes = await Promise.allSettled(sends);
+      assert.deepEqual(
+        outcomes.map((o) => o.status),
+        ["fulfilled", "rejected", "fulfilled", "fulfilled"],
+      );
+      const err = await rejection(sends[1] as Promise<unknown>);
+      assert.equal(err.code, "CISCO_INVALID_ROW");
+      assert.equal(err.retryable, false);
+      assert.ok(err.message.includes(`Row 2: ${h.phoneField} is not a dialable number`), err.message);
+      assert.deepEqual(statuses(), [400, 200]);
+      assert.equal(server.rowCount(bad.attemptId), 0);
+      for (const r of requests.filter((x) => x !== bad)) assert.equal(server.rowCount(r.attemptId), 1);
+    });
+
+    it("a customer without a dialable number fails at once, without a request", async () => {
+      const err = await rejection(plugin.send(request({}, { phone: "12" })));
+      assert.equal(err.code, "INVALID_NUMBER");
+      assert.equal(server.appendLog.length, 0);
+    });
+
+    it("wrong credentials: AUTH_FAILED, not retryable, health not ok, the password nowhere", async () => {
+      const { ctx, plugin: p } = build({ password: "wrong-password-4711", batchWindowMs: 0 } as Partial<Options>);
+      const sending = p.send(request());
+      timers.fire();
+      const err = await rejection(sending);
+      assert.equal(err.code, "AUTH_FAILED");
+      assert.equal(err.retryable, false);
+      const health = await p.health();
+      assert.equal(health.ok, false);
+      for (const text of [err.message, JSON.stringify(health), ctx.logText()]) {
+        assert.ok(!text.includes("wrong-password-4711"));
+        assert.ok(!text.includes(server.password));
+      }
+      ctx.cleanup();
+    });
+  });
 }

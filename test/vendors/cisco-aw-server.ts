@@ -34,6 +34,7 @@ import {
   CiscoVendorServer,
   sendRowComplaints,
   type CiscoVendorServerOptions,
+  type RecordedAppend,
   type RowComplaint,
 } from "./cisco-vendor-server.ts";
 
@@ -58,12 +59,8 @@ export interface ServerContact {
   callResultOverall: number;
 }
 
-export interface RecordedImport {
-  campaignId: number;
-  accountNumbers: string[];
+export interface RecordedImport extends RecordedAppend {
   overwriteData: boolean;
-  /** What the server answered (0: cut after applying it; -1: cut before applying it). */
-  status: number;
 }
 
 const MAX_RECORDS = 10_000;
@@ -81,10 +78,12 @@ export class CiscoAwServer extends CiscoVendorServer {
   importDelayMs: number;
   /** Every import request that passed authentication, in arrival order. */
   readonly imports: RecordedImport[] = [];
-  /** Every authenticated request: method, path and answer. */
-  readonly requests: { method: string; path: string; status: number }[] = [];
   private readonly contacts = new Map<number, ServerContact[]>();
   private nextId = 1;
+
+  get appendLog(): readonly RecordedImport[] {
+    return this.imports;
+  }
 
   constructor(opts: CiscoAwServerOptions = {}) {
     super(opts, { username: "administrator@example.com", maxQueued: 30 });

@@ -27,6 +27,7 @@ import {
   CiscoVendorServer,
   sendRowComplaints,
   type CiscoVendorServerOptions,
+  type RecordedAppend,
   type RowComplaint,
 } from "./cisco-vendor-server.ts";
 
@@ -53,13 +54,6 @@ export interface UccxServerContact {
   /** Per phone: the last result and the calls made to it. */
   phoneResults: number[];
   callsMade: number[];
-}
-
-export interface RecordedAppend {
-  campaignId: number;
-  accountNumbers: string[];
-  /** What the server answered (0: cut after applying it; -1: cut before applying it). */
-  status: number;
 }
 
 const PHONE_COLUMNS = ["phone1", "phone2", "phone3"];
@@ -93,10 +87,12 @@ export class CiscoUccxServer extends CiscoVendorServer {
   answerAccepted = false;
   /** Every append that passed authentication, in arrival order. */
   readonly appends: RecordedAppend[] = [];
-  /** Every authenticated request: method, path (with query) and answer. */
-  readonly requests: { method: string; path: string; status: number }[] = [];
   private readonly contacts = new Map<number, UccxServerContact[]>();
   private readonly lastImport = new Map<number, { result: string; imported: number; at: number }>();
+
+  get appendLog(): readonly RecordedAppend[] {
+    return this.appends;
+  }
 
   constructor(opts: CiscoUccxServerOptions = {}) {
     super(opts, { username: "uccx-admin", maxQueued: 5 });

@@ -22,7 +22,21 @@ export interface CiscoVendorServerOptions {
   maxQueued?: number;
 }
 
+/** One append (UCCE import, UCCX contacts POST) as the server recorded it. */
+export interface RecordedAppend {
+  campaignId: number;
+  accountNumbers: string[];
+  /** What the server answered (0: cut after applying it; -1: cut before applying it). */
+  status: number;
+}
+
 export abstract class CiscoVendorServer {
+  /** Every authenticated request: method, path and answer. */
+  readonly requests: { method: string; path: string; status: number }[] = [];
+  /** Every append that passed authentication, in arrival order. */
+  abstract readonly appendLog: readonly RecordedAppend[];
+  /** How many times a contact with this account number was appended, over every campaign. */
+  abstract rowCount(accountNumber: string): number;
   readonly username: string;
   readonly password: string;
   readonly maxQueued: number;
