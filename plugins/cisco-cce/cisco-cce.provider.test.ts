@@ -1,12 +1,19 @@
 import assert from "node:assert/strict";
 import { describe, it, beforeAll, afterAll, beforeEach, afterEach } from "@jest/globals";
 import { GridFSBucket, MongoClient, type Db } from "mongodb";
-import { createTestContext, runPluginContract, type TestContext } from "@dialmesh/sdk/contract-kit";
+import { createTestContext, type TestContext } from "@dialmesh/sdk/contract-kit";
 import type { PluginStorage, SendRequest } from "@dialmesh/sdk";
 import { startCiscoAwServer, type CiscoAwServer } from "../../test/vendors/cisco-aw-server.ts";
 import { freshDatabaseUrl } from "../../test/support/mongo.ts";
 import createPlugin, { createCiscoCce, type CiscoCceOptions, type CiscoCcePlugin } from "./cisco-cce.provider.ts";
-import { callResults, describeAppendPaths, ManualTimers, rejection } from "../../test/support/cisco-plugin-test.ts";
+import {
+  callResults,
+  describeAppendPaths,
+  ManualTimers,
+  rejection,
+  runCiscoContract,
+  voiceRequests,
+} from "../../test/support/cisco-plugin-test.ts";
 
 const CUSTOMER = {
   id: "cust-1",
@@ -19,44 +26,11 @@ const CUSTOMER = {
 // ---------------------------------------------------------------------------------------------
 // The contract kit
 
-let contractServer: CiscoAwServer | undefined;
-runPluginContract<CiscoCceOptions>({
+runCiscoContract({
   pluginDir: import.meta.dirname,
-  channel: "voice",
   customer: CUSTOMER,
-  async setup() {
-    contractServer = await startCiscoAwServer();
-    return { ...serverOptions(contractServer), batchWindowMs: 0 };
-  },
-  async teardown() {
-    await contractServer?.stop();
-  },
-  invalidOptions: [
-    { options: { username: "u", password: "p", defaultCampaign: 1 }, why: "baseUrl is required" },
-    { options: { baseUrl: "https://aw", password: "p", defaultCampaign: 1 }, why: "username is required" },
-    { options: { baseUrl: "https://aw", username: "u", defaultCampaign: 1 }, why: "password is required" },
-    { options: { baseUrl: "https://aw", username: "u", password: "p" }, why: "a campaign: default or map" },
-    {
-      options: { baseUrl: "https://aw", username: "u", password: "p", defaultCampaign: 1, batchSize: 10_001 },
-      why: "batchSize is at most 10,000",
-    },
-    {
-      options: { baseUrl: "https://aw", username: "u", password: "p", campaignMap: { a: "5001" } },
-      why: "Cisco campaign ids are integers",
-    },
-    {
-      options: { baseUrl: "ftp://aw", username: "u", password: "p", defaultCampaign: 1 },
-      why: "baseUrl is http(s)",
-    },
-    {
-      options: { baseUrl: "https://aw", username: "u", password: "p", defaultCampaign: 1, defaultRegion: "usa" },
-      why: "defaultRegion is an ISO country code",
-    },
-  ],
-  failNextPermanently: () => contractServer?.rejectNext(),
-  // More 503s than the plugin's attempts per batch (8): the send gives up, retryable.
-  failNextTransiently: () => contractServer?.injectUnavailable(8, { retryAfterSeconds: 0 }),
-  acceptedCount: () => contractServer?.appliedImports().reduce((total, i) => total + i.accountNumbers.length, 0) ?? 0,
+  startServer: () => startCiscoAwServer(),
+  options: (server) => serverOptions(server),
 });
 
 function serverOptions(server: CiscoAwServer, extra: Partial<CiscoCceOptions> = {}): CiscoCceOptions {
@@ -77,19 +51,7 @@ function serverOptions(server: CiscoAwServer, extra: Partial<CiscoCceOptions> = 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-let seq = 0;
-function request(extra: Partial<SendRequest> = {}, customer: Partial<SendRequest["customer"]> = {}): SendRequest {
-  seq += 1;
-  return {
-    attemptId: `att-${seq}`,
-    activityId: `act-${seq}`,
-    conversationId: `conv-${seq}`,
-    channel: "voice",
-    customer: { ...CUSTOMER, ...customer },
-    content: {},
-    ...extra,
-  };
-}
+const request = voiceRequests("att", CUSTOMER);
 
 // ---------------------------------------------------------------------------------------------
 // The append paths both Cisco plugins share

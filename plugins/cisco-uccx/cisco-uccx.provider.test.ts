@@ -1,10 +1,17 @@
 import assert from "node:assert/strict";
 import { describe, it, beforeEach, afterEach } from "@jest/globals";
-import { createTestContext, runPluginContract, type TestContext } from "@dialmesh/sdk/contract-kit";
+import { createTestContext, type TestContext } from "@dialmesh/sdk/contract-kit";
 import type { SendRequest } from "@dialmesh/sdk";
 import nock from "nock";
 import { startCiscoUccxServer, type CiscoUccxServer } from "../../test/vendors/cisco-uccx-server.ts";
-import { callResults, describeAppendPaths, ManualTimers, rejection } from "../../test/support/cisco-plugin-test.ts";
+import {
+  callResults,
+  describeAppendPaths,
+  ManualTimers,
+  rejection,
+  runCiscoContract,
+  voiceRequests,
+} from "../../test/support/cisco-plugin-test.ts";
 import createPlugin, { createCiscoUccx, type CiscoUccxOptions, type CiscoUccxPlugin } from "./cisco-uccx.provider.ts";
 
 const CUSTOMER = { id: "cust-1", firstName: "Ada", lastName: "Lovelace", phone: "+14155552671" };
@@ -12,36 +19,11 @@ const CUSTOMER = { id: "cust-1", firstName: "Ada", lastName: "Lovelace", phone: 
 // ---------------------------------------------------------------------------------------------
 // The contract kit
 
-let contractServer: CiscoUccxServer | undefined;
-runPluginContract<CiscoUccxOptions>({
+runCiscoContract({
   pluginDir: import.meta.dirname,
-  channel: "voice",
   customer: CUSTOMER,
-  async setup() {
-    contractServer = await startCiscoUccxServer();
-    return { ...serverOptions(contractServer), batchWindowMs: 0 };
-  },
-  async teardown() {
-    await contractServer?.stop();
-  },
-  invalidOptions: [
-    { options: { username: "u", password: "p", defaultCampaign: 1 }, why: "baseUrl is required" },
-    { options: { baseUrl: "https://uccx", password: "p", defaultCampaign: 1 }, why: "username is required" },
-    { options: { baseUrl: "https://uccx", username: "u", defaultCampaign: 1 }, why: "password is required" },
-    { options: { baseUrl: "https://uccx", username: "u", password: "p" }, why: "a campaign: default or map" },
-    {
-      options: { baseUrl: "https://uccx", username: "u", password: "p", defaultCampaign: 1, batchSize: 10_001 },
-      why: "batchSize is at most 10,000",
-    },
-    {
-      options: { baseUrl: "https://uccx", username: "u", password: "p", campaignMap: { a: "200" } },
-      why: "UCCX campaign ids are integers",
-    },
-  ],
-  failNextPermanently: () => contractServer?.rejectNext(),
-  // More 503s than the plugin's attempts per batch (8): the send gives up, retryable.
-  failNextTransiently: () => contractServer?.injectUnavailable(8, { retryAfterSeconds: 0 }),
-  acceptedCount: () => contractServer?.appliedAppends().reduce((total, a) => total + a.accountNumbers.length, 0) ?? 0,
+  startServer: () => startCiscoUccxServer(),
+  options: (server) => serverOptions(server),
 });
 
 function serverOptions(server: CiscoUccxServer, extra: Partial<CiscoUccxOptions> = {}): CiscoUccxOptions {
@@ -59,19 +41,7 @@ function serverOptions(server: CiscoUccxServer, extra: Partial<CiscoUccxOptions>
   };
 }
 
-let seq = 0;
-function request(extra: Partial<SendRequest> = {}, customer: Partial<SendRequest["customer"]> = {}): SendRequest {
-  seq += 1;
-  return {
-    attemptId: `uccx-att-${seq}`,
-    activityId: `act-${seq}`,
-    conversationId: `conv-${seq}`,
-    channel: "voice",
-    customer: { ...CUSTOMER, ...customer },
-    content: {},
-    ...extra,
-  };
-}
+const request = voiceRequests("uccx-att", CUSTOMER);
 
 // ---------------------------------------------------------------------------------------------
 // The append paths both Cisco plugins share

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it, beforeEach, afterEach } from "@jest/globals";
-import { createTestContext, type TestContext } from "@dialmesh/sdk/contract-kit";
+import { createTestContext, runPluginContract, type TestContext } from "@dialmesh/sdk/contract-kit";
 import {
   isPluginError,
   type CanonicalEvent,
@@ -102,26 +102,11 @@ export function describeAppendPaths<Server extends CiscoVendorServer, Options ex
     let timers: ManualTimers;
     let tc: TestContext<Options>;
     let plugin: CiscoOutboundPlugin;
-    let seq = 0;
+    const request = voiceRequests("ap", h.customer);
 
     const build = (extra: Partial<Options> = {}) => {
       const ctx = createTestContext(h.options(server, extra), { instanceId: "cisco" });
       return { ctx, plugin: h.create(ctx.context, { timers, nodeId: "node-a", now: () => new Date(timers.clock) }) };
-    };
-    const request = (
-      extra: Partial<SendRequest> = {},
-      customer: Partial<SendRequest["customer"]> = {},
-    ): SendRequest => {
-      seq += 1;
-      return {
-        attemptId: `ap-${seq}`,
-        activityId: `act-${seq}`,
-        conversationId: `conv-${seq}`,
-        channel: "voice",
-        customer: { ...h.customer, ...customer },
-        content: {},
-        ...extra,
-      };
     };
     const statuses = (): number[] => server.appendLog.map((a) => a.status);
 
@@ -246,5 +231,65 @@ export function describeAppendPaths<Server extends CiscoVendorServer, Options ex
       }
       ctx.cleanup();
     });
+  });
+}
+
+/** A `request(extra, customer)` for voice sends to `customer`, each with a new attempt id under `prefix`. */
+export function voiceRequests(
+  prefix: string,
+  base: SendRequest["customer"],
+): (extra?: Partial<SendRequest>, customer?: Partial<SendRequest["customer"]>) => SendRequest {
+  let seq = 0;
+  return (extra = {}, customer = {}) => {
+    seq += 1;
+    return {
+      attemptId: `${prefix}-${seq}`,
+      activityId: `act-${seq}`,
+      conversationId: `conv-${seq}`,
+      channel: "voice",
+      customer: { ...base, ...customer },
+      content: {},
+      ...extra,
+    };
+  };
+}
+
+/** The SDK's contract kit for a Cisco plugin against its local server (the options both plugins share). */
+export function runCiscoContract<Server extends CiscoVendorServer, Options extends CiscoOutboundOptions>(h: {
+  pluginDir: string;
+  customer: SendRequest["customer"];
+  startServer(): Promise<Server>;
+  options(server: Server): Options;
+}): void {
+  let server: Server | undefined;
+  const base = { baseUrl: "https://cisco.example.com", username: "u", password: "p" };
+  runPluginContract<Options>({
+    pluginDir: h.pluginDir,
+    channel: "voice",
+    customer: h.customer,
+    async setup() {
+      server = await h.startServer();
+      return { ...h.options(server), batchWindowMs: 0 };
+    },
+    async teardown() {
+      await server?.stop();
+    },
+    invalidOptions: [
+      { options: { username: "u", password: "p", defaultCampaign: 1 }, why: "baseUrl is required" },
+      { options: { ...base, username: undefined, defaultCampaign: 1 }, why: "username is required" },
+      { options: { ...base, password: undefined, defaultCampaign: 1 }, why: "password is required" },
+      { options: base, why: "a campaign: default or map" },
+      { options: { ...base, defaultCampaign: 1, batchSize: 10_001 }, why: "batchSize is at most 10,000" },
+      { options: { ...base, campaignMap: { a: "5001" } }, why: "Cisco campaign ids are integers" },
+      { options: { ...base, baseUrl: "ftp://cisco", defaultCampaign: 1 }, why: "baseUrl is http(s)" },
+      { options: { ...base, defaultCampaign: 1, defaultRegion: "usa" }, why: "defaultRegion is an ISO country code" },
+    ],
+    failNextPermanently: () => server?.rejectNext(),
+    // More 503s than the plugins' attempts per batch (8): the send gives up, retryable.
+    failNextTransiently: () => server?.injectUnavailable(8, { retryAfterSeconds: 0 }),
+    acceptedCount: () =>
+      (server?.appendLog ?? [])
+        .filter((a) => a.status === 200 || a.status === 202 || a.status === 0)
+        .reduce((total, a) => total + a.accountNumbers.length, 0),
   });
 }

@@ -206,8 +206,7 @@ export class CiscoAwServer extends CiscoVendorServer {
       req.socket.destroy();
       return;
     }
-    return this.inQueue(async () => {
-      if (this.importDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.importDelayMs));
+    return this.inQueue(this.importDelayMs, async () => {
       const parsed = parseImport(body);
       if ("error" in parsed) {
         record(400, [], false);

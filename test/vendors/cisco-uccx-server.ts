@@ -214,8 +214,7 @@ export class CiscoUccxServer extends CiscoVendorServer {
       req.socket.destroy();
       return;
     }
-    return this.inQueue(async () => {
-      if (this.appendDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.appendDelayMs));
+    return this.inQueue(this.appendDelayMs, async () => {
       const parsed = parseAppend(body, `${this.baseUrl}/adminapi/campaign/${campaignId}`);
       if ("error" in parsed) {
         record(400, []);

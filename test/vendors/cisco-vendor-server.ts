@@ -164,11 +164,12 @@ export abstract class CiscoVendorServer {
     return complaints;
   }
 
-  /** Runs `work` as one append in process (counted against maxQueued). */
-  protected async inQueue(work: () => Promise<void>): Promise<void> {
+  /** Runs `work` as one append in process (counted against maxQueued), after `delayMs` of processing. */
+  protected async inQueue(delayMs: number, work: () => Promise<void>): Promise<void> {
     this.queued += 1;
     this.peakQueued = Math.max(this.peakQueued, this.queued);
     try {
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
       await work();
     } finally {
       this.queued -= 1;
