@@ -54,7 +54,7 @@ function serverOptions(server: CiscoAwServer, extra: Partial<CiscoCceOptions> = 
 const request = voiceRequests("att", CUSTOMER);
 
 // ---------------------------------------------------------------------------------------------
-// The append paths both Cisco plugins share
+// The paths both Cisco plugins share (cisco-common)
 
 describeAppendPaths({
   plugin: "cisco-cce",
@@ -66,6 +66,9 @@ describeAppendPaths({
   campaignAccounts: (server, campaignId) => server.campaignContacts(campaignId).map((c) => c.accountNumber),
   listPathEnd: "/import",
   phoneField: "Phone01",
+  connect: (server, campaignId, accountNumber) =>
+    server.setResult(campaignId, accountNumber, { callResult: 10, callStatus: "C" }),
+  flushPathEnd: (campaignId) => `/campaign/${campaignId}/import`,
   customer: CUSTOMER,
 });
 
@@ -219,39 +222,6 @@ describe("cisco-cce", () => {
       );
       const listRequests = server.requests.filter((r) => r.method === "GET" && r.path.endsWith("/import"));
       assert.equal(listRequests.length, 6, "three polls of two pages");
-    });
-
-    it("polls by itself every pollIntervalMs once started", async () => {
-      const [r] = await append(1);
-      server.setResult(5001, (r as SendRequest).attemptId, { callResult: 10, callStatus: "C" });
-      await plugin.start?.();
-      timers.fire(15_000);
-      // The tick's poll is asynchronous: stop() waits for it to finish.
-      await plugin.stop?.();
-      assert.equal(tc.emitted.length, 1);
-    });
-
-    it("flush deletes the campaign's contacts and ends the open ones CANCELLED; unsent ones fail", async () => {
-      const sent = await append(3, { campaignId: "hub-b" });
-      server.setResult(5002, (sent[0] as SendRequest).attemptId, { callResult: 10, callStatus: "C" });
-      await plugin.pollResults();
-      const waiting = rejection(plugin.send(request({ campaignId: "hub-b" })));
-      const result = await plugin.actions.flush({ campaign: "hub-b" });
-      assert.deepEqual(result, { campaignId: 5002, cancelled: 2 });
-      assert.equal(server.campaignContacts(5002).length, 0);
-      assert.ok(server.requests.some((r) => r.method === "DELETE" && r.path.endsWith("/campaign/5002/import")));
-      const cancelled = tc.emitted.filter((e) => e.kind === "status" && e.status === "CANCELLED");
-      assert.deepEqual(
-        cancelled.map((e) => ("vendorId" in e ? e.vendorId : "")).sort(),
-        sent
-          .slice(1)
-          .map((r) => r.attemptId)
-          .sort(),
-      );
-      const err = await waiting;
-      assert.equal(err.code, "CAMPAIGN_FLUSHED");
-      assert.equal(await plugin.pollResults(), 0, "nothing open there any more");
-      await assert.rejects(plugin.actions.flush({}), { code: "INVALID_INPUT" });
     });
 
     it("health: reachable, with the campaign's runtime stats; the view lists every campaign", async () => {

@@ -44,7 +44,7 @@ function serverOptions(server: CiscoUccxServer, extra: Partial<CiscoUccxOptions>
 const request = voiceRequests("uccx-att", CUSTOMER);
 
 // ---------------------------------------------------------------------------------------------
-// The append paths both Cisco plugins share
+// The paths both Cisco plugins share (cisco-common)
 
 describeAppendPaths({
   plugin: "cisco-uccx",
@@ -56,6 +56,9 @@ describeAppendPaths({
   campaignAccounts: (server, campaignId) => server.campaignContacts(campaignId).map((c) => c.accountNumber),
   listPathEnd: "/contacts",
   phoneField: "Phone1",
+  connect: (server, campaignId, accountNumber) =>
+    server.setResult(campaignId, accountNumber, { callResult: 10, callStatus: "CLOSED" }),
+  flushPathEnd: (campaignId) => `/adminapi/campaign/${campaignId}/contacts`,
   customer: CUSTOMER,
 });
 
@@ -220,39 +223,6 @@ describe("cisco-uccx", () => {
         return e?.kind === "call-result" ? e.outcome : "";
       });
       assert.deepEqual(outcomes, ["CONNECTED", "CONNECTED", "NO_ANSWER", "NO_ANSWER"]);
-    });
-
-    it("polls by itself every pollIntervalMs once started", async () => {
-      const [r] = await append(1);
-      server.setResult(200, (r as SendRequest).attemptId, { callResult: 10, callStatus: "CLOSED" });
-      await plugin.start?.();
-      timers.fire(15_000);
-      await plugin.stop?.();
-      assert.equal(tc.emitted.length, 1);
-    });
-
-    it("flush deletes the campaign's contacts and ends the open ones CANCELLED; unsent ones fail", async () => {
-      const sent = await append(3, { campaignId: "hub-b" });
-      server.setResult(201, (sent[0] as SendRequest).attemptId, { callResult: 10, callStatus: "CLOSED" });
-      await plugin.pollResults();
-      const waiting = rejection(plugin.send(request({ campaignId: "hub-b" })));
-      const result = await plugin.actions.flush({ campaign: "hub-b" });
-      assert.deepEqual(result, { campaignId: 201, cancelled: 2 });
-      assert.equal(server.campaignContacts(201).length, 0);
-      assert.ok(
-        server.requests.some((r) => r.method === "DELETE" && r.path.endsWith("/adminapi/campaign/201/contacts")),
-      );
-      const cancelled = tc.emitted.filter((e) => e.kind === "status" && e.status === "CANCELLED");
-      assert.deepEqual(
-        cancelled.map((e) => ("vendorId" in e ? e.vendorId : "")).sort(),
-        sent
-          .slice(1)
-          .map((r) => r.attemptId)
-          .sort(),
-      );
-      assert.equal((await waiting).code, "CAMPAIGN_FLUSHED");
-      assert.equal(await plugin.pollResults(), 0, "nothing open there any more");
-      await assert.rejects(plugin.actions.flush({ campaign: "nope" }), { code: "INVALID_INPUT" });
     });
 
     it("health: reachable, with the last import's status; the view lists every campaign", async () => {

@@ -86,18 +86,23 @@ export interface AppendPathsHarness<Server extends CiscoVendorServer, Options ex
   listPathEnd: string;
   /** The phone column a 400 names. */
   phoneField: string;
+  /** How a flush's DELETE path ends for `campaignId`, e.g. "/campaign/5002/import". */
+  flushPathEnd(campaignId: number): string;
+  /** The vendor's dialer connects the contact and closes it. */
+  connect(server: Server, campaignId: number, accountNumber: string): void;
   customer: SendRequest["customer"];
 }
 
 /**
- * The append paths every Cisco plugin shares (cisco-common's batcher through the vendor's
- * client and server): batching, campaigns, 503 backoff, lost answers reconciled, requests cut
- * before being applied, 400 rows, refusals before any request, wrong credentials.
+ * The paths every Cisco plugin shares (cisco-common's batcher, poller and flush through the
+ * vendor's client and server): batching, campaigns, 503 backoff, lost answers reconciled,
+ * requests cut before being applied, 400 rows, refusals before any request, wrong
+ * credentials, the poll interval, the flush.
  */
 export function describeAppendPaths<Server extends CiscoVendorServer, Options extends CiscoOutboundOptions>(
   h: AppendPathsHarness<Server, Options>,
 ): void {
-  describe(`${h.plugin} append paths`, () => {
+  describe(`${h.plugin}: the paths of cisco-common`, () => {
     let server: Server;
     let timers: ManualTimers;
     let tc: TestContext<Options>;
@@ -214,6 +219,48 @@ export function describeAppendPaths<Server extends CiscoVendorServer, Options ex
       const err = await rejection(plugin.send(request({}, { phone: "12" })));
       assert.equal(err.code, "INVALID_NUMBER");
       assert.equal(server.appendLog.length, 0);
+    });
+
+    const append = async (count: number, extra: Partial<SendRequest> = {}): Promise<SendRequest[]> => {
+      const requests = Array.from({ length: count }, () => request(extra));
+      const sends = requests.map((r) => plugin.send(r));
+      timers.fire(2000);
+      await Promise.all(sends);
+      return requests;
+    };
+
+    it("polls by itself every pollIntervalMs once started", async () => {
+      const [r] = await append(1);
+      h.connect(server, h.defaultCampaign, (r as SendRequest).attemptId);
+      await plugin.start?.();
+      timers.fire(15_000);
+      // The tick's poll is asynchronous: stop() waits for it to finish.
+      await plugin.stop?.();
+      assert.equal(tc.emitted.length, 1);
+    });
+
+    it("flush deletes the campaign's contacts and ends the open ones CANCELLED; unsent ones fail", async () => {
+      const sent = await append(3, { campaignId: "hub-b" });
+      h.connect(server, h.mappedCampaign, (sent[0] as SendRequest).attemptId);
+      await plugin.pollResults();
+      const waiting = rejection(plugin.send(request({ campaignId: "hub-b" })));
+      const result = await plugin.actions.flush({ campaign: "hub-b" });
+      assert.deepEqual(result, { campaignId: h.mappedCampaign, cancelled: 2 });
+      assert.deepEqual(h.campaignAccounts(server, h.mappedCampaign), []);
+      const flushPath = h.flushPathEnd(h.mappedCampaign);
+      assert.ok(server.requests.some((r) => r.method === "DELETE" && r.path.endsWith(flushPath)));
+      const cancelled = tc.emitted.filter((e) => e.kind === "status" && e.status === "CANCELLED");
+      assert.deepEqual(
+        cancelled.map((e) => ("vendorId" in e ? e.vendorId : "")).sort(),
+        sent
+          .slice(1)
+          .map((r) => r.attemptId)
+          .sort(),
+      );
+      assert.equal((await waiting).code, "CAMPAIGN_FLUSHED");
+      assert.equal(await plugin.pollResults(), 0, "nothing open there any more");
+      await assert.rejects(plugin.actions.flush({}), { code: "INVALID_INPUT" });
+      await assert.rejects(plugin.actions.flush({ campaign: "nope" }), { code: "INVALID_INPUT" });
     });
 
     it("wrong credentials: AUTH_FAILED, not retryable, health not ok, the password nowhere", async () => {
