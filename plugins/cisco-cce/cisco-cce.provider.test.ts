@@ -7,6 +7,7 @@ import { startCiscoAwServer, type CiscoAwServer } from "../../test/vendors/cisco
 import { freshDatabaseUrl } from "../../test/support/mongo.ts";
 import createPlugin, { createCiscoCce, type CiscoCceOptions, type CiscoCcePlugin } from "./cisco-cce.provider.ts";
 import {
+  appendAll,
   callResults,
   describeAppendPaths,
   ManualTimers,
@@ -163,13 +164,12 @@ describe("cisco-cce", () => {
   });
 
   describe("results", () => {
-    async function append(count: number, extra: Partial<SendRequest> = {}): Promise<SendRequest[]> {
-      const requests = Array.from({ length: count }, () => request(extra));
-      const sends = requests.map((r) => plugin.send(r));
-      timers.fire(2000);
-      await Promise.all(sends);
-      return requests;
-    }
+    const append = (count: number): Promise<SendRequest[]> =>
+      appendAll(
+        plugin,
+        timers,
+        Array.from({ length: count }, () => request()),
+      );
 
     it("polls the import list page by page and reports each closed contact once, with the raw code", async () => {
       const requests = await append(150); // two pages of 100

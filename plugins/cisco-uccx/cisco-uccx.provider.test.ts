@@ -5,6 +5,7 @@ import type { SendRequest } from "@dialmesh/sdk";
 import nock from "nock";
 import { startCiscoUccxServer, type CiscoUccxServer } from "../../test/vendors/cisco-uccx-server.ts";
 import {
+  appendAll,
   callResults,
   describeAppendPaths,
   ManualTimers,
@@ -162,13 +163,12 @@ describe("cisco-uccx", () => {
   });
 
   describe("results", () => {
-    async function append(count: number, extra: Partial<SendRequest> = {}): Promise<SendRequest[]> {
-      const requests = Array.from({ length: count }, () => request(extra));
-      const sends = requests.map((r) => plugin.send(r));
-      timers.fire(2000);
-      await Promise.all(sends);
-      return requests;
-    }
+    const append = (count: number): Promise<SendRequest[]> =>
+      appendAll(
+        plugin,
+        timers,
+        Array.from({ length: count }, () => request()),
+      );
 
     it("reports each closed contact once with the raw code; contacts with attempts left stay open", async () => {
       const requests = await append(8);

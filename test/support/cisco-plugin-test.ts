@@ -51,6 +51,18 @@ export class ManualTimers implements Timers {
   }
 }
 
+/** Sends `requests` through `plugin`, fires their batch window, and waits for every send. */
+export async function appendAll(
+  plugin: CiscoOutboundPlugin,
+  timers: ManualTimers,
+  requests: SendRequest[],
+): Promise<SendRequest[]> {
+  const sends = requests.map((r) => plugin.send(r));
+  timers.fire(2000);
+  await Promise.all(sends);
+  return requests;
+}
+
 /** The PluginError `promise` rejects with. */
 export async function rejection(promise: Promise<unknown>): Promise<PluginError> {
   try {
@@ -221,13 +233,12 @@ export function describeAppendPaths<Server extends CiscoVendorServer, Options ex
       assert.equal(server.appendLog.length, 0);
     });
 
-    const append = async (count: number, extra: Partial<SendRequest> = {}): Promise<SendRequest[]> => {
-      const requests = Array.from({ length: count }, () => request(extra));
-      const sends = requests.map((r) => plugin.send(r));
-      timers.fire(2000);
-      await Promise.all(sends);
-      return requests;
-    };
+    const append = (count: number, extra: Partial<SendRequest> = {}): Promise<SendRequest[]> =>
+      appendAll(
+        plugin,
+        timers,
+        Array.from({ length: count }, () => request(extra)),
+      );
 
     it("polls by itself every pollIntervalMs once started", async () => {
       const [r] = await append(1);
