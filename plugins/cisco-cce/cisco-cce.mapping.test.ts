@@ -3,10 +3,9 @@ import { describe, it } from "@jest/globals";
 import { assertCanonicalEvent } from "@dialmesh/sdk/contract-kit";
 import type { SendRequest } from "@dialmesh/sdk";
 import { CISCO_CALL_RESULTS, isClosedCallStatus, mapCallResult } from "./cisco-cce.mapping.ts";
-import { contactRow, contactsCsv, dialerNumber, zoneBias } from "./cisco-cce.contacts.ts";
-import { importBody, parseApiErrors, parseContactPage } from "./cisco-cce.api.ts";
+import { contactRow, contactsCsv } from "./cisco-cce.contacts.ts";
+import { importBody, parseContactPage } from "./cisco-cce.api.ts";
 import { decidingCode, resultEvent } from "./cisco-cce.results.ts";
-import { parseXml } from "./cisco-cce.xml.ts";
 
 /** The table of issue 10 and docs/plugins.md: code -> canonical outcome or status. */
 const EXPECTED: Record<number, string> = {
@@ -107,19 +106,6 @@ describe("cisco-cce contacts", () => {
     content: {},
   });
 
-  it("dials national digits for the default region, international digits otherwise", () => {
-    assert.equal(dialerNumber("+14155552671", "US"), "4155552671");
-    assert.equal(dialerNumber("+447911123456", "US"), "447911123456");
-    assert.equal(dialerNumber("12", "US"), undefined);
-  });
-
-  it("takes the standard offset and DST use from the customer's zone", () => {
-    assert.deepEqual(zoneBias("America/New_York", 2026), { timeZoneBias: "-300", dstObserved: "true" });
-    assert.deepEqual(zoneBias("Asia/Kolkata", 2026), { timeZoneBias: "330", dstObserved: "false" });
-    assert.deepEqual(zoneBias("Australia/Sydney", 2026), { timeZoneBias: "600", dstObserved: "true" });
-    assert.equal(zoneBias("Not/AZone", 2026), undefined);
-  });
-
   it("writes one CSV row per contact, names without delimiters", () => {
     const row = contactRow(
       request({
@@ -165,22 +151,5 @@ describe("cisco-cce XML", () => {
       totalResults: 9,
       contacts: [{ accountNumber: "a&1", callsMade: 2, callStatus: "C", callResultOverall: 10, phoneResults: [8, 10] }],
     });
-  });
-
-  it("reads the rows an apiErrors document names", () => {
-    const errors = parseApiErrors(
-      `<apiErrors><apiError><errorData>Phone01</errorData><errorDetail><row>3</row><accountNumber>att-3</accountNumber>` +
-        `</errorDetail><errorMessage>Row 3: bad</errorMessage><errorType>invalidInput</errorType></apiError>` +
-        `<apiError><errorMessage>Row 5: worse</errorMessage></apiError></apiErrors>`,
-    );
-    assert.deepEqual(errors, [
-      { row: 3, accountNumber: "att-3", message: "Row 3: bad" },
-      { row: 5, message: "Row 5: worse" },
-    ]);
-  });
-
-  it("refuses malformed XML", () => {
-    assert.throws(() => parseXml("<a><b></a>"));
-    assert.throws(() => parseXml("<a>"));
   });
 });

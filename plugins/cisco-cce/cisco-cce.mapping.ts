@@ -2,22 +2,7 @@
  * Private to the cisco-cce plugin: Outbound Option call results (Dialer_Detail `CallResult`)
  * and import-list `callStatus` values in the canonical vocabulary. Pure, no I/O.
  */
-import type { AttemptStatus, VoiceOutcome } from "@dialmesh/sdk";
-
-/** What a closed contact's result becomes in the hub. */
-export type CiscoResultMapping =
-  | {
-      kind: "call-result";
-      outcome: VoiceOutcome;
-      /** Set when the canonical outcome alone would lose what Cisco said (a callback request). */
-      reasonCode?: string;
-      reason: string;
-      retryable?: boolean;
-    }
-  | { kind: "status"; status: AttemptStatus; reasonCode: string; reason: string; retryable: boolean };
-
-const outcome = (value: VoiceOutcome, reason: string, extra: { reasonCode?: string; retryable?: boolean } = {}) =>
-  ({ kind: "call-result", outcome: value, reason, ...extra }) as const;
+import { outcome, unknownCallResult, type CiscoResultMapping } from "../cisco-common/results.ts";
 
 /**
  * Every Dialer_Detail CallResult code (0-33). Codes that say the dialer never reached the
@@ -107,15 +92,7 @@ export const CISCO_CALL_RESULTS: Record<number, CiscoResultMapping> = {
 
 /** The mapping of a CallResult code; an unknown code is a retryable failure that names it. */
 export function mapCallResult(code: number): CiscoResultMapping {
-  return (
-    CISCO_CALL_RESULTS[code] ?? {
-      kind: "status",
-      status: "FAILED",
-      reasonCode: "UNKNOWN_CALL_RESULT",
-      reason: `unknown Cisco call result ${code}`,
-      retryable: true,
-    }
-  );
+  return CISCO_CALL_RESULTS[code] ?? unknownCallResult(code);
 }
 
 /**

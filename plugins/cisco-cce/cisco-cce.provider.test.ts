@@ -1,18 +1,20 @@
 import assert from "node:assert/strict";
 import { describe, it, beforeAll, afterAll, beforeEach, afterEach } from "@jest/globals";
 import { GridFSBucket, MongoClient, type Db } from "mongodb";
-import { createTestContext, runPluginContract, type TestContext } from "@dialmesh/sdk/contract-kit";
-import {
-  isPluginError,
-  type CanonicalEvent,
-  type PluginError,
-  type PluginStorage,
-  type SendRequest,
-} from "@dialmesh/sdk";
+import { createTestContext, type TestContext } from "@dialmesh/sdk/contract-kit";
+import type { PluginStorage, SendRequest } from "@dialmesh/sdk";
 import { startCiscoAwServer, type CiscoAwServer } from "../../test/vendors/cisco-aw-server.ts";
 import { freshDatabaseUrl } from "../../test/support/mongo.ts";
 import createPlugin, { createCiscoCce, type CiscoCceOptions, type CiscoCcePlugin } from "./cisco-cce.provider.ts";
-import type { Timers } from "./cisco-cce.batcher.ts";
+import {
+  appendAll,
+  callResults,
+  describeAppendPaths,
+  ManualTimers,
+  rejection,
+  runCiscoContract,
+  voiceRequests,
+} from "../../test/support/cisco-plugin-test.ts";
 
 const CUSTOMER = {
   id: "cust-1",
@@ -25,44 +27,11 @@ const CUSTOMER = {
 // ---------------------------------------------------------------------------------------------
 // The contract kit
 
-let contractServer: CiscoAwServer | undefined;
-runPluginContract<CiscoCceOptions>({
+runCiscoContract({
   pluginDir: import.meta.dirname,
-  channel: "voice",
   customer: CUSTOMER,
-  async setup() {
-    contractServer = await startCiscoAwServer();
-    return { ...serverOptions(contractServer), batchWindowMs: 0 };
-  },
-  async teardown() {
-    await contractServer?.stop();
-  },
-  invalidOptions: [
-    { options: { username: "u", password: "p", defaultCampaign: 1 }, why: "baseUrl is required" },
-    { options: { baseUrl: "https://aw", password: "p", defaultCampaign: 1 }, why: "username is required" },
-    { options: { baseUrl: "https://aw", username: "u", defaultCampaign: 1 }, why: "password is required" },
-    { options: { baseUrl: "https://aw", username: "u", password: "p" }, why: "a campaign: default or map" },
-    {
-      options: { baseUrl: "https://aw", username: "u", password: "p", defaultCampaign: 1, batchSize: 10_001 },
-      why: "batchSize is at most 10,000",
-    },
-    {
-      options: { baseUrl: "https://aw", username: "u", password: "p", campaignMap: { a: "5001" } },
-      why: "Cisco campaign ids are integers",
-    },
-    {
-      options: { baseUrl: "ftp://aw", username: "u", password: "p", defaultCampaign: 1 },
-      why: "baseUrl is http(s)",
-    },
-    {
-      options: { baseUrl: "https://aw", username: "u", password: "p", defaultCampaign: 1, defaultRegion: "usa" },
-      why: "defaultRegion is an ISO country code",
-    },
-  ],
-  failNextPermanently: () => contractServer?.rejectNext(),
-  // More 503s than the plugin's attempts per batch (8): the send gives up, retryable.
-  failNextTransiently: () => contractServer?.injectUnavailable(8, { retryAfterSeconds: 0 }),
-  acceptedCount: () => contractServer?.appliedImports().reduce((total, i) => total + i.accountNumbers.length, 0) ?? 0,
+  startServer: () => startCiscoAwServer(),
+  options: (server) => serverOptions(server),
 });
 
 function serverOptions(server: CiscoAwServer, extra: Partial<CiscoCceOptions> = {}): CiscoCceOptions {
@@ -83,66 +52,26 @@ function serverOptions(server: CiscoAwServer, extra: Partial<CiscoCceOptions> = 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/**
- * Timers the test drives: windows fire on fire(); backoffs resolve at once, are recorded and
- * move the clock on.
- */
-class ManualTimers implements Timers {
-  readonly sleeps: number[] = [];
-  clock = Date.parse("2026-03-02T10:00:00Z");
-  private pending: { fn: () => void; ms: number }[] = [];
+const request = voiceRequests("att", CUSTOMER);
 
-  setTimer(fn: () => void, ms: number): () => void {
-    const timer = { fn, ms };
-    this.pending.push(timer);
-    return () => {
-      this.pending = this.pending.filter((t) => t !== timer);
-    };
-  }
+// ---------------------------------------------------------------------------------------------
+// The paths both Cisco plugins share (cisco-common)
 
-  async sleep(ms: number): Promise<void> {
-    this.sleeps.push(ms);
-    this.clock += ms;
-  }
-
-  /** Runs the timers set so far (batch windows and poll ticks) with at most `maxMs` delay. */
-  fire(maxMs = Number.POSITIVE_INFINITY): number {
-    const due = this.pending.filter((t) => t.ms <= maxMs);
-    this.pending = this.pending.filter((t) => t.ms > maxMs);
-    for (const t of due) t.fn();
-    return due.length;
-  }
-}
-
-let seq = 0;
-function request(extra: Partial<SendRequest> = {}, customer: Partial<SendRequest["customer"]> = {}): SendRequest {
-  seq += 1;
-  return {
-    attemptId: `att-${seq}`,
-    activityId: `act-${seq}`,
-    conversationId: `conv-${seq}`,
-    channel: "voice",
-    customer: { ...CUSTOMER, ...customer },
-    content: {},
-    ...extra,
-  };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<PluginError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(isPluginError(err), `expected a PluginError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail("expected the send to fail");
-}
-
-function callResults(events: CanonicalEvent[]): Map<string, CanonicalEvent> {
-  const byVendor = new Map<string, CanonicalEvent>();
-  for (const e of events) if ("vendorId" in e) byVendor.set(e.vendorId, e);
-  return byVendor;
-}
+describeAppendPaths({
+  plugin: "cisco-cce",
+  startServer: () => startCiscoAwServer({ campaigns: [5001, 5002] }),
+  options: serverOptions,
+  create: createCiscoCce,
+  defaultCampaign: 5001,
+  mappedCampaign: 5002,
+  campaignAccounts: (server, campaignId) => server.campaignContacts(campaignId).map((c) => c.accountNumber),
+  listPathEnd: "/import",
+  phoneField: "Phone01",
+  connect: (server, campaignId, accountNumber) =>
+    server.setResult(campaignId, accountNumber, { callResult: 10, callStatus: "C" }),
+  flushPathEnd: (campaignId) => `/campaign/${campaignId}/import`,
+  customer: CUSTOMER,
+});
 
 // ---------------------------------------------------------------------------------------------
 // The plugin's own paths
@@ -173,31 +102,6 @@ describe("cisco-cce", () => {
   });
 
   describe("appending", () => {
-    it("batches N sends into ceil(N/batchSize) imports, each contact once, QUEUED with the AccountNumber", async () => {
-      const requests = Array.from({ length: 25 }, () => request());
-      const sends = requests.map((r) => plugin.send(r));
-      // Two full batches went at once; the last 5 wait for the window.
-      assert.equal(timers.fire(2000), 1);
-      const results = await Promise.all(sends);
-      assert.deepEqual(
-        server.appliedImports().map((i) => i.accountNumbers.length),
-        [10, 10, 5],
-      );
-      assert.equal(server.imports.length, 3);
-      for (const [i, r] of requests.entries()) {
-        assert.deepEqual(results[i], {
-          status: "QUEUED",
-          vendorId: r.attemptId,
-          detail: "appended to Cisco campaign 5001",
-        });
-        assert.equal(server.rowCount(r.attemptId), 1, r.attemptId);
-      }
-      assert.ok(
-        server.imports.every((i) => !i.overwriteData),
-        "overwriteData false: appended, never replaced",
-      );
-    });
-
     it("25,000 sends through a burst of 503s arrive as 3 imports of at most 10,000, each contact once", async () => {
       const { ctx, plugin: p } = build({ batchSize: 10_000 });
       server.injectUnavailable(4);
@@ -235,28 +139,10 @@ describe("cisco-cce", () => {
       assert.deepEqual(us?.phones, [{ number: "4155552671", callResult: 0, gmtOffset: "-300", dstObserved: "true" }]);
       assert.deepEqual(uk?.phones, [{ number: "447911123456", callResult: 0, gmtOffset: "0", dstObserved: "true" }]);
       assert.deepEqual([us?.firstName, us?.lastName, uk?.firstName], ["Ada", "Lovelace", "Bo"]);
-    });
-
-    it("appends to the Cisco campaign campaignMap names, else to defaultCampaign", async () => {
-      const mapped = request({ campaignId: "hub-b" });
-      const other = request({ campaignId: "hub-unmapped" });
-      const sends = [plugin.send(mapped), plugin.send(other)];
-      timers.fire();
-      await Promise.all(sends);
-      assert.equal(server.campaignContacts(5002)[0]?.accountNumber, mapped.attemptId);
-      assert.equal(server.campaignContacts(5001)[0]?.accountNumber, other.attemptId);
-    });
-
-    it("backs off on a burst of 503s and sends the same batch again: nothing lost, nothing twice", async () => {
-      server.injectUnavailable(3);
-      const requests = Array.from({ length: 10 }, () => request());
-      await Promise.all(requests.map((r) => plugin.send(r)));
-      assert.deepEqual(
-        server.imports.map((i) => i.status),
-        [503, 503, 503, 200],
+      assert.ok(
+        server.imports.every((i) => !i.overwriteData),
+        "overwriteData false: appended, never replaced",
       );
-      assert.deepEqual(timers.sleeps, [500, 1000, 2000], "exponential backoff between attempts");
-      for (const r of requests) assert.equal(server.rowCount(r.attemptId), 1);
     });
 
     it("gives up within its time budget, below the hub's send timeout, retryable; the next send goes through", async () => {
@@ -275,103 +161,15 @@ describe("cisco-cce", () => {
       assert.equal(server.rowCount(next.attemptId), 1);
       ctx.cleanup();
     });
-
-    it("an answer lost and a list that cannot be read: OUTCOME_UNKNOWN, not retried (Cisco may dial it)", async () => {
-      server.dropNextAnswer(1);
-      server.injectListUnavailable(20);
-      const r = request({}, {});
-      const sending = plugin.send(r);
-      timers.fire();
-      const err = await rejection(sending);
-      assert.equal(err.code, "OUTCOME_UNKNOWN");
-      assert.equal(err.retryable, false);
-      assert.deepEqual(
-        server.imports.map((i) => i.status),
-        [0],
-        "never imported again",
-      );
-      assert.equal(server.rowCount(r.attemptId), 1);
-    });
-
-    it("reconciles an import whose answer was lost against the import list: no contact appended twice", async () => {
-      server.dropNextAnswer(1);
-      const requests = Array.from({ length: 10 }, () => request());
-      const results = await Promise.all(requests.map((r) => plugin.send(r)));
-      assert.ok(results.every((res) => res.status === "QUEUED"));
-      assert.deepEqual(
-        server.imports.map((i) => i.status),
-        [0],
-        "one import, applied but unanswered; none sent again",
-      );
-      assert.ok(server.requests.some((req) => req.method === "GET" && req.path.endsWith("/import")));
-      for (const r of requests) assert.equal(server.rowCount(r.attemptId), 1);
-    });
-
-    it("an import cut before Cisco applied it is found missing by the reconciliation and sent again, once", async () => {
-      server.cutNextRequest(1);
-      const requests = Array.from({ length: 10 }, () => request());
-      await Promise.all(requests.map((r) => plugin.send(r)));
-      assert.deepEqual(
-        server.imports.map((i) => i.status),
-        [-1, 200],
-      );
-      for (const r of requests) assert.equal(server.rowCount(r.attemptId), 1, r.attemptId);
-    });
-
-    it("400: only the rows Cisco names fail, not retryable, with Cisco's message; the others are appended", async () => {
-      const requests = Array.from({ length: 4 }, () => request());
-      const bad = requests[1] as SendRequest;
-      server.rejectAccounts(bad.attemptId);
-      const sends = requests.map((r) => plugin.send(r));
-      timers.fire();
-      const outcomes = await Promise.allSettled(sends);
-      assert.deepEqual(
-        outcomes.map((o) => o.status),
-        ["fulfilled", "rejected", "fulfilled", "fulfilled"],
-      );
-      const err = await rejection(sends[1] as Promise<unknown>);
-      assert.equal(err.code, "CISCO_INVALID_ROW");
-      assert.equal(err.retryable, false);
-      assert.match(err.message, /Row 2: Phone01 is not a dialable number/);
-      assert.deepEqual(
-        server.imports.map((i) => i.status),
-        [400, 200],
-      );
-      assert.equal(server.rowCount(bad.attemptId), 0);
-      for (const r of requests.filter((r) => r !== bad)) assert.equal(server.rowCount(r.attemptId), 1);
-    });
-
-    it("a customer without a dialable number fails at once, without a request", async () => {
-      const err = await rejection(plugin.send(request({}, { phone: "12" })));
-      assert.equal(err.code, "INVALID_NUMBER");
-      assert.equal(server.imports.length, 0);
-    });
-
-    it("wrong credentials: AUTH_FAILED, not retryable, health not ok, the password nowhere", async () => {
-      const { ctx, plugin: p } = build({ password: "wrong-password-4711", batchWindowMs: 0 });
-      const sending = p.send(request());
-      timers.fire();
-      const err = await rejection(sending);
-      assert.equal(err.code, "AUTH_FAILED");
-      assert.equal(err.retryable, false);
-      const health = await p.health();
-      assert.equal(health.ok, false);
-      for (const text of [err.message, JSON.stringify(health), ctx.logText()]) {
-        assert.ok(!text.includes("wrong-password-4711"));
-        assert.ok(!text.includes(server.password));
-      }
-      ctx.cleanup();
-    });
   });
 
   describe("results", () => {
-    async function append(count: number, extra: Partial<SendRequest> = {}): Promise<SendRequest[]> {
-      const requests = Array.from({ length: count }, () => request(extra));
-      const sends = requests.map((r) => plugin.send(r));
-      timers.fire(2000);
-      await Promise.all(sends);
-      return requests;
-    }
+    const append = (count: number): Promise<SendRequest[]> =>
+      appendAll(
+        plugin,
+        timers,
+        Array.from({ length: count }, () => request()),
+      );
 
     it("polls the import list page by page and reports each closed contact once, with the raw code", async () => {
       const requests = await append(150); // two pages of 100
@@ -424,39 +222,6 @@ describe("cisco-cce", () => {
       );
       const listRequests = server.requests.filter((r) => r.method === "GET" && r.path.endsWith("/import"));
       assert.equal(listRequests.length, 6, "three polls of two pages");
-    });
-
-    it("polls by itself every pollIntervalMs once started", async () => {
-      const [r] = await append(1);
-      server.setResult(5001, (r as SendRequest).attemptId, { callResult: 10, callStatus: "C" });
-      await plugin.start?.();
-      timers.fire(15_000);
-      // The tick's poll is asynchronous: stop() waits for it to finish.
-      await plugin.stop?.();
-      assert.equal(tc.emitted.length, 1);
-    });
-
-    it("flush deletes the campaign's contacts and ends the open ones CANCELLED; unsent ones fail", async () => {
-      const sent = await append(3, { campaignId: "hub-b" });
-      server.setResult(5002, (sent[0] as SendRequest).attemptId, { callResult: 10, callStatus: "C" });
-      await plugin.pollResults();
-      const waiting = rejection(plugin.send(request({ campaignId: "hub-b" })));
-      const result = await plugin.actions.flush({ campaign: "hub-b" });
-      assert.deepEqual(result, { campaignId: 5002, cancelled: 2 });
-      assert.equal(server.campaignContacts(5002).length, 0);
-      assert.ok(server.requests.some((r) => r.method === "DELETE" && r.path.endsWith("/campaign/5002/import")));
-      const cancelled = tc.emitted.filter((e) => e.kind === "status" && e.status === "CANCELLED");
-      assert.deepEqual(
-        cancelled.map((e) => ("vendorId" in e ? e.vendorId : "")).sort(),
-        sent
-          .slice(1)
-          .map((r) => r.attemptId)
-          .sort(),
-      );
-      const err = await waiting;
-      assert.equal(err.code, "CAMPAIGN_FLUSHED");
-      assert.equal(await plugin.pollResults(), 0, "nothing open there any more");
-      await assert.rejects(plugin.actions.flush({}), { code: "INVALID_INPUT" });
     });
 
     it("health: reachable, with the campaign's runtime stats; the view lists every campaign", async () => {

@@ -21,17 +21,27 @@
  * (every row of the next import is refused), `setResult(...)` and `dialAll(...)` (the
  * simulated dialer), `imports`, `rowCount(accountNumber)`.
  */
-import { randomBytes } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import {
+  csvField,
+  escapeXml as escape,
+  readBody,
+  sendApiErrors,
+  sendXml,
+  unescapeXml as unescape,
+} from "./http-vendor.ts";
+import {
+  CiscoVendorServer,
+  sendRowComplaints,
+  type CiscoVendorServerOptions,
+  type RecordedAppend,
+  type RowComplaint,
+} from "./cisco-vendor-server.ts";
 
-export interface CiscoAwServerOptions {
-  username?: string;
-  password?: string;
+export interface CiscoAwServerOptions extends CiscoVendorServerOptions {
   /** Campaign ids that exist (made through the Outbound Campaign API). Default [5001]. */
   campaigns?: number[];
-  /** Imports processed at once before 503. Default 30 (Cisco's documented queue). */
-  maxQueued?: number;
+  /** `maxQueued`: imports processed at once before 503, default 30 (Cisco's documented queue). */
   /** How long one import takes to process, in ms. Default 0. */
   importDelayMs?: number;
 }
@@ -49,12 +59,8 @@ export interface ServerContact {
   callResultOverall: number;
 }
 
-export interface RecordedImport {
-  campaignId: number;
-  accountNumbers: string[];
+export interface RecordedImport extends RecordedAppend {
   overwriteData: boolean;
-  /** What the server answered (0: cut after applying it; -1: cut before applying it). */
-  status: number;
 }
 
 const MAX_RECORDS = 10_000;
@@ -68,104 +74,21 @@ const KNOWN_COLUMNS = new Set([
   "dstobserved",
 ]);
 
-interface RowComplaint {
-  row: number;
-  accountNumber: string;
-  field: string;
-  message: string;
-}
-
-export class CiscoAwServer {
-  readonly username: string;
-  readonly password: string;
-  readonly maxQueued: number;
+export class CiscoAwServer extends CiscoVendorServer {
   importDelayMs: number;
   /** Every import request that passed authentication, in arrival order. */
   readonly imports: RecordedImport[] = [];
-  /** Every authenticated request: method, path and answer. */
-  readonly requests: { method: string; path: string; status: number }[] = [];
-  /** Highest number of imports processed at once. */
-  peakQueued = 0;
   private readonly contacts = new Map<number, ServerContact[]>();
   private nextId = 1;
-  private queued = 0;
-  private unavailable = 0;
-  private dropAnswers = 0;
-  private cutRequests = 0;
-  private listUnavailable = 0;
-  private rejectAll = 0;
-  private retryAfterSeconds: number | undefined;
-  private readonly rejectedAccounts = new Set<string>();
-  private server: Server | undefined;
-  private url = "";
+
+  get appendLog(): readonly RecordedImport[] {
+    return this.imports;
+  }
 
   constructor(opts: CiscoAwServerOptions = {}) {
-    this.username = opts.username ?? "administrator@example.com";
-    this.password = opts.password ?? randomBytes(12).toString("hex");
-    this.maxQueued = opts.maxQueued ?? 30;
+    super(opts, { username: "administrator@example.com", maxQueued: 30 });
     this.importDelayMs = opts.importDelayMs ?? 0;
     for (const id of opts.campaigns ?? [5001]) this.contacts.set(id, []);
-  }
-
-  get baseUrl(): string {
-    return this.url;
-  }
-
-  async start(): Promise<this> {
-    const server = createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => {
-        if (!res.headersSent) sendErrors(res, 500, [{ type: "internalError", message: String(err) }]);
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    this.server = server;
-    this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    return this;
-  }
-
-  async stop(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-
-  // ------------------------------------------------------------------------------------------
-  // Test hooks
-
-  /**
-   * The next `times` imports are answered 503 (queue at capacity) without being applied,
-   * with a Retry-After header when `retryAfterSeconds` is given (Cisco sends none).
-   */
-  injectUnavailable(times = 1, opts: { retryAfterSeconds?: number } = {}): void {
-    this.unavailable += times;
-    this.retryAfterSeconds = opts.retryAfterSeconds;
-  }
-
-  /** The next `times` list requests (GET .../import) are answered 503. */
-  injectListUnavailable(times = 1): void {
-    this.listUnavailable += times;
-  }
-
-  /** The next import holding each of these AccountNumbers refuses that row (400). */
-  rejectAccounts(...accountNumbers: string[]): void {
-    for (const a of accountNumbers) this.rejectedAccounts.add(a);
-  }
-
-  /** The next `times` imports are applied, then the connection is cut before the answer. */
-  dropNextAnswer(times = 1): void {
-    this.dropAnswers += times;
-  }
-
-  /** The next `times` imports are cut before being applied: no answer, nothing imported. */
-  cutNextRequest(times = 1): void {
-    this.cutRequests += times;
-  }
-
-  /** Every row of the next import is refused (400), as for a number the AW cannot dial. */
-  rejectNext(): void {
-    this.rejectAll += 1;
   }
 
   addCampaign(id: number): void {
@@ -216,26 +139,26 @@ export class CiscoAwServer {
 
   // ------------------------------------------------------------------------------------------
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const raw = (await readBody(req)).toString("utf8");
-    const url = new URL(req.url ?? "/", this.url);
+    const url = new URL(req.url ?? "/", this.baseUrl);
     const record = (status: number): void => {
       this.requests.push({ method: req.method ?? "", path: url.pathname, status });
     };
-    if (!this.authorized(req.headers.authorization)) {
+    if (!this.authorized(req)) {
       res.setHeader("www-authenticate", 'Basic realm="unifiedconfig"');
-      return sendErrors(res, 401, [{ type: "authorization", message: "Unauthorized" }]);
+      return sendApiErrors(res, 401, [{ type: "authorization", message: "Unauthorized" }]);
     }
     const match = /^\/unifiedconfig\/config\/campaign\/(\d+)\/(import|runtimestats)$/.exec(url.pathname);
     if (!match) {
       record(404);
-      return sendErrors(res, 404, [{ type: "notFound", message: `no resource ${url.pathname}` }]);
+      return sendApiErrors(res, 404, [{ type: "notFound", message: `no resource ${url.pathname}` }]);
     }
     const campaignId = Number(match[1]);
     const list = this.contacts.get(campaignId);
     if (!list) {
       record(404);
-      return sendErrors(res, 404, [
+      return sendApiErrors(res, 404, [
         { type: "CceDBDataNotFoundException", message: `campaign ${campaignId} was not created through the API` },
       ]);
     }
@@ -245,10 +168,9 @@ export class CiscoAwServer {
       return sendXml(res, 200, this.runtimeStats(list));
     }
     if (resource === "import" && req.method === "GET") {
-      if (this.listUnavailable > 0) {
-        this.listUnavailable -= 1;
+      if (this.takeListUnavailable()) {
         record(503);
-        return sendErrors(res, 503, [{ type: "serviceUnavailable", message: "Service Unavailable" }]);
+        return sendApiErrors(res, 503, [{ type: "serviceUnavailable", message: "Service Unavailable" }]);
       }
       record(200);
       return sendXml(res, 200, this.listPage(list, url.searchParams));
@@ -261,7 +183,7 @@ export class CiscoAwServer {
     }
     if (resource === "import" && req.method === "POST") return this.handleImport(campaignId, list, raw, req, res);
     record(405);
-    return sendErrors(res, 405, [{ type: "methodNotAllowed", message: `${req.method ?? ""} not allowed` }]);
+    return sendApiErrors(res, 405, [{ type: "methodNotAllowed", message: `${req.method ?? ""} not allowed` }]);
   }
 
   private async handleImport(
@@ -275,99 +197,63 @@ export class CiscoAwServer {
       this.imports.push({ campaignId, accountNumbers, overwriteData, status });
       this.requests.push({ method: "POST", path: req.url ?? "", status });
     };
-    if (this.unavailable > 0 || this.queued >= this.maxQueued) {
-      const injected = this.unavailable > 0;
-      if (injected) this.unavailable -= 1;
+    if (this.refuseWhenBusy(res, "Request processing queue is at capacity.")) {
       record(503, [], false);
-      if (injected && this.retryAfterSeconds !== undefined)
-        res.setHeader("retry-after", String(this.retryAfterSeconds));
-      return sendErrors(res, 503, [
-        { type: "serviceUnavailable", message: "Request processing queue is at capacity." },
-      ]);
+      return;
     }
-    if (this.cutRequests > 0) {
-      this.cutRequests -= 1;
+    if (this.takeCut()) {
       record(-1, [], false);
       req.socket.destroy();
       return;
     }
-    this.queued += 1;
-    this.peakQueued = Math.max(this.peakQueued, this.queued);
-    try {
-      if (this.importDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.importDelayMs));
+    return this.inQueue(this.importDelayMs, async () => {
       const parsed = parseImport(body);
       if ("error" in parsed) {
         record(400, [], false);
-        return sendErrors(res, 400, [{ type: "invalidInput", message: parsed.error }]);
+        return sendApiErrors(res, 400, [{ type: "invalidInput", message: parsed.error }]);
       }
-      let complaints = validateRows(parsed.header, parsed.rows);
-      if (this.rejectAll > 0) {
-        this.rejectAll -= 1;
-        complaints = parsed.rows.map((r, i) => ({
-          row: i + 1,
-          accountNumber: field(parsed.header, r, "accountnumber"),
-          field: "Phone01",
-          message: `Row ${i + 1}: Phone01 is not a dialable number`,
-        }));
-      }
-      const accountNumbers = parsed.rows.map((r) => field(parsed.header, r, "accountnumber"));
-      accountNumbers.forEach((accountNumber, i) => {
-        if (!this.rejectedAccounts.delete(accountNumber)) return;
-        complaints.push({
-          row: i + 1,
-          accountNumber,
-          field: "Phone01",
-          message: `Row ${i + 1}: Phone01 is not a dialable number`,
-        });
-      });
+      const accountNumbers = parsed.rows.map((r) => csvField(parsed.header, r, "accountnumber"));
+      const complaints = this.withInjectedComplaints(
+        accountNumbers,
+        "Phone01",
+        validateRows(parsed.header, parsed.rows),
+      );
       if (complaints.length > 0) {
         record(400, accountNumbers, parsed.overwriteData);
-        return sendErrors(
-          res,
-          400,
-          complaints.map((c) => ({
-            type: "invalidInput.fieldValue",
-            data: c.field,
-            message: c.message,
-            detail: `<row>${c.row}</row><accountNumber>${escape(c.accountNumber)}</accountNumber>`,
-          })),
-        );
+        return sendRowComplaints(res, "invalidInput.fieldValue", complaints);
       }
       if (parsed.overwriteData) list.length = 0;
       const importDate = new Date().toISOString().slice(0, 19);
       for (const r of parsed.rows) list.push(this.contactFrom(parsed.header, r, importDate));
-      if (this.dropAnswers > 0) {
-        this.dropAnswers -= 1;
+      if (this.takeDroppedAnswer()) {
         record(0, accountNumbers, parsed.overwriteData);
         req.socket.destroy();
         return;
       }
       record(200, accountNumbers, parsed.overwriteData);
       res.writeHead(200, { "content-type": "application/xml" }).end();
-    } finally {
-      this.queued -= 1;
-    }
+    });
   }
 
   private contactFrom(header: string[], row: string[], importDate: string): ServerContact {
     const phones: ServerContact["phones"] = [];
     for (let i = 1; i <= 10; i++) {
-      const number = field(header, row, `phone${String(i).padStart(2, "0")}`);
+      const number = csvField(header, row, `phone${String(i).padStart(2, "0")}`);
       if (number) {
         phones.push({
           number,
           callResult: 0,
-          gmtOffset: field(header, row, "timezonebias"),
-          dstObserved: field(header, row, "dstobserved"),
+          gmtOffset: csvField(header, row, "timezonebias"),
+          dstObserved: csvField(header, row, "dstobserved"),
         });
       }
     }
     const id = this.nextId++;
     return {
       id,
-      accountNumber: field(header, row, "accountnumber"),
-      firstName: field(header, row, "firstname"),
-      lastName: field(header, row, "lastname"),
+      accountNumber: csvField(header, row, "accountnumber"),
+      firstName: csvField(header, row, "firstname"),
+      lastName: csvField(header, row, "lastname"),
       importDate,
       phones,
       callsMade: 0,
@@ -416,11 +302,6 @@ export class CiscoAwServer {
       `<pendingCount>${list.filter((c) => c.callStatus === "P").length}</pendingCount></runtimeStats>`
     );
   }
-
-  private authorized(header: string | undefined): boolean {
-    if (!header?.startsWith("Basic ")) return false;
-    return Buffer.from(header.slice(6), "base64").toString("utf8") === `${this.username}:${this.password}`;
-  }
 }
 
 /** Starts a Cisco AW stand-in on an ephemeral port. */
@@ -453,63 +334,20 @@ function parseImport(body: string): { header: string[]; rows: string[][]; overwr
 function validateRows(header: string[], rows: string[][]): RowComplaint[] {
   const complaints: RowComplaint[] = [];
   rows.forEach((row, i) => {
-    const accountNumber = field(header, row, "accountnumber");
+    const accountNumber = csvField(header, row, "accountnumber");
     const complain = (fieldName: string, message: string): void => {
       complaints.push({ row: i + 1, accountNumber, field: fieldName, message: `Row ${i + 1}: ${message}` });
     };
     if (row.length !== header.length) return complain("row", `${row.length} fields, the header has ${header.length}`);
     if (!accountNumber) complain("AccountNumber", "AccountNumber is required");
     else if (accountNumber.length > 30) complain("AccountNumber", "AccountNumber is longer than 30 characters");
-    const phones = header.filter((h) => h.startsWith("phone")).map((h) => field(header, row, h));
+    const phones = header.filter((h) => h.startsWith("phone")).map((h) => csvField(header, row, h));
     if (!phones.some((p) => p)) complain("Phone01", "at least one phone number is required");
     for (const p of phones) if (p && !/^\d{3,20}$/.test(p)) complain("Phone01", `phone number ${p} is not digits`);
-    const bias = field(header, row, "timezonebias");
+    const bias = csvField(header, row, "timezonebias");
     if (bias && !/^-?\d{1,4}$/.test(bias)) complain("TimeZoneBias", `TimeZoneBias ${bias} is not minutes`);
-    const dst = field(header, row, "dstobserved");
+    const dst = csvField(header, row, "dstobserved");
     if (dst && !/^(true|false)$/i.test(dst)) complain("DstObserved", `DstObserved ${dst} is not true or false`);
   });
   return complaints;
-}
-
-function field(header: string[], row: string[], name: string): string {
-  const i = header.indexOf(name);
-  return i < 0 ? "" : (row[i] ?? "");
-}
-
-function escape(text: string): string {
-  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-}
-
-function unescape(text: string): string {
-  return text
-    .replace(/&lt;/g, "<")
-    .replace(/&gt;/g, ">")
-    .replace(/&quot;/g, '"')
-    .replace(/&amp;/g, "&");
-}
-
-function sendXml(res: ServerResponse, status: number, body: string): void {
-  res.writeHead(status, { "content-type": "application/xml" }).end(body);
-}
-
-function sendErrors(
-  res: ServerResponse,
-  status: number,
-  errors: { type: string; message: string; data?: string; detail?: string }[],
-): void {
-  const items = errors
-    .map(
-      (e) =>
-        `<apiError>${e.data !== undefined ? `<errorData>${escape(e.data)}</errorData>` : ""}` +
-        `${e.detail !== undefined ? `<errorDetail>${e.detail}</errorDetail>` : ""}` +
-        `<errorMessage>${escape(e.message)}</errorMessage><errorType>${escape(e.type)}</errorType></apiError>`,
-    )
-    .join("");
-  sendXml(res, status, `<?xml version="1.0" encoding="UTF-8" standalone="yes"?><apiErrors>${items}</apiErrors>`);
-}
-
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }

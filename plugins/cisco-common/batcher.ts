@@ -1,20 +1,20 @@
 /**
- * Private to the cisco-cce plugin: gathers the contacts sent within `batchWindowMs` into one
- * import per Cisco campaign (at most `batchSize` rows), and delivers each batch exactly once:
+ * Shared by the Cisco plugins: gathers the contacts sent within `batchWindowMs` into one
+ * append (UCCE import, UCCX contacts POST) per Cisco campaign (at most `batchSize` rows), and
+ * delivers each batch exactly once:
  *
  * - 503 and connection errors: back off and send the same rows again;
- * - an import whose answer was lost may have been applied: before sending again, the rows
- *   already in the campaign's import list are taken as accepted and left out;
+ * - an append whose answer was lost may have been applied: before sending again, the rows
+ *   the campaign already lists are taken as accepted and left out;
  * - 400: the rows Cisco names fail with its message; the others are sent again without them.
  *
- * Imports of one campaign go one after another; campaigns proceed independently. A batch
+ * Appends to one campaign go one after another; campaigns proceed independently. A batch
  * gives up within `budgetMs` of its oldest send, below the hub's send timeout (20 s), so the
  * hub never counts as failed a contact that Cisco takes later.
  */
 import { PluginError, type Logger } from "@dialmesh/sdk";
-import { CiscoApiError, type CiscoAwClient, type RowError } from "./cisco-cce.api.ts";
-import { contactsCsv, type ContactRow } from "./cisco-cce.contacts.ts";
-import type { OpenContactStore } from "./cisco-cce.store.ts";
+import { CiscoApiError, type RowError } from "./http.ts";
+import type { OpenContactStore } from "./store.ts";
 
 export interface Timers {
   /** Runs `fn` after `ms`; returns a cancel function. */
@@ -30,8 +30,29 @@ export const realTimers: Timers = {
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 };
 
-export interface BatcherOptions {
-  client: CiscoAwClient;
+/** A contact as the batcher needs it: the vendor row holds more. */
+export interface AppendRow {
+  /** The hub's attempt id, Cisco's account number: what reconciliation looks for. */
+  accountNumber: string;
+}
+
+/** The vendor's side of a batch. Both throw CiscoApiError for the vendor's answers. */
+export interface ContactSink<Row extends AppendRow> {
+  append(campaignId: number, rows: readonly Row[], timeoutMs: number): Promise<void>;
+  /** The account numbers the campaign holds now (read after an answer was lost). */
+  listed(campaignId: number, timeoutMs: number): Promise<Set<string>>;
+}
+
+/** How messages name things, e.g. { plugin: "cisco-cce", server: "Cisco AW", operation: "import" }. */
+export interface BatcherNames {
+  plugin: string;
+  server: string;
+  operation: string;
+}
+
+export interface BatcherOptions<Row extends AppendRow> {
+  sink: ContactSink<Row>;
+  names: BatcherNames;
   store: OpenContactStore;
   logger: Logger;
   timers: Timers;
@@ -44,15 +65,15 @@ export interface BatcherOptions {
   now(): number;
 }
 
-interface PendingContact {
-  row: ContactRow;
+interface PendingContact<Row> {
+  row: Row;
   enqueuedAt: number;
   resolve(): void;
   reject(err: PluginError): void;
 }
 
-interface CampaignQueue {
-  pending: PendingContact[];
+interface CampaignQueue<Row> {
+  pending: PendingContact<Row>[];
   cancelTimer: (() => void) | undefined;
   /** The last delivery started for this campaign; the next one waits for it. */
   tail: Promise<void>;
@@ -69,25 +90,27 @@ export function backoffMs(attempt: number, retryAfterMs?: number): number {
   return Math.min(BASE_BACKOFF_MS * 2 ** attempt, MAX_BACKOFF_MS);
 }
 
-export class ImportBatcher {
-  private readonly queues = new Map<number, CampaignQueue>();
+export class ContactBatcher<Row extends AppendRow> {
+  private readonly queues = new Map<number, CampaignQueue<Row>>();
   private readonly maxAttempts: number;
   private readonly budgetMs: number;
   private stopping = false;
 
-  private readonly opts: BatcherOptions;
+  private readonly opts: BatcherOptions<Row>;
+  private readonly log: string;
 
-  constructor(opts: BatcherOptions) {
+  constructor(opts: BatcherOptions<Row>) {
+    this.log = `cisco ${opts.names.operation}`;
     this.opts = opts;
     this.maxAttempts = opts.maxAttempts ?? 8;
     this.budgetMs = opts.budgetMs ?? DEFAULT_BUDGET_MS;
   }
 
   /** Resolves once Cisco has the contact; rejects with a PluginError when it will not. */
-  enqueue(campaignId: number, row: ContactRow): Promise<void> {
+  enqueue(campaignId: number, row: Row): Promise<void> {
     if (this.stopping) {
       return Promise.reject(
-        new PluginError("PLUGIN_STOPPING", "the cisco-cce instance is stopping", { retryable: true }),
+        new PluginError("PLUGIN_STOPPING", `the ${this.opts.names.plugin} instance is stopping`, { retryable: true }),
       );
     }
     const queue = this.queue(campaignId);
@@ -112,8 +135,8 @@ export class ImportBatcher {
           // Not the AW's answer (a bad list document, a bug): fail what is still waiting
           // (settled sends stay as they are) and keep the queue going.
           const message = err instanceof Error ? err.message : String(err);
-          this.opts.logger.error("cisco import failed unexpectedly", { campaignId, message });
-          this.failAll(batch, new PluginError("CISCO_ERROR", `cisco import failed: ${message}`, { retryable: true }));
+          this.opts.logger.error(`${this.log} failed unexpectedly`, { campaignId, message });
+          this.failAll(batch, new PluginError("CISCO_ERROR", `${this.log} failed: ${message}`, { retryable: true }));
         });
     }
   }
@@ -137,14 +160,15 @@ export class ImportBatcher {
   /** Fails what was not sent yet (retryable: nothing reached Cisco) and waits for the rest. */
   async stop(): Promise<void> {
     this.stopping = true;
-    const error = new PluginError("PLUGIN_STOPPING", "the cisco-cce instance stopped before the import", {
+    const { plugin, operation } = this.opts.names;
+    const error = new PluginError("PLUGIN_STOPPING", `the ${plugin} instance stopped before the ${operation}`, {
       retryable: true,
     });
     for (const campaignId of this.queues.keys()) this.drop(campaignId, error);
     await this.idle();
   }
 
-  private queue(campaignId: number): CampaignQueue {
+  private queue(campaignId: number): CampaignQueue<Row> {
     let queue = this.queues.get(campaignId);
     if (!queue) {
       queue = { pending: [], cancelTimer: undefined, tail: Promise.resolve() };
@@ -153,8 +177,8 @@ export class ImportBatcher {
     return queue;
   }
 
-  private async deliver(campaignId: number, batch: PendingContact[]): Promise<void> {
-    const { client, logger } = this.opts;
+  private async deliver(campaignId: number, batch: PendingContact<Row>[]): Promise<void> {
+    const { sink, logger } = this.opts;
     const deadline = Math.min(...batch.map((p) => p.enqueuedAt)) + this.budgetMs;
     let remaining = batch;
     /** An earlier import of these rows may have been applied: look before sending again. */
@@ -173,14 +197,18 @@ export class ImportBatcher {
           uncertain = false;
           if (remaining.length === 0) return;
         }
-        await client.importContacts(campaignId, contactsCsv(remaining.map((p) => p.row)), requestMs);
+        await sink.append(
+          campaignId,
+          remaining.map((p) => p.row),
+          requestMs,
+        );
         await this.accept(campaignId, remaining);
-        logger.info("cisco import accepted", { campaignId, rows: remaining.length, attempt: attempt + 1 });
+        logger.info(`${this.log} accepted`, { campaignId, rows: remaining.length, attempt: attempt + 1 });
         return;
       } catch (err) {
         if (!(err instanceof CiscoApiError)) throw err;
         lastError = err;
-        logger.warn("cisco import failed", {
+        logger.warn(`${this.log} failed`, {
           campaignId,
           rows: remaining.length,
           kind: err.kind,
@@ -202,13 +230,13 @@ export class ImportBatcher {
         remaining,
         new PluginError(
           "OUTCOME_UNKNOWN",
-          `no answer from the Cisco AW to the import and its list could not be read; the contacts may have been appended (${lastError?.message ?? ""})`,
+          `no answer from the ${this.opts.names.server} to the ${this.opts.names.operation} and its list could not be read; the contacts may have been appended (${lastError?.message ?? ""})`,
           { retryable: false },
         ),
       );
       return;
     }
-    const message = lastError?.message ?? "Cisco AW unavailable";
+    const message = lastError?.message ?? `${this.opts.names.server} unavailable`;
     this.failAll(
       remaining,
       new PluginError("CISCO_UNAVAILABLE", message, {
@@ -219,11 +247,15 @@ export class ImportBatcher {
   }
 
   /** The rows Cisco already lists count as accepted; returns the others. */
-  private async reconcile(campaignId: number, rows: PendingContact[], requestMs: number): Promise<PendingContact[]> {
-    const listed = new Set((await this.opts.client.allContacts(campaignId, requestMs)).map((c) => c.accountNumber));
+  private async reconcile(
+    campaignId: number,
+    rows: PendingContact<Row>[],
+    requestMs: number,
+  ): Promise<PendingContact<Row>[]> {
+    const listed = await this.opts.sink.listed(campaignId, requestMs);
     const present = rows.filter((p) => listed.has(p.row.accountNumber));
     const missing = rows.filter((p) => !listed.has(p.row.accountNumber));
-    this.opts.logger.info("cisco import reconciled after a lost answer", {
+    this.opts.logger.info(`${this.log} reconciled after a lost answer`, {
       campaignId,
       alreadyImported: present.length,
       toSend: missing.length,
@@ -232,25 +264,28 @@ export class ImportBatcher {
     return missing;
   }
 
-  private async accept(campaignId: number, rows: PendingContact[]): Promise<void> {
+  private async accept(campaignId: number, rows: PendingContact<Row>[]): Promise<void> {
     if (rows.length === 0) return;
     try {
       await this.opts.store.open(rows.map((p) => ({ accountNumber: p.row.accountNumber, campaignId })));
     } catch (err) {
       // Cisco has the contacts: failing the sends would append them again. Their results
       // will not be polled; say so loudly.
-      this.opts.logger.error("cisco contacts imported but not recorded as open: their results will be missed", {
-        campaignId,
-        rows: rows.length,
-        error: err instanceof Error ? err.message : String(err),
-      });
+      this.opts.logger.error(
+        `${this.log} applied but its contacts not recorded as open: their results will be missed`,
+        {
+          campaignId,
+          rows: rows.length,
+          error: err instanceof Error ? err.message : String(err),
+        },
+      );
     }
     for (const p of rows) p.resolve();
   }
 
   /** Fails the rows a 400 names and returns the others; none named: all fail. */
-  private failNamedRows(rows: PendingContact[], err: CiscoApiError): PendingContact[] {
-    const named = new Map<PendingContact, string>();
+  private failNamedRows(rows: PendingContact<Row>[], err: CiscoApiError): PendingContact<Row>[] {
+    const named = new Map<PendingContact<Row>, string>();
     for (const complaint of err.rowErrors) {
       const p = rowOf(rows, complaint);
       if (p) named.set(p, named.has(p) ? `${named.get(p)}; ${complaint.message}` : complaint.message);
@@ -265,12 +300,15 @@ export class ImportBatcher {
     return rows.filter((p) => !named.has(p));
   }
 
-  private failAll(rows: PendingContact[], error: PluginError): void {
+  private failAll(rows: PendingContact<Row>[], error: PluginError): void {
     for (const p of rows) p.reject(error);
   }
 }
 
-function rowOf(rows: PendingContact[], complaint: RowError): PendingContact | undefined {
+function rowOf<Row extends AppendRow>(
+  rows: PendingContact<Row>[],
+  complaint: RowError,
+): PendingContact<Row> | undefined {
   if (complaint.accountNumber !== undefined) {
     const byAccount = rows.find((p) => p.row.accountNumber === complaint.accountNumber);
     if (byAccount) return byAccount;

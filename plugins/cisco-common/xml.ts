@@ -1,11 +1,13 @@
 /**
- * Private to the cisco-cce plugin: the little XML the Unified Config API speaks. Builds the
- * import request and reads list and error documents into a plain element tree. The documents
- * are small, flat and namespace-free, so a strict tokenizer is enough (no dependency).
+ * Shared by the Cisco plugins: the little XML the Unified Config API (UCCE) and the Admin API
+ * (UCCX) speak, read into a plain element tree. The documents are small, flat and
+ * namespace-free, so a strict tokenizer is enough (no dependency).
  */
 
 export interface XmlElement {
   name: string;
+  /** Attribute values, entities decoded. */
+  attributes: Record<string, string>;
   children: XmlElement[];
   /** Text and CDATA directly inside the element, entities decoded. */
   text: string;
@@ -27,7 +29,7 @@ export function escapeXml(text: string): string {
 
 /** Parses a document; throws on malformed input (unbalanced or unterminated tags). */
 export function parseXml(source: string): XmlElement {
-  const root: XmlElement = { name: "#document", children: [], text: "" };
+  const root: XmlElement = { name: "#document", attributes: {}, children: [], text: "" };
   const stack: XmlElement[] = [root];
   let i = 0;
   const top = (): XmlElement => stack[stack.length - 1] as XmlElement;
@@ -62,9 +64,15 @@ export function parseXml(source: string): XmlElement {
         if (!open || open === root || open.name !== name) throw new Error(`unexpected </${name}>`);
       } else {
         const selfClosing = tag.endsWith("/");
-        const name = (selfClosing ? tag.slice(0, -1) : tag).trim().split(/\s+/)[0] ?? "";
+        const body = (selfClosing ? tag.slice(0, -1) : tag).trim();
+        const name = body.split(/\s+/)[0] ?? "";
         if (!name) throw new Error("empty tag name");
-        const element: XmlElement = { name, children: [], text: "" };
+        const element: XmlElement = {
+          name,
+          attributes: parseAttributes(body.slice(name.length)),
+          children: [],
+          text: "",
+        };
         top().children.push(element);
         if (!selfClosing) stack.push(element);
       }
@@ -72,6 +80,14 @@ export function parseXml(source: string): XmlElement {
   }
   if (stack.length !== 1) throw new Error(`unclosed <${top().name}>`);
   return root;
+}
+
+function parseAttributes(source: string): Record<string, string> {
+  const attributes: Record<string, string> = {};
+  for (const m of source.matchAll(/([\w:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')/g)) {
+    attributes[m[1] as string] = decodeEntities(m[2] ?? m[3] ?? "");
+  }
+  return attributes;
 }
 
 /** The first child named `name`, if any. */
@@ -96,4 +112,10 @@ export function descendants(element: XmlElement, name: string): XmlElement[] {
   };
   walk(element);
   return out;
+}
+
+/** The integer in `text`, else `fallback`. */
+export function toInt(text: string | undefined, fallback: number): number {
+  const n = Number.parseInt(text ?? "", 10);
+  return Number.isFinite(n) ? n : fallback;
 }

@@ -1,8 +1,9 @@
 /**
- * Private to the cisco-cce plugin: which appended contacts are still open at Cisco, and who
- * polls which campaign. In the hub's database (`ctx.storage`) the state survives a restart and
- * is shared by every hub node running the instance; without storage (tests, a hub without a
- * database) it lives in memory and results are polled by this process only.
+ * Shared by the Cisco plugins (cisco-cce, cisco-uccx): which appended contacts are still open
+ * at Cisco, and who polls which campaign. In the hub's database (`ctx.storage`) the state
+ * survives a restart and is shared by every hub node running the instance; without storage
+ * (tests, a hub without a database) it lives in memory and results are polled by this process
+ * only.
  */
 import type { Collection } from "mongodb";
 import type { PluginStorage } from "@dialmesh/sdk";
