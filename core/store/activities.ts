@@ -11,7 +11,7 @@ import { newId, stableId } from "../domain/ids.ts";
 import type { AttemptStatus } from "@dialmesh/sdk";
 import type { ActivityDoc, AttemptDoc, Models } from "./models.ts";
 import type { ClaimStore } from "./claims.ts";
-import { DueIndex, dueKey } from "./due-index.ts";
+import { DueIndex, dueKey, ORPHAN_GRACE_MS } from "./due-index.ts";
 import { insertUnordered } from "./write-errors.ts";
 import type { JournaledOutcome } from "./outcome-journal.ts";
 
@@ -117,6 +117,8 @@ export class ActivityStore {
     // not stored, a duplicate, is dropped when it comes due).
     await this.due.add(docs.map((d) => ({ activityId: d._id, at: d.dueAt })));
     const failedIdx = await insertUnordered(this.models.Activity.collection, docs);
+    // A repeated idempotency key stored nothing: its entry goes (the earlier activity has its own).
+    if (failedIdx.size > 0) await this.due.remove([...failedIdx].map((i) => dueKey(docs[i]!.dueAt, docs[i]!._id)));
 
     const results: AcceptedActivity[] = docs.map((d) => ({ id: d._id, status: "SCHEDULED", created: true }));
     if (failedIdx.size > 0) {
@@ -233,12 +235,17 @@ export class ActivityStore {
     const candidates: ActivityDoc[] = [];
     for (const e of entries) {
       const act = byId.get(e.activityId);
+      if (!act) {
+        // Intake in progress (its entry is written first), or an intake that died in between.
+        if (e.writtenAt.getTime() < now.getTime() - ORPHAN_GRACE_MS) this.due.move(e.activityId, e.key, null);
+        continue;
+      }
       const lease = act?.leaseUntil && act.leaseUntil > now ? act.leaseUntil : undefined;
-      const next = !act || act.nextRunAt === null ? null : lease && lease > act.nextRunAt ? lease : act.nextRunAt;
+      const next = act.nextRunAt === null ? null : lease && lease > act.nextRunAt ? lease : act.nextRunAt;
       if (next === null || next > now || keyOf.has(e.activityId)) this.due.move(e.activityId, e.key, next);
       else {
         keyOf.set(e.activityId, e.key);
-        candidates.push(act!);
+        candidates.push(act);
       }
     }
     const won = candidates.length

@@ -17,12 +17,21 @@ import { insertUnordered } from "./write-errors.ts";
 interface DueDoc {
   _id: string;
   a: string;
+  /** When the entry was written. */
+  c: Date;
 }
 
 export interface DueEntry {
   key: string;
   activityId: string;
+  writtenAt: Date;
 }
+
+/**
+ * How long an entry whose activity does not exist is kept: intake writes the entry before the
+ * activity, so a claim round between the two finds the entry alone.
+ */
+export const ORPHAN_GRACE_MS = 60_000;
 
 const DIGITS = 15;
 
@@ -58,7 +67,8 @@ export class DueIndex {
   /** Writes entries now (intake: before the activities they announce exist). */
   async add(items: { activityId: string; at: Date }[]): Promise<void> {
     if (items.length === 0) return;
-    const docs = items.map((i) => ({ _id: dueKey(i.at, i.activityId), a: i.activityId }));
+    const c = new Date();
+    const docs = items.map((i) => ({ _id: dueKey(i.at, i.activityId), a: i.activityId, c }));
     for (let i = 0; i < docs.length; i += CHUNK) {
       await insertUnordered(this.entries, docs.slice(i, i + CHUNK));
     }
@@ -77,7 +87,7 @@ export class DueIndex {
       .sort({ _id: 1 })
       .limit(limit)
       .toArray();
-    return docs.map((d) => ({ key: d._id, activityId: d.a }));
+    return docs.map((d) => ({ key: d._id, activityId: d.a, writtenAt: d.c }));
   }
 
   /**
@@ -88,7 +98,7 @@ export class DueIndex {
   move(activityId: string, from: string | undefined, to: Date | null): void {
     const toKey = to ? dueKey(to, activityId) : undefined;
     if (toKey) {
-      this.pendingAdds.set(toKey, { _id: toKey, a: activityId });
+      this.pendingAdds.set(toKey, { _id: toKey, a: activityId, c: new Date() });
       this.pendingRemoves.delete(toKey);
     }
     if (from && from !== toKey) this.pendingRemoves.add(from);
@@ -131,7 +141,7 @@ export class DueIndex {
   async backfillOnce(activities: Collection): Promise<number> {
     if (await this.entries.findOne({ _id: BACKFILLED })) return 0;
     const n = await this.backfill(activities);
-    await insertUnordered(this.entries, [{ _id: BACKFILLED, a: "" }]);
+    await insertUnordered(this.entries, [{ _id: BACKFILLED, a: "", c: new Date() }]);
     return n;
   }
 
