@@ -150,7 +150,8 @@ export async function startFerretDb(opts: {
     `--listen-addr=127.0.0.1:${port}`,
     "--telemetry=disable",
     `--state-dir=${dataDir}`,
-    "--debug-addr=-",
+    // Profiling: DIALMESH_FERRETDB_DEBUG_ADDR=127.0.0.1:8088 serves Go's /debug/pprof there.
+    `--debug-addr=${process.env.DIALMESH_FERRETDB_DEBUG_ADDR ?? "-"}`,
     "--log-level=error",
   ]);
   const child = spawn(command, args, { stdio: ["ignore", log, log] });
