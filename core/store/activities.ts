@@ -63,6 +63,12 @@ export class ActivityStore {
     );
   }
 
+  /** A holder let go without starting the attempt claimDue reserved for it: free the reservation. */
+  private async unreserveUnused(a: ActivityDoc): Promise<void> {
+    if (a.reservedAttempt !== undefined && a.reservedAttempt === a.attempts.length && a.leaseOwner)
+      await this.claims.unreserve(a._id, a.reservedAttempt, a.leaseOwner);
+  }
+
   /**
    * The filter of a holder's write: its lease token, or, for a claim claimDue won and nobody
    * wrote to the activity yet, the epoch the activity had when it was claimed (a later claim
@@ -199,8 +205,9 @@ export class ActivityStore {
     return this.models.Activity.find({ _id: { $in: [...won.keys()] } }).lean<ActivityDoc[]>();
   }
 
-  /** See ClaimStore.reserveAttempt. */
+  /** See ClaimStore.reserveAttempt; claimDue may have reserved it already. */
   reserveAttempt(activity: ActivityDoc, owner: string, now: Date): Promise<boolean> {
+    if (activity.reservedAttempt === activity.attempts.length) return Promise.resolve(true);
     return this.claims.reserveAttempt(activity._id, activity.attempts.length, owner, now);
   }
 
@@ -268,6 +275,12 @@ export class ActivityStore {
         },
       ];
     });
+    // The attempt each would start next, reserved with the claim: one insert for the round
+    // instead of one per send (a reservation not used goes stale, see reserveAttempt).
+    const reserved = claimed.length
+      ? await this.claims.reserveNextAttempts(new Map(claimed.map((a) => [a._id, a.attempts.length])), owner, now)
+      : new Set<string>();
+    for (const a of claimed) if (reserved.has(a._id)) a.reservedAttempt = a.attempts.length;
     for (const a of claimed) this.due.move(a._id, keyOf.get(a._id), a.leaseUntil);
     // Written before the next round looks, so that it does not find these again.
     await this.due.flush();
@@ -441,6 +454,7 @@ export class ActivityStore {
     });
     if (res.modifiedCount !== 1) return false;
     this.moved(activity, "nextRunAt" in set ? (set.nextRunAt ?? null) : undefined);
+    await this.unreserveUnused(activity);
     return true;
   }
 
@@ -478,8 +492,10 @@ export class ActivityStore {
     }
     const res = await this.models.Activity.updateOne(this.holder(holder), { $set: set });
     if (res.modifiedCount !== 1) return false;
-    if (opts.release) this.moved(holder, "nextRunAt" in activitySet ? (activitySet.nextRunAt ?? null) : undefined);
-    else if (activitySet.nextRunAt) this.due.move(holder._id, undefined, activitySet.nextRunAt);
+    if (opts.release) {
+      this.moved(holder, "nextRunAt" in activitySet ? (activitySet.nextRunAt ?? null) : undefined);
+      await this.unreserveUnused(holder);
+    } else if (activitySet.nextRunAt) this.due.move(holder._id, undefined, activitySet.nextRunAt);
     return true;
   }
 

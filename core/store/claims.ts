@@ -139,6 +139,29 @@ export class ClaimStore {
     return false;
   }
 
+  /**
+   * Reserves, for activities just claimed, the attempt each would start next (`index` by
+   * activity id), generation 0, in one insert; returns the ids whose reservation is now theirs.
+   * An activity whose reservation exists already (a holder that died, a stale one) goes the
+   * usual way at dispatch (reserveAttempt).
+   */
+  async reserveNextAttempts(next: Map<string, number>, owner: string, now: Date): Promise<Set<string>> {
+    const ids = [...next.keys()];
+    const lost = await this.insert(
+      ids.map((id) => ({ _id: `${id}#attempt-${next.get(id)!}.0`, owner, until: now, createdAt: now })),
+    );
+    return new Set(ids.filter((_, i) => !lost.has(i)));
+  }
+
+  /**
+   * Drops a reservation from reserveNextAttempts that its holder did not use (it released the
+   * activity without starting that attempt), so that the next holder can take it at once
+   * rather than after `staleMs`.
+   */
+  async unreserve(activityId: string, index: number, owner: string): Promise<void> {
+    await this.claims.deleteOne({ _id: `${activityId}#attempt-${index}.0`, owner });
+  }
+
   /** Claims older than `before` (their activities have moved on): a purge job, as FerretDB has no TTL index. */
   async purge(before: Date): Promise<number> {
     const res = await this.claims.deleteMany({ until: { $lt: before } });

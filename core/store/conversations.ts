@@ -34,14 +34,28 @@ export class ConversationStore {
     if (fresh.length > 0) {
       const latest = new Date(Math.max(...fresh.map((d) => new Date(d.at).getTime())));
       const ids = [...new Set(fresh.map((d) => d.conversationId))];
-      for (let i = 0; i < ids.length; i += 1000) {
-        await this.models.Conversation.updateMany(
-          { _id: { $in: ids.slice(i, i + 1000) } },
-          { $max: { lastEventAt: latest } },
-        );
-      }
+      // Not waited for by the callers: the events are stored, and lastEventAt only orders a
+      // customer's conversations. One update at a time, in order; a failed one is retried by
+      // the conversation's next event (it only ever moves forward).
+      this.touching = this.touching.then(() => this.touch(ids, latest)).catch(() => undefined);
     }
     return docs.map((_, i) => !repeated.has(i));
+  }
+
+  private touching: Promise<void> = Promise.resolve();
+
+  private async touch(ids: string[], latest: Date): Promise<void> {
+    for (let i = 0; i < ids.length; i += 1000) {
+      await this.models.Conversation.updateMany(
+        { _id: { $in: ids.slice(i, i + 1000) } },
+        { $max: { lastEventAt: latest } },
+      );
+    }
+  }
+
+  /** Conversation updates not written yet (tests, shutdown). */
+  settled(): Promise<void> {
+    return this.touching;
   }
 
   /** The conversation for inbound messages from an address nobody wrote to. */

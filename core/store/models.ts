@@ -65,6 +65,8 @@ export interface ActivityDoc {
    * claim to it; the epoch it had before (see ActivityStore.holder).
    */
   claimedFrom?: number;
+  /** In memory only: the attempt index claimDue reserved for this holder (see reserveAttempt). */
+  reservedAttempt?: number;
   createdAt: Date;
   updatedAt: Date;
 }
