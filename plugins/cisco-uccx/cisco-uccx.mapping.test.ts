@@ -13,7 +13,7 @@ import {
 import { contactRow, contactsCsv } from "./cisco-uccx.contacts.ts";
 import { appendBody, parseContactList, parseImportStatus } from "./cisco-uccx.api.ts";
 
-/** The table of docs/plugins/cisco-uccx.md: code -> canonical outcome or status. */
+/** The table of docs/plugins.md (cisco-uccx): code -> canonical outcome or status. */
 const EXPECTED: Record<number, string> = {
   0: "status FAILED",
   2: "FAX",

@@ -122,7 +122,7 @@ function first(fields: Readonly<Record<string, string>>, names: readonly string[
 
 /**
  * Reads a Web Connector request's fields (query and form merged). The connector's parameters
- * are named by the administrator; the names of docs/plugins/five9.md are read first, then
+ * are named by the administrator; the names of docs/plugins.md (five9) are read first, then
  * Five9's own variable names (`call.disposition_name`, `contact.<field>`, ...).
  */
 export function readDispositionFields(

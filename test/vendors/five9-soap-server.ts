@@ -269,7 +269,7 @@ export class Five9SoapServer {
 
   /**
    * The HTTP POST Five9's Web Connector sends when an agent or the dialer sets a disposition
-   * on the record's call: form fields as the connector is configured in docs/plugins/five9.md.
+   * on the record's call: form fields as the connector is configured in docs/plugins.md (five9).
    * `secret` goes in the URL query (`secret=`) or, with `via: "header"`, in X-Dialmesh-Secret.
    */
   webConnectorRequest(
