@@ -234,9 +234,11 @@ export class ActivityStore {
   async claimDue(owner: string, now: Date, limit: number, leaseMs: number): Promise<ActivityDoc[]> {
     const entries = await this.due.due(now, limit);
     if (entries.length === 0) return [];
-    const acts = await this.models.Activity.find({
-      _id: { $in: [...new Set(entries.map((e) => e.activityId))] },
-    }).lean<ActivityDoc[]>();
+    const ids = [...new Set(entries.map((e) => e.activityId))];
+    // One batch: a cursor's default first batch (101) would cost a getMore round trip.
+    const acts = await this.models.Activity.find({ _id: { $in: ids } })
+      .batchSize(ids.length)
+      .lean<ActivityDoc[]>();
     const byId = new Map(acts.map((a) => [a._id, a]));
     const keyOf = new Map<string, string>();
     const candidates: ActivityDoc[] = [];

@@ -86,6 +86,7 @@ export class DueIndex {
       .find({ _id: { $lte: dueBound(now) } })
       .sort({ _id: 1 })
       .limit(limit)
+      .batchSize(limit)
       .toArray();
     return docs.map((d) => ({ key: d._id, activityId: d.a, writtenAt: d.c }));
   }
