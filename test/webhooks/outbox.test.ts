@@ -117,6 +117,22 @@ test("a delivery is a signed JSON POST that verifies against the raw body", asyn
   await o.deleteSubscription(sub.id);
 });
 
+test("subscriptions are read once per event name; a change here or a broadcast from another node is seen at once", async () => {
+  const r = await receiver();
+  const [here, there] = [await outbox(), await outbox()];
+  for (const o of [here, there]) assert.equal((await o.enqueue(event("activity.status"))).matched, 0);
+  const sub = await here.createSubscription({ url: r.url, secret: SECRET, events: ["activity.status"] });
+  try {
+    assert.equal((await here.enqueue(event("activity.status"))).matched, 1, "this node's own change");
+    assert.equal((await there.enqueue(event("activity.status"))).matched, 0, "the other node's list is cached");
+    there.invalidateSubscriptions(); // what the webhooks.subscriptions.changed broadcast does
+    assert.equal((await there.enqueue(event("activity.status"))).matched, 1);
+  } finally {
+    await here.deleteSubscription(sub.id);
+  }
+  assert.equal((await here.enqueue(event("activity.status"))).matched, 0);
+});
+
 test("event selection: names, prefixes, '*', inactive subscriptions", async () => {
   const r = await receiver();
   const o = await outbox();
@@ -364,6 +380,8 @@ test("DNS answers are checked at creation and again at delivery (rebinding)", as
   // A subscription stored while private networks were allowed is refused by a strict node.
   const lax = await outbox({ allowPrivateNetworks: true });
   const local = await lax.createSubscription({ url: r.url, secret: SECRET, events: ["*"] });
+  // Another node's subscription: the hub's webhooks service broadcasts the change to every node.
+  o.invalidateSubscriptions();
   await o.enqueue(event());
   await new Promise((res) => setTimeout(res, 30));
   await o.deliverDue();
