@@ -5,7 +5,7 @@
  */
 import { Agenda, type Job } from "agenda";
 import { MongoBackend } from "@agendajs/mongo-backend";
-import { toParent, type DriverMessage } from "./common.ts";
+import { runChild, toParent } from "./common.ts";
 import { openEmailJob, type EmailJobSettings, type SendEmailJob } from "./email-job.ts";
 
 export interface AgendaNodeSettings extends EmailJobSettings {
@@ -26,7 +26,7 @@ process.on("unhandledRejection", (err) => {
   process.stderr.write(`[agenda] unhandled rejection: ${(err as Error)?.message ?? String(err)}\n`);
 });
 
-try {
+await runChild(async () => {
   const emailJob = await openEmailJob(settings);
   const agenda = new Agenda({
     backend: new MongoBackend({ mongo: emailJob.conn.db! }),
@@ -47,20 +47,8 @@ try {
 
   await agenda.start();
   toParent({ type: "ready" });
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
+  return async () => {
     await agenda.stop();
     await emailJob.close();
-    toParent({ type: "stopped" });
-    process.exit(0);
   };
-  process.on("message", (m: DriverMessage) => {
-    if (m.type === "stop") void stop();
-  });
-  process.on("disconnect", () => void stop());
-} catch (err) {
-  toParent({ type: "error", message: (err as Error).stack ?? String(err) });
-  process.exit(1);
-}
+});

@@ -6,7 +6,7 @@
  */
 import { Redis } from "ioredis";
 import { Worker, type Job } from "bullmq";
-import { toParent, type DriverMessage } from "./common.ts";
+import { runChild, toParent } from "./common.ts";
 import { openEmailJob, type EmailJobSettings, type SendEmailJob } from "./email-job.ts";
 
 export interface BullmqNodeSettings extends EmailJobSettings {
@@ -18,7 +18,7 @@ export interface BullmqNodeSettings extends EmailJobSettings {
 
 const settings = JSON.parse(process.env.BENCH_BULLMQ ?? "{}") as BullmqNodeSettings;
 
-try {
+await runChild(async () => {
   const emailJob = await openEmailJob(settings);
   // BullMQ's workers block on Redis: their connection must never give up on a command.
   const redis = new Redis({ host: "127.0.0.1", port: settings.redisPort, maxRetriesPerRequest: null });
@@ -33,21 +33,9 @@ try {
   await worker.waitUntilReady();
 
   toParent({ type: "ready" });
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
+  return async () => {
     await worker.close();
     redis.disconnect();
     await emailJob.close();
-    toParent({ type: "stopped" });
-    process.exit(0);
   };
-  process.on("message", (m: DriverMessage) => {
-    if (m.type === "stop") void stop();
-  });
-  process.on("disconnect", () => void stop());
-} catch (err) {
-  toParent({ type: "error", message: (err as Error).stack ?? String(err) });
-  process.exit(1);
-}
+});

@@ -15,8 +15,9 @@
  * - burst:  M items all due at the same instant. Lateness, and the time to drain them all.
  *
  * FerretDB and redis-server (fresh temp data dirs), the SMTP server, the hub node, the BullMQ
- * worker and the Agenda worker each run in their own process; this driver only feeds them and reads the results back from the
- * database. Results: a table on stdout, JSON in bench/results/.
+ * worker and the Agenda worker each run in their own process; this driver only feeds them and
+ * reads the results back from the database. Results: a table on stdout (with the ratios
+ * Dialmesh/BullMQ and Dialmesh/Agenda), JSON in bench/results/.
  */
 import { execFileSync, fork, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
