@@ -68,6 +68,32 @@ export function toParent(msg: ChildMessage): void {
   process.send?.(msg);
 }
 
+/**
+ * The life of a system's process: `start` brings it up (and tells the driver it is ready) and
+ * returns how to stop it; the driver's "stop", or its going away, stops it once and ends the
+ * process. A failure to start goes to the driver as an error.
+ */
+export async function runChild(start: () => Promise<() => Promise<void>>): Promise<void> {
+  try {
+    const stopSystem = await start();
+    let stopping = false;
+    const stop = async () => {
+      if (stopping) return;
+      stopping = true;
+      await stopSystem();
+      toParent({ type: "stopped" });
+      process.exit(0);
+    };
+    process.on("message", (m: DriverMessage) => {
+      if (m.type === "stop") void stop();
+    });
+    process.on("disconnect", () => void stop());
+  } catch (err) {
+    toParent({ type: "error", message: (err as Error).stack ?? String(err) });
+    process.exit(1);
+  }
+}
+
 /** Waits for the next message of `type` from `child`, failing if it exits first. */
 export function nextMessage<T extends ChildMessage["type"]>(
   child: ChildProcess,

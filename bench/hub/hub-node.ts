@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { loadConfig } from "../../core/config/load.ts";
 import { startHub } from "../../core/hub.ts";
-import { FROM, toParent, type DriverMessage } from "./common.ts";
+import { FROM, runChild, toParent } from "./common.ts";
 
 export interface HubNodeSettings {
   mongoUrl: string;
@@ -21,7 +21,7 @@ export interface HubNodeSettings {
 
 const settings = JSON.parse(process.env.BENCH_HUB ?? "{}") as HubNodeSettings;
 
-try {
+await runChild(async () => {
   const config = loadConfig({
     env: {},
     overrides: {
@@ -47,19 +47,7 @@ try {
   });
   const hub = await startHub(config, { mongoUrl: settings.mongoUrl, keys: config.api.keys! });
   toParent({ type: "ready", apiUrl: hub.apiUrl });
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
+  return async () => {
     await hub.stop();
-    toParent({ type: "stopped" });
-    process.exit(0);
   };
-  process.on("message", (m: DriverMessage) => {
-    if (m.type === "stop") void stop();
-  });
-  process.on("disconnect", () => void stop());
-} catch (err) {
-  toParent({ type: "error", message: (err as Error).stack ?? String(err) });
-  process.exit(1);
-}
+});

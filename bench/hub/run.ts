@@ -1,19 +1,23 @@
 /**
- * Hub-core benchmark: Dialmesh and Agenda 6 doing the same email job on the same FerretDB.
+ * Hub-core benchmark: Dialmesh against two job queues doing the same email job: BullMQ (queue in
+ * redis-server, AOF fsync every second) and Agenda 6 (queue in the same FerretDB). All three
+ * record their results in FerretDB.
  *
  *   npm run bench:hub [-- --runs 3 --n 5000 --lateness-n 10000 ...]   (--help for all flags)
  *
- * Scenarios (each on a fresh database, the two systems one after the other, never together):
- * - e2e:    N activities accepted (hub: POST /api/v1/activities in batches; Agenda:
- *           agenda.schedule(now, ...)) -> received by the SMTP server -> timeline event written
- *           and conversation updated. activities/s for the whole path and for the dispatch part.
+ * Scenarios (each on a fresh database, the systems one after the other, never together):
+ * - e2e:    N activities accepted (hub: POST /api/v1/activities in batches; BullMQ:
+ *           queue.addBulk in batches of the same size; Agenda: agenda.schedule(now, ...)) ->
+ *           received by the SMTP server -> timeline event written and conversation updated.
+ *           activities/s for the whole path and for the dispatch part.
  * - spread: M items due within one window (default one minute), dueAt uniformly spread over it,
  *           starting `lead` ms after insertion begins. Lateness = dispatch time - due time.
  * - burst:  M items all due at the same instant. Lateness, and the time to drain them all.
  *
- * FerretDB (fresh temp data dir), the SMTP server, the hub node and the Agenda worker each
- * run in their own process; this driver only feeds them and reads the results back from the
- * database. Results: a table on stdout, JSON in bench/results/.
+ * FerretDB and redis-server (fresh temp data dirs), the SMTP server, the hub node, the BullMQ
+ * worker and the Agenda worker each run in their own process; this driver only feeds them and
+ * reads the results back from the database. Results: a table on stdout (with the ratios
+ * Dialmesh/BullMQ and Dialmesh/Agenda), JSON in bench/results/.
  */
 import { execFileSync, fork, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -25,7 +29,15 @@ import { parseArgs } from "node:util";
 import mongoose, { type Connection } from "mongoose";
 import { Agenda } from "agenda";
 import { MongoBackend } from "@agendajs/mongo-backend";
-import { ferretDbBinary, startFerretDb, type RunningService } from "../../core/infra/processes.ts";
+import { Queue } from "bullmq";
+import { Redis } from "ioredis";
+import {
+  ferretDbBinary,
+  redisServerBinary,
+  startFerretDb,
+  startRedis,
+  type RunningService,
+} from "../../core/infra/processes.ts";
 import {
   CONTENT,
   customerFor,
@@ -37,42 +49,48 @@ import {
   type LatenessSummary,
 } from "./common.ts";
 import type { HubNodeSettings } from "./hub-node.ts";
-import type { AgendaNodeSettings, SendEmailJob } from "./agenda-node.ts";
+import type { AgendaNodeSettings } from "./agenda-node.ts";
+import type { BullmqNodeSettings } from "./bullmq-node.ts";
+import type { EmailJobSettings, SendEmailJob } from "./email-job.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "../..");
 const JOB_NAME = "send-email";
 
-type System = "hub" | "agenda";
+const SYSTEMS = ["hub", "bullmq", "agenda"] as const;
+type System = (typeof SYSTEMS)[number];
+type Baseline = Exclude<System, "hub">;
+const SYSTEM_LABEL: Record<System, string> = { hub: "Dialmesh", bullmq: "BullMQ", agenda: "Agenda" };
 type Scenario = "e2e" | "spread" | "burst";
 
 const HELP = `Usage: node bench/hub/run.ts [flags]
   --runs <k>                    repetitions of every scenario (default 1)
   --scenarios <list>            e2e,spread,burst (default all)
-  --systems <list>              hub,agenda (default both)
+  --systems <list>              hub,bullmq,agenda (default all three)
   --n <N>                       activities in the e2e scenario (default 1000; the issue's size is 5000)
   --lateness-n <M>              activities in the spread and burst scenarios (default 1000; the issue's is 10000)
   --window-ms <ms>              spread window (default 60000)
   --lead-ms <ms>                due window starts this long after intake begins (default 20000)
-  --batch <k>                   activities per POST (default 1000)
-  --post-concurrency <k>        POSTs in flight (default 2)
+  --batch <k>                   activities per POST, and jobs per BullMQ addBulk (default 1000)
+  --post-concurrency <k>        POSTs in flight, and addBulk calls (default 2)
   --producer-concurrency <k>    agenda.schedule() calls in flight (default 32)
   --smtp-connections <k>        pooled SMTP connections, both systems (default 5)
   --hub-poll-ms <ms>            scheduler.pollIntervalMs (default 250)
   --hub-batch-size <k>          scheduler.batchSize (default 200)
   --hub-concurrency <k>         scheduler.concurrency (default 64)
+  --bullmq-concurrency <k>      the BullMQ Worker's concurrency (default 16)
   --agenda-process-every <ms>   processEvery (default 250)
   --agenda-max-concurrency <k>  maxConcurrency (default 8)
   --agenda-concurrency <k>      defaultConcurrency (default 8)
   --agenda-lock-limit <k>       lockLimit and defaultLockLimit (default 50)
-  --profile <hub|agenda|both>   write V8 CPU profiles of the system processes (directory printed at the end)
+  --profile <list|all>          write V8 CPU profiles of these systems' processes (directory printed at the end)
   --out <dir>                   results directory (default bench/results)`;
 
 const { values: flags } = parseArgs({
   options: {
     runs: { type: "string", default: "1" },
     scenarios: { type: "string", default: "e2e,spread,burst" },
-    systems: { type: "string", default: "hub,agenda" },
+    systems: { type: "string", default: SYSTEMS.join(",") },
     n: { type: "string", default: "1000" },
     "lateness-n": { type: "string", default: "1000" },
     "window-ms": { type: "string", default: "60000" },
@@ -84,6 +102,7 @@ const { values: flags } = parseArgs({
     "hub-poll-ms": { type: "string", default: "250" },
     "hub-batch-size": { type: "string", default: "200" },
     "hub-concurrency": { type: "string", default: "64" },
+    "bullmq-concurrency": { type: "string", default: "16" },
     "agenda-process-every": { type: "string", default: "250" },
     "agenda-max-concurrency": { type: "string", default: "8" },
     "agenda-concurrency": { type: "string", default: "8" },
@@ -124,7 +143,7 @@ function list<T extends string>(name: keyof typeof flags, allowed: readonly T[])
 const S = {
   runs: Math.max(1, int("runs")),
   scenarios: list("scenarios", ["e2e", "spread", "burst"] as const),
-  systems: list("systems", ["hub", "agenda"] as const),
+  systems: list("systems", SYSTEMS),
   n: int("n"),
   latenessN: int("lateness-n"),
   windowMs: int("window-ms"),
@@ -138,6 +157,7 @@ const S = {
     batchSize: int("hub-batch-size"),
     concurrency: int("hub-concurrency"),
   },
+  bullmq: { concurrency: Math.max(1, int("bullmq-concurrency")) },
   agenda: {
     processEveryMs: int("agenda-process-every"),
     maxConcurrency: int("agenda-max-concurrency"),
@@ -145,7 +165,7 @@ const S = {
     lockLimit: int("agenda-lock-limit"),
     defaultLockLimit: int("agenda-lock-limit"),
   },
-  profile: flags.profile,
+  profile: flags.profile === "all" ? [...SYSTEMS] : flags.profile ? list("profile", SYSTEMS) : [],
   out: path.resolve(String(flags.out)),
 };
 
@@ -156,7 +176,7 @@ interface ScenarioResult {
   scenario: Scenario;
   run: number;
   n: number;
-  /** Time to hand all items to the system (POSTs, or agenda.schedule calls). */
+  /** Time to hand all items to the system (POSTs, addBulk or agenda.schedule calls). */
   intakeMs: number;
   /** First item due (spread, burst). */
   windowStart?: number;
@@ -171,7 +191,7 @@ interface ScenarioResult {
   drainMs?: number;
   lateness: LatenessSummary;
   smtpReceived: number;
-  /** Items whose record shows them sent (hub: status SENT; Agenda: a timeline event). */
+  /** Items whose record shows them sent (hub: status SENT; BullMQ, Agenda: a timeline event). */
   completed: number;
   /** Intake still running when the first item fell due (its lateness then includes intake). */
   intakeOverlapsWindow?: boolean;
@@ -181,7 +201,8 @@ interface ScenarioResult {
 const PROFILE_DIR = path.join(tmpdir(), "dialmesh-bench-profiles");
 const children = new Set<ChildProcess>();
 let ferret: RunningService | undefined;
-let dataDir: string | undefined;
+let redis: RunningService | undefined;
+const dataDirs: string[] = [];
 
 function spawnChild(file: string, env: Record<string, string>, profile: boolean): ChildProcess {
   const execArgv = profile ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`] : [];
@@ -253,11 +274,7 @@ async function runHub(conn: Connection, scenario: Scenario, run: number): Promis
     scheduler: S.hub,
     smtpMaxConnections: S.smtpConnections,
   };
-  const child = spawnChild(
-    "hub-node.ts",
-    { BENCH_HUB: JSON.stringify(settings) },
-    S.profile === "hub" || S.profile === "both",
-  );
+  const child = spawnChild("hub-node.ts", { BENCH_HUB: JSON.stringify(settings) }, S.profile.includes("hub"));
   try {
     const { apiUrl } = await nextMessage(child, "ready");
     await smtpReset();
@@ -334,43 +351,111 @@ async function runHub(conn: Connection, scenario: Scenario, run: number): Promis
   }
 }
 
-async function runAgenda(conn: Connection, scenario: Scenario, run: number): Promise<ScenarioResult> {
+/** How the driver hands jobs to a baseline queue. */
+interface Producer {
+  /** `due` undefined: due now. */
+  add(jobs: { data: SendEmailJob; due: Date | undefined }[]): Promise<void>;
+  /** After the worker has stopped. */
+  close(): Promise<void>;
+}
+
+/** An Agenda instance that only schedules (it is never started), one call per job. */
+async function agendaProducer(db: Connection): Promise<Producer> {
+  const producer = new Agenda({ backend: new MongoBackend({ mongo: db.db! }) });
+  await producer.ready;
+  return {
+    add: (jobs) =>
+      pool(jobs, S.producerConcurrency, async (j) => {
+        await producer.schedule(j.due ?? new Date(), JOB_NAME, j.data);
+      }),
+    close: async () => {},
+  };
+}
+
+/** A BullMQ Queue: `addBulk` in batches as the hub's POSTs, a `delay` for jobs due later. */
+function bullmqProducer(queueName: string): Producer {
+  const connection = new Redis({ host: "127.0.0.1", port: redis!.port, maxRetriesPerRequest: null });
+  const queue = new Queue<SendEmailJob>(queueName, { connection });
+  return {
+    add: async (jobs) => {
+      const batches: (typeof jobs)[] = [];
+      for (let i = 0; i < jobs.length; i += S.batch) batches.push(jobs.slice(i, i + S.batch));
+      await pool(batches, S.postConcurrency, async (batch) => {
+        const now = Date.now();
+        await queue.addBulk(
+          batch.map((j) => ({
+            name: JOB_NAME,
+            data: j.data,
+            ...(j.due ? { opts: { delay: Math.max(0, j.due.getTime() - now) } } : {}),
+          })),
+        );
+      });
+    },
+    close: async () => {
+      // Each scenario on an empty Redis, as each gets a fresh database.
+      await queue.obliterate({ force: true });
+      await queue.close();
+      connection.disconnect();
+    },
+  };
+}
+
+/** A job-queue baseline: its worker process, fed by its producer, results read from its database. */
+async function runBaseline(
+  system: Baseline,
+  conn: Connection,
+  scenario: Scenario,
+  run: number,
+): Promise<ScenarioResult> {
   const n = scenario === "e2e" ? S.n : S.latenessN;
-  const database = `bench_agenda_${scenario}_${run}_${randomBytes(3).toString("hex")}`;
-  const settings: AgendaNodeSettings = {
+  const database = `bench_${system}_${scenario}_${run}_${randomBytes(3).toString("hex")}`;
+  const emailJob: EmailJobSettings = {
     mongoUrl: ferret!.url,
     database,
     smtpPort,
     smtpMaxConnections: S.smtpConnections,
-    ...S.agenda,
   };
-  const child = spawnChild(
-    "agenda-node.ts",
-    { BENCH_AGENDA: JSON.stringify(settings) },
-    S.profile === "agenda" || S.profile === "both",
-  );
+  const child =
+    system === "agenda"
+      ? spawnChild(
+          "agenda-node.ts",
+          { BENCH_AGENDA: JSON.stringify({ ...emailJob, ...S.agenda } satisfies AgendaNodeSettings) },
+          S.profile.includes("agenda"),
+        )
+      : spawnChild(
+          "bullmq-node.ts",
+          {
+            BENCH_BULLMQ: JSON.stringify({
+              ...emailJob,
+              redisPort: redis!.port,
+              queueName: database,
+              ...S.bullmq,
+            } satisfies BullmqNodeSettings),
+          },
+          S.profile.includes("bullmq"),
+        );
   const db = conn.useDb(database, { useCache: false });
-  // The producer: an Agenda instance that only schedules (it is never started).
-  const producer = new Agenda({ backend: new MongoBackend({ mongo: db.db! }) });
+  let producer: Producer | undefined;
   try {
     await nextMessage(child, "ready");
-    await producer.ready;
+    producer = system === "agenda" ? await agendaProducer(db) : bullmqProducer(database);
     await smtpReset();
-    const tag = `a${run}${scenario[0]}`;
+    const tag = `${system[0]}${run}${scenario[0]}`;
     const startedAt = Date.now();
     const windowStart = startedAt + S.leadMs;
     const dues = dueTimes(scenario, n, windowStart);
-    await pool(dues, S.producerConcurrency, async (dueAt, i) => {
-      const when = dueAt ?? new Date();
-      const data: SendEmailJob = {
-        activityId: `act_${tag}_${i}`,
-        conversationId: `cv_${tag}_${i}`,
-        customer: customerFor(tag, i),
-        content: CONTENT,
-        dueAt: when.toISOString(),
-      };
-      await producer.schedule(when, JOB_NAME, data);
-    });
+    await producer.add(
+      dues.map((due, i) => ({
+        due,
+        data: {
+          activityId: `act_${tag}_${i}`,
+          conversationId: `cv_${tag}_${i}`,
+          customer: customerFor(tag, i),
+          content: CONTENT,
+          dueAt: (due ?? new Date()).toISOString(),
+        },
+      })),
+    );
     const intakeMs = Date.now() - startedAt;
 
     const timeline = db.collection("timeline");
@@ -382,9 +467,9 @@ async function runAgenda(conn: Connection, scenario: Scenario, run: number): Pro
         return (await timeline.distinct("activityId", { type: "OUTBOUND", status: "SENT" })).length >= n;
       },
       timeoutFor(scenario),
-      () => `agenda ${scenario}: SMTP received ${smtpCount} of ${n}`,
+      () => `${system} ${scenario}: SMTP received ${smtpCount} of ${n}`,
     );
-    if (!finished) process.stdout.write(`    agenda ${scenario}: timed out; reporting what was done\n`);
+    if (!finished) process.stdout.write(`    ${system} ${scenario}: timed out; reporting what was done\n`);
     await sleep(500);
     smtpCount = (await smtpStats()).count;
 
@@ -414,7 +499,7 @@ async function runAgenda(conn: Connection, scenario: Scenario, run: number): Pro
       lateness.push(e.dispatchedAt - e.dueAt);
     }
     const completed = firstByActivity.size;
-    return result("agenda", scenario, run, n, {
+    return result(system, scenario, run, n, {
       intakeMs,
       startedAt,
       windowStart,
@@ -426,6 +511,7 @@ async function runAgenda(conn: Connection, scenario: Scenario, run: number): Pro
     });
   } finally {
     await stopChild(child);
+    await producer?.close();
   }
 }
 
@@ -578,8 +664,11 @@ export interface ReportRow {
   metric: string;
   unit: string;
   hub: number[];
+  bullmq: number[];
   agenda: number[];
-  ratio: number;
+  /** Ratios of the medians (NaN for counts, or when a system did not run). */
+  hubOverBullmq: number;
+  hubOverAgenda: number;
 }
 
 function report(results: ScenarioResult[]): ReportRow[] {
@@ -590,24 +679,35 @@ function report(results: ScenarioResult[]): ReportRow[] {
         .filter((r) => r.system === s && r.scenario === row.scenario)
         .map(row.pick)
         .filter((x): x is number => x !== undefined && Number.isFinite(x));
-    const hub = of("hub");
-    const agenda = of("agenda");
-    if (hub.length === 0 && agenda.length === 0) continue;
+    const [hub, bullmq, agenda] = [of("hub"), of("bullmq"), of("agenda")];
+    if (hub.length + bullmq.length + agenda.length === 0) continue;
+    const ratio = (other: number[]) => (row.noRatio ? NaN : median(hub) / median(other));
     rows.push({
       metric: row.label,
       unit: row.unit,
       hub,
+      bullmq,
       agenda,
-      ratio: row.noRatio ? NaN : median(hub) / median(agenda),
+      hubOverBullmq: ratio(bullmq),
+      hubOverAgenda: ratio(agenda),
     });
   }
-  const header = ["metric", "unit", "Dialmesh", "Agenda", "Dialmesh/Agenda"];
+  const shown = SYSTEMS.filter((s) => S.systems.includes(s));
+  const ratios = S.systems.includes("hub") ? (["bullmq", "agenda"] as const).filter((s) => S.systems.includes(s)) : [];
+  const header = [
+    "metric",
+    "unit",
+    ...shown.map((s) => SYSTEM_LABEL[s]),
+    ...ratios.map((s) => `${SYSTEM_LABEL.hub}/${SYSTEM_LABEL[s]}`),
+  ];
   const lines = rows.map((r) => [
     r.metric,
     r.unit,
-    cell(r.hub),
-    cell(r.agenda),
-    Number.isFinite(r.ratio) ? `${r.ratio.toFixed(2)}x` : "-",
+    ...shown.map((s) => cell(r[s])),
+    ...ratios.map((s) => {
+      const x = s === "bullmq" ? r.hubOverBullmq : r.hubOverAgenda;
+      return Number.isFinite(x) ? `${x.toFixed(2)}x` : "-";
+    }),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const line = (cols: string[]) =>
@@ -634,21 +734,28 @@ let shuttingDown = false;
 async function cleanup(): Promise<void> {
   shuttingDown = true;
   for (const c of children) c.kill("SIGKILL");
-  await ferret?.stop();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await Promise.all([ferret?.stop(), redis?.stop()]);
+  for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
+}
+
+function packageVersion(name: string): string {
+  return (
+    JSON.parse(readFileSync(path.join(ROOT, "node_modules", name, "package.json"), "utf8")) as { version: string }
+  ).version;
 }
 
 process.on("SIGINT", () => void cleanup().then(() => process.exit(130)));
 
 async function main(): Promise<void> {
   mkdirSync(S.out, { recursive: true });
-  dataDir = mkdtempSync(path.join(tmpdir(), "dialmesh-bench-ferretdb-"));
+  const dataDir = mkdtempSync(path.join(tmpdir(), "dialmesh-bench-ferretdb-"));
+  dataDirs.push(dataDir);
   ferret = await startFerretDb({ dataDir });
   ferret.process.once("exit", (code, signal) => {
     if (shuttingDown) return;
     let tail = "";
     try {
-      const lines = readFileSync(path.join(dataDir!, "ferretdb.log"), "utf8").split("\n");
+      const lines = readFileSync(path.join(dataDir, "ferretdb.log"), "utf8").split("\n");
       const at = lines.findIndex((l) => /^(panic|fatal error|unexpected fault|SIG)/.test(l));
       tail = (at >= 0 ? lines.slice(at, at + 30) : lines.slice(-30)).join("\n");
     } catch {
@@ -656,6 +763,14 @@ async function main(): Promise<void> {
     }
     console.error(`\nFerretDB exited unexpectedly (code ${code}, signal ${signal}); its log ends:\n${tail}`);
   });
+  if (S.systems.includes("bullmq")) {
+    const redisDir = mkdtempSync(path.join(tmpdir(), "dialmesh-bench-redis-"));
+    dataDirs.push(redisDir);
+    redis = await startRedis({ dataDir: redisDir });
+    redis.process.once("exit", (code, signal) => {
+      if (!shuttingDown) console.error(`\nredis-server exited unexpectedly (code ${code}, signal ${signal})`);
+    });
+  }
   smtp = spawnChild("smtp-sink.ts", {}, false);
   smtpPort = (await nextMessage(smtp, "ready")).port!;
   const conn = mongoose.createConnection(ferret.url, { autoIndex: false, maxPoolSize: 8 });
@@ -664,15 +779,16 @@ async function main(): Promise<void> {
   const versions = {
     node: process.version,
     ferretdb: `${path.basename(path.dirname(ferretDbBinary()))} (SQLite backend)`,
-    agenda: (
-      JSON.parse(readFileSync(path.join(ROOT, "node_modules/agenda/package.json"), "utf8")) as { version: string }
-    ).version,
-    agendaMongoBackend: (
-      JSON.parse(readFileSync(path.join(ROOT, "node_modules/@agendajs/mongo-backend/package.json"), "utf8")) as {
-        version: string;
-      }
-    ).version,
+    agenda: packageVersion("agenda"),
+    agendaMongoBackend: packageVersion("@agendajs/mongo-backend"),
     mongoose: mongoose.version,
+    ...(redis
+      ? {
+          bullmq: packageVersion("bullmq"),
+          ioredis: packageVersion("ioredis"),
+          redis: `${/v=(\S+)/.exec(execFileSync(redisServerBinary(), ["--version"], { encoding: "utf8" }))?.[1] ?? "unknown"} (AOF, appendfsync everysec)`,
+        }
+      : {}),
   };
   const git = (args: string[]) => {
     try {
@@ -689,7 +805,7 @@ async function main(): Promise<void> {
   console.log(`hub-core benchmark: ${JSON.stringify(versions)}`);
   console.log(`machine: ${JSON.stringify(machine)}; code: ${JSON.stringify(code)}`);
   console.log(
-    `settings: hub scheduler ${JSON.stringify(S.hub)}; agenda ${JSON.stringify(S.agenda)}; SMTP pool ${S.smtpConnections}`,
+    `settings: hub scheduler ${JSON.stringify(S.hub)}; bullmq ${JSON.stringify(S.bullmq)}; agenda ${JSON.stringify(S.agenda)}; SMTP pool ${S.smtpConnections}`,
   );
 
   const results: ScenarioResult[] = [];
@@ -700,7 +816,7 @@ async function main(): Promise<void> {
       for (const system of order) {
         const n = scenario === "e2e" ? S.n : S.latenessN;
         process.stdout.write(`run ${run}/${S.runs} ${scenario.padEnd(6)} ${system.padEnd(6)} n=${n} ... `);
-        const r = system === "hub" ? await runHub(conn, scenario, run) : await runAgenda(conn, scenario, run);
+        const r = system === "hub" ? await runHub(conn, scenario, run) : await runBaseline(system, conn, scenario, run);
         results.push(r);
         console.log(
           `done: ${r.completed}/${r.n}, ${fmt(r.e2ePerSec ?? r.dispatchPerSec)} act/s, lateness p50 ${fmt(r.lateness.p50Ms)} ms p99 ${fmt(r.lateness.p99Ms)} ms, intake ${fmt(r.intakeMs / 1000)} s`,
@@ -713,7 +829,7 @@ async function main(): Promise<void> {
   const file = path.join(S.out, `hub-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
   writeFileSync(file, JSON.stringify({ versions, machine, code, settings: S, rows, results }, null, 2));
   console.log(`\nresults: ${path.relative(process.cwd(), file)}`);
-  if (S.profile) console.log(`CPU profiles: ${PROFILE_DIR}`);
+  if (S.profile.length) console.log(`CPU profiles: ${PROFILE_DIR}`);
   await conn.close();
 }
 

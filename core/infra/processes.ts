@@ -1,4 +1,4 @@
-/** Local services the project starts itself (FerretDB, nats-server): build, find, spawn, stop. */
+/** Local services the project starts itself (FerretDB, nats-server, redis-server): build, find, spawn, stop. */
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, connect } from "node:net";
@@ -164,29 +164,34 @@ export async function startFerretDb(opts: {
   return { url: `mongodb://127.0.0.1:${port}`, port, process: child, stop: stopper(child) };
 }
 
-/** The nats-server binary, installed from Debian's packages when missing. */
-export function natsServerBinary(): string {
+/** `command` from PATH, installed with apt-get from Debian's package `debianPackage` when missing. */
+function debianBinary(command: string, debianPackage: string): string {
   const find = () => {
     try {
-      return execFileSync("sh", ["-c", "command -v nats-server"], { encoding: "utf8" }).trim();
+      return execFileSync("sh", ["-c", `command -v ${command}`], { encoding: "utf8" }).trim();
     } catch {
       return "";
     }
   };
   let bin = find();
   if (!bin) {
-    process.stderr.write("[nats] nats-server missing; installing it with apt-get\n");
+    process.stderr.write(`[${command}] ${command} missing; installing ${debianPackage} with apt-get\n`);
     execFileSync(
       "sh",
-      ["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server"],
+      ["-c", `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${debianPackage}`],
       {
         stdio: ["ignore", "inherit", "inherit"],
       },
     );
     bin = find();
   }
-  if (!bin) throw new Error("nats-server is not installed and apt-get could not install it");
+  if (!bin) throw new Error(`${command} is not installed and apt-get could not install ${debianPackage}`);
   return bin;
+}
+
+/** The nats-server binary, installed from Debian's packages when missing. */
+export function natsServerBinary(): string {
+  return debianBinary("nats-server", "nats-server");
 }
 
 export async function startNats(opts: { port?: number } = {}): Promise<RunningService> {
@@ -194,4 +199,38 @@ export async function startNats(opts: { port?: number } = {}): Promise<RunningSe
   const child = spawn(natsServerBinary(), ["-a", "127.0.0.1", "-p", String(port)], { stdio: "ignore" });
   await waitForPort(port, child, "nats-server");
   return { url: `nats://127.0.0.1:${port}`, port, process: child, stop: stopper(child) };
+}
+
+/** The redis-server binary (only the benchmark's BullMQ baseline uses it), from Debian's packages when missing. */
+export function redisServerBinary(): string {
+  return debianBinary("redis-server", "redis-server");
+}
+
+/**
+ * Starts redis-server on 127.0.0.1 with its data in `dataDir`, persisted the way BullMQ's users
+ * usually run it: append-only file fsynced every second (a crash loses up to a second of
+ * writes), no RDB snapshots.
+ */
+export async function startRedis(opts: { dataDir: string; port?: number; logFile?: string }): Promise<RunningService> {
+  const port = opts.port ?? (await freePort());
+  const dataDir = path.resolve(opts.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  const log = openSync(opts.logFile ?? path.join(dataDir, "redis.log"), "a");
+  const [command, args] = dyingWithParent(redisServerBinary(), [
+    "--bind",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--dir",
+    dataDir,
+    "--appendonly",
+    "yes",
+    "--appendfsync",
+    "everysec",
+    "--save",
+    "",
+  ]);
+  const child = spawn(command, args, { stdio: ["ignore", log, log] });
+  await waitForPort(port, child, "redis-server");
+  return { url: `redis://127.0.0.1:${port}`, port, process: child, stop: stopper(child) };
 }
