@@ -33,8 +33,8 @@ export interface ImportOptions {
   mode: ImportMode;
   delimiter: string;
   encoding: ImportEncoding;
-  /** Lines up to and including this one were committed by an earlier, interrupted job. */
-  resumeAfterLine?: number;
+  /** The id of an interrupted (or failed, cancelled) job to go on with, on the same file. */
+  resume?: string;
 }
 
 const SIMPLE = new Set(["id", "firstName", "lastName", "email", "timezone"]);
@@ -62,7 +62,7 @@ export function parseImportOptions(
   if (raw === null || typeof raw !== "object" || Array.isArray(raw))
     return { details: [{ path: "/options", message: "must be a JSON object ({mapping, dedupeKey, mode, ...})" }] };
   const o = raw as Record<string, unknown>;
-  const known = ["mapping", "mappingId", "dedupeKey", "defaultRegion", "mode", "delimiter", "encoding", "resumeAfterLine"];
+  const known = ["mapping", "mappingId", "dedupeKey", "defaultRegion", "mode", "delimiter", "encoding", "resume"];
   for (const k of Object.keys(o))
     if (!known.includes(k)) details.push({ path: `/options/${k}`, message: `is not a known option (expected ${known.join(", ")})` });
   if (o.mappingId !== undefined && (typeof o.mappingId !== "string" || !/^[A-Za-z0-9._-]{1,64}$/.test(o.mappingId)))
@@ -115,8 +115,8 @@ export function parseImportOptions(
   const encoding = typeof o.encoding === "string" ? o.encoding.toLowerCase().replace(/^utf8$/, "utf-8").replace(/^iso-8859-1$/, "latin1") : "utf-8";
   if (!(ENCODINGS as readonly string[]).includes(encoding))
     details.push({ path: "/options/encoding", message: `must be one of ${ENCODINGS.join(", ")}` });
-  if (o.resumeAfterLine !== undefined && !(Number.isInteger(o.resumeAfterLine) && (o.resumeAfterLine as number) >= 1))
-    details.push({ path: "/options/resumeAfterLine", message: "must be a line number (an integer from 1)" });
+  if (o.resume !== undefined && (typeof o.resume !== "string" || !/^imp_[0-9a-z]+$/.test(o.resume)))
+    details.push({ path: "/options/resume", message: "must be the id of an earlier import (imp_...)" });
   if (details.length) return { details };
   return {
     options: {
@@ -127,7 +127,7 @@ export function parseImportOptions(
       mode: mode as ImportMode,
       delimiter: delimiter as string,
       encoding: encoding as ImportEncoding,
-      ...(o.resumeAfterLine !== undefined ? { resumeAfterLine: o.resumeAfterLine as number } : {}),
+      ...(typeof o.resume === "string" ? { resume: o.resume } : {}),
     },
   };
 }

@@ -58,7 +58,7 @@ class Decoder extends Transform {
   private newlines = 0;
   private first = true;
   bytes = 0;
-  constructor(private readonly encoding: ImportEncoding) {
+  constructor(encoding: ImportEncoding) {
     super({ readableObjectMode: false, decodeStrings: true });
     this.legacy = encoding === "utf-8" ? undefined : iconv.getDecoder(encoding === "latin1" ? "latin1" : "win1252");
   }
