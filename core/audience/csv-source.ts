@@ -120,6 +120,8 @@ export interface CsvSource {
   records: AsyncIterable<CsvRecord>;
   /** Bytes read from the input so far. */
   bytesRead(): number;
+  /** Stops reading: a pending record read fails. */
+  destroy(reason: Error): void;
 }
 
 /** Records of `input`; the iterator throws CsvFormatError on bad bytes or bad syntax. */
@@ -148,5 +150,12 @@ export function readCsv(input: Readable, opts: { delimiter: string; encoding: Im
       if (!input.readableEnded) input.resume();
     }
   }
-  return { records: records(), bytesRead: () => decoder.bytes };
+  return {
+    records: records(),
+    bytesRead: () => decoder.bytes,
+    destroy: (reason) => {
+      parser.destroy(reason);
+      input.destroy();
+    },
+  };
 }

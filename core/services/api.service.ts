@@ -73,8 +73,8 @@ const API_V1_ALIASES: Record<string, string> = {
   "POST imports/:id/cancel": "imports.cancel",
 };
 
-/** Uploads under /api/v1, streamed to their action (no body parser; multipart or text/csv). */
-const UPLOAD_ALIASES: Record<string, string> = { "POST imports": "stream:imports.start" };
+/** Uploads at /api/v1/imports, streamed to their action (no body parser; multipart or text/csv). */
+const UPLOAD_ALIASES: Record<string, string> = { "POST /": "stream:imports.start" };
 
 /** Health and metrics at the root. */
 const ROOT_ALIASES: Record<string, string> = { "GET health": "api.health", "GET metrics": "api.metrics" };
@@ -86,7 +86,7 @@ const VENDOR_WEBHOOK_ALIASES: Record<string, string> = {
 
 /** Every route the API serves, as "METHOD /full/path" with :params. */
 const ROUTES = [
-  ...Object.keys(UPLOAD_ALIASES).map((a) => a.replace(" ", " /api/v1/")),
+  ...Object.keys(UPLOAD_ALIASES).map((a) => a.replace(" /", " /api/v1/imports")),
   ...Object.keys(API_V1_ALIASES).map((a) => a.replace(" ", " /api/v1/")),
   ...Object.keys(ROOT_ALIASES).map((a) => a.replace(" ", " /")),
   ...Object.keys(VENDOR_WEBHOOK_ALIASES).map((a) => a.replace(" ", " /webhooks/")),
@@ -331,7 +331,8 @@ export function apiService(runtime: HubRuntime, keys: readonly ApiKeyConfig[]): 
           aliases: ROOT_ALIASES,
         },
         {
-          path: "/api/v1",
+          // A route of its own: moleculer-web keeps one route per path.
+          path: "/api/v1/imports",
           authentication: true,
           authorization: true,
           mappingPolicy: "restrict",

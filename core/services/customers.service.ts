@@ -124,6 +124,7 @@ export function customersService(runtime: HubRuntime): ServiceSchema {
         try {
           const { doc, created } = await store.putDeclaration(out.declaration, new Date());
           ctx.meta.$statusCode = created ? 201 : 200;
+          if (created) ctx.meta.$location = `/api/v1/attributes/${name}`;
           return attributeView(doc);
         } catch (err) {
           if ((err as { code?: number }).code === 11000)

@@ -186,6 +186,9 @@ export async function runImport(
   }, 5_000);
   heartbeat.unref();
 
+  // A stopping node must not wait for an upload that may never go on.
+  const onAbort = () => prepared.source.destroy(new Error("the node is stopping"));
+  signal.addEventListener("abort", onAbort, { once: true });
   let inflight: Promise<void> = Promise.resolve();
   const finalCounters = () => ({ ...counters, committedThroughLine: committed, bytesRead: prepared.source.bytesRead() });
   try {
@@ -197,6 +200,8 @@ export async function runImport(
       if (batch.length >= deps.batchSize || (ended && batch.length > 0)) {
         await inflight;
         inflight = flush(batch);
+        // Awaited before the next batch (or at the end); handled here so it is never "unhandled".
+        inflight.catch(() => undefined);
         batch = [];
       }
       if (ended) break;
@@ -215,12 +220,17 @@ export async function runImport(
     return "completed";
   } catch (err) {
     await inflight.catch(() => undefined);
+    if (signal.aborted) {
+      await deps.imports.finish(job._id, "interrupted", finalCounters(), deps.now()).catch(() => undefined);
+      return "interrupted";
+    }
     const message = err instanceof CsvFormatError ? err.message : `the import stopped: ${(err as Error).message}`;
     await deps.imports
       .finish(job._id, "failed", { ...finalCounters(), error: `${message} (rows through line ${committed} are settled)` }, deps.now())
       .catch(() => undefined);
     return "failed";
   } finally {
+    signal.removeEventListener("abort", onAbort);
     clearInterval(heartbeat);
   }
 }

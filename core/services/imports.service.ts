@@ -110,12 +110,13 @@ export function importsService(runtime: HubRuntime): ServiceSchema {
 
   async function sweep(): Promise<void> {
     const now = new Date();
-    for (const job of await imports.stale(new Date(now.getTime() - STALE_MS))) {
+    const before = new Date(now.getTime() - STALE_MS);
+    for (const job of await imports.stale(before)) {
       if (running.has(job._id)) continue;
       const landed = await customers.linesLandedAfter(job._id, job.committedThroughLine);
-      await imports.finish(
+      await imports.markInterrupted(
         job._id,
-        "interrupted",
+        before,
         {
           landedAfterCommit: landed,
           error: `node ${job.node} stopped: rows through line ${job.committedThroughLine} are settled${landed.length ? `, and lines ${landed.join(", ")} after it landed` : ""}; upload the file again with "resume": "${job._id}" to finish it`,

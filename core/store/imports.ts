@@ -102,13 +102,23 @@ export class ImportStore {
     const doc = await this.jobs.findOneAndUpdate(
       { _id: id },
       { $set: set },
-      { returnDocument: "after", projection: { cancelRequested: 1 } },
+      // No projection: FerretDB 1.24's findAndModify does not take one.
+      { returnDocument: "after" },
     );
     return { cancelRequested: doc?.cancelRequested === true };
   }
 
   async finish(id: string, state: ImportState, set: Partial<ImportJobDoc>, now: Date): Promise<void> {
     await this.jobs.updateOne({ _id: id }, { $set: { ...set, state, finishedAt: now, heartbeatAt: now } });
+  }
+
+  /** Marks a running job whose heartbeat is still older than `before` interrupted (a sweep). */
+  async markInterrupted(id: string, before: Date, set: Partial<ImportJobDoc>, now: Date): Promise<boolean> {
+    const res = await this.jobs.updateOne(
+      { _id: id, state: "running", heartbeatAt: { $lt: before } },
+      { $set: { ...set, state: "interrupted", finishedAt: now } },
+    );
+    return res.modifiedCount === 1;
   }
 
   /** Asks the node running the job to stop after its current batch. False when not running. */
