@@ -13,7 +13,10 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   simulate: { summary: "simulate a campaign under pacing policies (dialer simulator)", run: simulateCommand },
-  import: { summary: "import customers from a CSV file into a hub: `import file.csv --map map.json`", run: importCommand },
+  import: {
+    summary: "import customers from a CSV file into a hub: `import file.csv --map map.json`",
+    run: importCommand,
+  },
   plugin: { summary: "plugin tools: `plugin new <kind> --channel <c>` scaffolds a plugin folder", run: pluginCommand },
 };
 

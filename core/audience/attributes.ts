@@ -116,7 +116,10 @@ export interface AttributeValidator {
  * A validator for `attributes` under the declarations (compiled once per set of declarations).
  * Undeclared attributes are refused: a typo would otherwise become a new attribute silently.
  */
-export function attributeValidator(declarations: readonly AttributeDeclaration[], base = "/attributes"): AttributeValidator {
+export function attributeValidator(
+  declarations: readonly AttributeDeclaration[],
+  base = "/attributes",
+): AttributeValidator {
   const key = `${base}\n${JSON.stringify(declarations)}`;
   let cached = validators.get(key);
   if (!cached) {
@@ -184,7 +187,9 @@ export function coerceCell(
 ): { value: unknown } | { absent: true } | { error: string } {
   const text = cell.trim();
   if (text === "") return { absent: true };
-  const fail = () => ({ error: `${JSON.stringify(text.length > 60 ? `${text.slice(0, 57)}...` : text)} is not ${expectedOf(d)}` });
+  const fail = () => ({
+    error: `${JSON.stringify(text.length > 60 ? `${text.slice(0, 57)}...` : text)} is not ${expectedOf(d)}`,
+  });
   switch (d.type) {
     case "number": {
       if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)) return fail();

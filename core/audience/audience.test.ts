@@ -36,7 +36,11 @@ describe("attribute declarations", () => {
     const values = parseDeclaration("n", { type: "number", values: ["1"] });
     assert.ok("details" in values && values.details[0]!.path === "/values");
     const badType = parseDeclaration("n", { type: "money" });
-    assert.ok("details" in badType && badType.details[0]!.path === "/type" && /"string", "number"/.test(badType.details[0]!.message));
+    assert.ok(
+      "details" in badType &&
+        badType.details[0]!.path === "/type" &&
+        /"string", "number"/.test(badType.details[0]!.message),
+    );
     const badName = parseDeclaration("a.b", { type: "string" });
     assert.ok("details" in badName && badName.details[0]!.path === "/name");
   });
@@ -53,7 +57,12 @@ describe("attribute declarations", () => {
   });
 
   test("CSV cells become typed values, or say why not", () => {
-    const [segment, balance, vip, since] = declarations as [AttributeDeclaration, AttributeDeclaration, AttributeDeclaration, AttributeDeclaration];
+    const [segment, balance, vip, since] = declarations as [
+      AttributeDeclaration,
+      AttributeDeclaration,
+      AttributeDeclaration,
+      AttributeDeclaration,
+    ];
     assert.deepEqual(coerceCell(balance, " 12.5 "), { value: 12.5 });
     assert.ok("error" in coerceCell(balance, "1,5"));
     assert.deepEqual(coerceCell(vip, "Yes"), { value: true });
@@ -127,7 +136,11 @@ function options(extra: Record<string, unknown> = {}): ImportOptions {
 describe("CSV mapping", () => {
   test("options are checked against the declarations", () => {
     const bad = parseImportOptions(
-      { mapping: { A: "attributes.colour", B: "phone", C: "email", D: "email" }, dedupeKey: "phones[0]", mode: "merge" },
+      {
+        mapping: { A: "attributes.colour", B: "phone", C: "email", D: "email" },
+        dedupeKey: "phones[0]",
+        mode: "merge",
+      },
       declarations,
     );
     assert.ok("details" in bad);
@@ -154,13 +167,21 @@ describe("CSV mapping", () => {
     const header = ["Account ID", "First Name", "Phone 1", "Mobile", "Email", "Segment", "Balance"];
     const planned = planColumns(header, options(), declarations);
     assert.ok("plan" in planned);
-    const row = mapRow(["A1", "Ada", "212 555 0100", "not a phone", "ADA@x.org", "gold", "10.5"], 2, planned.plan, zones);
+    const row = mapRow(
+      ["A1", "Ada", "212 555 0100", "not a phone", "ADA@x.org", "gold", "10.5"],
+      2,
+      planned.plan,
+      zones,
+    );
     assert.ok(!isRejected(row));
     assert.equal(row.id, "A1");
     assert.deepEqual(row.set["attributes.segment"], "gold");
     assert.deepEqual(row.set["attributes.balance"], 10.5);
     assert.equal(row.set.email, "ada@x.org");
-    assert.deepEqual((row.set.phones as { number: string; label: string }[]).map((p) => [p.number, p.label]), [["+12125550100", "Phone 1"]]);
+    assert.deepEqual(
+      (row.set.phones as { number: string; label: string }[]).map((p) => [p.number, p.label]),
+      [["+12125550100", "Phone 1"]],
+    );
     assert.equal(row.warnings.length, 1);
     assert.equal(row.warnings[0]!.column, "Mobile");
 
@@ -192,20 +213,44 @@ describe("CSV mapping", () => {
       ["d", { importJobId: "job1", importLine: 14 }],
     ]);
     const upsert = planBatch(rows, existing, "upsert", "job1");
-    assert.deepEqual(upsert.writes.map((w) => [w.row.id, w.exists]), [["a", false], ["b", true]]);
-    assert.deepEqual(upsert.duplicates, [{ line: 12, firstLine: 10 }, { line: 13, firstLine: 3 }]);
+    assert.deepEqual(
+      upsert.writes.map((w) => [w.row.id, w.exists]),
+      [
+        ["a", false],
+        ["b", true],
+      ],
+    );
+    assert.deepEqual(upsert.duplicates, [
+      { line: 12, firstLine: 10 },
+      { line: 13, firstLine: 3 },
+    ]);
     assert.equal(upsert.landedBefore, 1);
     const insertOnly = planBatch(rows, existing, "insert-only", "job1");
-    assert.deepEqual(insertOnly.writes.map((w) => w.row.id), ["a"]);
-    assert.deepEqual(insertOnly.skipped.map((s) => s.line), [11]);
+    assert.deepEqual(
+      insertOnly.writes.map((w) => w.row.id),
+      ["a"],
+    );
+    assert.deepEqual(
+      insertOnly.skipped.map((s) => s.line),
+      [11],
+    );
     const updateOnly = planBatch(rows, existing, "update-only", "job1");
-    assert.deepEqual(updateOnly.writes.map((w) => w.row.id), ["b"]);
-    assert.deepEqual(updateOnly.skipped.map((s) => s.line), [10]);
+    assert.deepEqual(
+      updateOnly.writes.map((w) => w.row.id),
+      ["b"],
+    );
+    assert.deepEqual(
+      updateOnly.skipped.map((s) => s.line),
+      [10],
+    );
   });
 });
 
 async function records(data: Buffer | string, opts: { delimiter?: string; encoding?: "utf-8" | "latin1" } = {}) {
-  const src = readCsv(Readable.from([Buffer.from(data)]), { delimiter: opts.delimiter ?? ",", encoding: opts.encoding ?? "utf-8" });
+  const src = readCsv(Readable.from([Buffer.from(data)]), {
+    delimiter: opts.delimiter ?? ",",
+    encoding: opts.encoding ?? "utf-8",
+  });
   const out: { fields: string[]; line: number }[] = [];
   for await (const r of src.records) out.push(r);
   return out;
@@ -223,13 +268,22 @@ describe("CSV source", () => {
 
   test("Latin-1 bytes fail as UTF-8 with their line, and read right with encoding latin1", async () => {
     const latin1 = Buffer.concat([Buffer.from("name\nok\n"), Buffer.from("Ren\xe9\n", "latin1")]);
-    await assert.rejects(records(latin1), (e: unknown) => e instanceof CsvFormatError && e.line === 3 && /not valid UTF-8.*latin1/.test(e.message));
-    assert.deepEqual((await records(latin1, { encoding: "latin1" })).map((r) => r.fields[0]), ["name", "ok", "René"]);
+    await assert.rejects(
+      records(latin1),
+      (e: unknown) => e instanceof CsvFormatError && e.line === 3 && /not valid UTF-8.*latin1/.test(e.message),
+    );
+    assert.deepEqual(
+      (await records(latin1, { encoding: "latin1" })).map((r) => r.fields[0]),
+      ["name", "ok", "René"],
+    );
   });
 
   test("a bad quote is an error with its line", async () => {
     await assert.rejects(records('a,b\n1,2\n"x"y,3\n'), (e: unknown) => e instanceof CsvFormatError && e.line === 3);
-    await assert.rejects(records('a,b\n1,"open\n'), (e: unknown) => e instanceof CsvFormatError && /never closed/.test(e.message));
+    await assert.rejects(
+      records('a,b\n1,"open\n'),
+      (e: unknown) => e instanceof CsvFormatError && /never closed/.test(e.message),
+    );
   });
 
   test("firstInvalidUtf8 finds the first bad byte and accepts a sequence cut at the end", () => {
@@ -243,9 +297,22 @@ describe("CSV source", () => {
 describe("progress", () => {
   test("rate from rows, ETA from the share of bytes", () => {
     const startedAt = new Date("2026-01-01T00:00:00Z");
-    const p = progressOf({ rowsRead: 5000, bytesRead: 250, totalBytes: 1000, startedAt, now: new Date("2026-01-01T00:00:10Z") });
+    const p = progressOf({
+      rowsRead: 5000,
+      bytesRead: 250,
+      totalBytes: 1000,
+      startedAt,
+      now: new Date("2026-01-01T00:00:10Z"),
+    });
     assert.deepEqual(p, { rate: 500, eta: 30, fraction: 0.25 });
-    assert.deepEqual(progressOf({ rowsRead: 1, bytesRead: 1, totalBytes: undefined, startedAt, now: startedAt }), { rate: 0, eta: null, fraction: null });
-    assert.match(progressLine({ rowsRead: 5000, inserted: 4000, updated: 900, duplicates: 50, rejected: 50, ...p }), /\[######\.+\]  25% 5000 rows .* 500\/s eta 30s/);
+    assert.deepEqual(progressOf({ rowsRead: 1, bytesRead: 1, totalBytes: undefined, startedAt, now: startedAt }), {
+      rate: 0,
+      eta: null,
+      fraction: null,
+    });
+    assert.match(
+      progressLine({ rowsRead: 5000, inserted: 4000, updated: 900, duplicates: 50, rejected: 50, ...p }),
+      /\[######\.+\] {2}25% 5000 rows .* 500\/s eta 30s/,
+    );
   });
 });

@@ -64,7 +64,8 @@ export function parseImportOptions(
   const o = raw as Record<string, unknown>;
   const known = ["mapping", "mappingId", "dedupeKey", "defaultRegion", "mode", "delimiter", "encoding", "resume"];
   for (const k of Object.keys(o))
-    if (!known.includes(k)) details.push({ path: `/options/${k}`, message: `is not a known option (expected ${known.join(", ")})` });
+    if (!known.includes(k))
+      details.push({ path: `/options/${k}`, message: `is not a known option (expected ${known.join(", ")})` });
   if (o.mappingId !== undefined && (typeof o.mappingId !== "string" || !/^[A-Za-z0-9._-]{1,64}$/.test(o.mappingId)))
     details.push({ path: "/options/mappingId", message: "must be 1 to 64 letters, digits, . _ -" });
   let mapping: Record<string, string> = {};
@@ -87,7 +88,10 @@ export function parseImportOptions(
       continue;
     }
     if (t.kind === "attribute" && !byName.has(t.name))
-      details.push({ path: at, message: `attributes.${t.name} is not declared (PUT /api/v1/attributes/${t.name} first)` });
+      details.push({
+        path: at,
+        message: `attributes.${t.name} is not declared (PUT /api/v1/attributes/${t.name} first)`,
+      });
     const other = targets.get(target);
     if (other !== undefined) details.push({ path: at, message: `maps to ${target}, as "${other}" does already` });
     targets.set(target, column);
@@ -97,22 +101,40 @@ export function parseImportOptions(
   if (!(IMPORT_MODES as readonly unknown[]).includes(mode))
     details.push({ path: "/options/mode", message: `must be one of ${IMPORT_MODES.join(", ")}` });
   const dedupeKey = o.dedupeKey ?? "id";
-  if (typeof dedupeKey !== "string" || !parseTarget(dedupeKey) || dedupeKey === "firstName" || dedupeKey === "lastName" || dedupeKey === "timezone")
+  if (
+    typeof dedupeKey !== "string" ||
+    !parseTarget(dedupeKey) ||
+    dedupeKey === "firstName" ||
+    dedupeKey === "lastName" ||
+    dedupeKey === "timezone"
+  )
     details.push({ path: "/options/dedupeKey", message: "must be id, email, phones[n] or attributes.<name>" });
   else if (targets.has("id") && dedupeKey !== "id")
-    details.push({ path: "/options/dedupeKey", message: "must be id when a column is mapped to id (the id is the customer)" });
+    details.push({
+      path: "/options/dedupeKey",
+      message: "must be id when a column is mapped to id (the id is the customer)",
+    });
   else if (!targets.has(dedupeKey))
     details.push({ path: "/options/dedupeKey", message: `${dedupeKey} is not mapped from any column` });
   if (mode !== "update-only")
     for (const d of declarations)
       if (d.required && !targets.has(`attributes.${d.name}`))
-        details.push({ path: "/options/mapping", message: `maps no column to the required attribute attributes.${d.name}` });
+        details.push({
+          path: "/options/mapping",
+          message: `maps no column to the required attribute attributes.${d.name}`,
+        });
   if (o.defaultRegion !== undefined && !isRegion(o.defaultRegion))
     details.push({ path: "/options/defaultRegion", message: "must be an ISO 3166-1 region, e.g. US" });
   const delimiter = o.delimiter ?? ",";
   if (typeof delimiter !== "string" || delimiter.length !== 1 || /["\r\n]/.test(delimiter))
     details.push({ path: "/options/delimiter", message: 'must be one character, e.g. "," ";" or "\\t"' });
-  const encoding = typeof o.encoding === "string" ? o.encoding.toLowerCase().replace(/^utf8$/, "utf-8").replace(/^iso-8859-1$/, "latin1") : "utf-8";
+  const encoding =
+    typeof o.encoding === "string"
+      ? o.encoding
+          .toLowerCase()
+          .replace(/^utf8$/, "utf-8")
+          .replace(/^iso-8859-1$/, "latin1")
+      : "utf-8";
   if (!(ENCODINGS as readonly string[]).includes(encoding))
     details.push({ path: "/options/encoding", message: `must be one of ${ENCODINGS.join(", ")}` });
   if (o.resume !== undefined && (typeof o.resume !== "string" || !/^imp_[0-9a-z]+$/.test(o.resume)))
@@ -175,7 +197,9 @@ export function planColumns(
   }
   const mappedRepeats = repeated.filter((r) => Object.hasOwn(options.mapping, r));
   if (mappedRepeats.length)
-    return { error: `line 1: the mapped column ${JSON.stringify(mappedRepeats[0])} appears more than once in the header` };
+    return {
+      error: `line 1: the mapped column ${JSON.stringify(mappedRepeats[0])} appears more than once in the header`,
+    };
   const byName = new Map(declarations.map((d) => [d.name, d]));
   const columns = Object.entries(options.mapping).map(([column, target]) => {
     const t = parseTarget(target)!;
@@ -186,7 +210,9 @@ export function planColumns(
       ...(t.kind === "attribute" ? { declaration: byName.get(t.name)! } : {}),
     };
   });
-  return { plan: { columns, header, dedupeKey: options.dedupeKey, defaultRegion: options.defaultRegion, declarations } };
+  return {
+    plan: { columns, header, dedupeKey: options.dedupeKey, defaultRegion: options.defaultRegion, declarations },
+  };
 }
 
 /** What one row writes: `$set` paths of the customer (only the non-empty mapped cells). */
@@ -235,13 +261,18 @@ export function mapRow(fields: string[], line: number, plan: RowPlan, zones: Pho
       t.kind === plan.dedupeKey;
     if (cell === "") {
       if (isKey) return { line, column: c.column, reason: `the dedupe key ${plan.dedupeKey} is empty` };
-      if (c.declaration?.required) return { line, column: c.column, reason: `attributes.${c.declaration.name} is required` };
+      if (c.declaration?.required)
+        return { line, column: c.column, reason: `attributes.${c.declaration.name} is required` };
       continue;
     }
     switch (t.kind) {
       case "id":
         if (!CUSTOMER_ID.test(cell))
-          return { line, column: c.column, reason: `${JSON.stringify(cell.slice(0, 60))} is not a customer id (${CUSTOMER_ID_EXPECTED})` };
+          return {
+            line,
+            column: c.column,
+            reason: `${JSON.stringify(cell.slice(0, 60))} is not a customer id (${CUSTOMER_ID_EXPECTED})`,
+          };
         key = cell;
         break;
       case "firstName":
@@ -250,7 +281,8 @@ export function mapRow(fields: string[], line: number, plan: RowPlan, zones: Pho
         break;
       case "email": {
         const email = normalizeEmail(cell);
-        if (!email) return { line, column: c.column, reason: `${JSON.stringify(cell.slice(0, 60))} is not an email address` };
+        if (!email)
+          return { line, column: c.column, reason: `${JSON.stringify(cell.slice(0, 60))} is not an email address` };
         set.email = email;
         if (isKey) key = email;
         break;
@@ -277,10 +309,20 @@ export function mapRow(fields: string[], line: number, plan: RowPlan, zones: Pho
         let value: unknown;
         if (d.type === "phone") {
           value = normalizeCustomerPhone(cell, "", plan.defaultRegion, zones)?.number;
-          if (value === undefined) return { line, column: c.column, reason: `${JSON.stringify(cell.slice(0, 60))} is not a valid phone number (attributes.${d.name})` };
+          if (value === undefined)
+            return {
+              line,
+              column: c.column,
+              reason: `${JSON.stringify(cell.slice(0, 60))} is not a valid phone number (attributes.${d.name})`,
+            };
         } else if (d.type === "email") {
           value = normalizeEmail(cell);
-          if (value === undefined) return { line, column: c.column, reason: `${JSON.stringify(cell.slice(0, 60))} is not an email address (attributes.${d.name})` };
+          if (value === undefined)
+            return {
+              line,
+              column: c.column,
+              reason: `${JSON.stringify(cell.slice(0, 60))} is not an email address (attributes.${d.name})`,
+            };
         } else {
           const v = coerceCell(d, cell);
           if ("error" in v) return { line, column: c.column, reason: `attributes.${d.name}: ${v.error}` };

@@ -3,7 +3,7 @@
  * Latin-1 file fails with its line instead of importing mojibake; a UTF-8 BOM dropped; Latin-1 and
  * Windows-1252 on request), then csv-parse. Syntax errors become CsvFormatError with the line.
  */
-import { Transform, type Readable, type TransformCallback } from "node:stream";
+import type { Readable } from "node:stream";
 import { parse, type CsvError } from "csv-parse";
 import iconv from "iconv-lite";
 import type { ImportEncoding } from "./csv-mapping.ts";
@@ -27,7 +27,8 @@ export function firstInvalidUtf8(buf: Uint8Array): number {
   let i = 0;
   while (i < buf.length) {
     const b = buf[i]!;
-    const need = b < 0x80 ? 0 : b >= 0xc2 && b <= 0xdf ? 1 : b >= 0xe0 && b <= 0xef ? 2 : b >= 0xf0 && b <= 0xf4 ? 3 : -1;
+    const need =
+      b < 0x80 ? 0 : b >= 0xc2 && b <= 0xdf ? 1 : b >= 0xe0 && b <= 0xef ? 2 : b >= 0xf0 && b <= 0xf4 ? 3 : -1;
     if (need < 0) return i;
     for (let k = 1; k <= need; k++) {
       if (i + k >= buf.length) return -1;
@@ -51,19 +52,16 @@ function countNewlines(buf: Uint8Array, end = buf.length): number {
   return n;
 }
 
-/** Bytes -> text in the file's encoding, counting the bytes read (for progress). */
-class Decoder extends Transform {
+/** Bytes -> text in the file's encoding, with the line of the first undecodable byte. */
+class Decoder {
   private readonly utf8 = new TextDecoder("utf-8", { fatal: true });
   private readonly legacy: iconv.DecoderStream | undefined;
   private newlines = 0;
   private first = true;
-  bytes = 0;
   constructor(encoding: ImportEncoding) {
-    super({ readableObjectMode: false, decodeStrings: true });
     this.legacy = encoding === "utf-8" ? undefined : iconv.getDecoder(encoding === "latin1" ? "latin1" : "win1252");
   }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.bytes += chunk.length;
+  write(chunk: Buffer): string {
     let text: string;
     if (this.legacy) text = this.legacy.write(chunk);
     else {
@@ -72,15 +70,10 @@ class Decoder extends Transform {
       } catch {
         const at = firstInvalidUtf8(chunk);
         const line = this.newlines + countNewlines(chunk, at < 0 ? chunk.length : at) + 1;
-        done(
-          new CsvFormatError(
-            line,
-            'is not valid UTF-8 (byte 0x' +
-              (at < 0 ? "??" : chunk[at]!.toString(16).padStart(2, "0")) +
-              '); if the file is Latin-1 or Windows-1252, set "encoding": "latin1" or "windows-1252"',
-          ),
+        throw new CsvFormatError(
+          line,
+          `is not valid UTF-8 (byte 0x${at < 0 ? "??" : chunk[at]!.toString(16).padStart(2, "0")}); if the file is Latin-1 or Windows-1252, set "encoding": "latin1" or "windows-1252"`,
         );
-        return;
       }
     }
     this.newlines += countNewlines(chunk);
@@ -89,14 +82,13 @@ class Decoder extends Transform {
       this.first = false;
       if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
     }
-    done(null, text);
+    return text;
   }
-  override _flush(done: TransformCallback): void {
+  end(): string {
     try {
-      const rest = this.legacy ? (this.legacy.end() ?? "") : this.utf8.decode();
-      done(null, rest);
+      return this.legacy ? (this.legacy.end() ?? "") : this.utf8.decode();
     } catch {
-      done(new CsvFormatError(this.newlines + 1, "ends inside a UTF-8 sequence (the file is cut or not UTF-8)"));
+      throw new CsvFormatError(this.newlines + 1, "ends inside a UTF-8 sequence (the file is cut or not UTF-8)");
     }
   }
 }
@@ -106,7 +98,10 @@ function explain(err: CsvError): CsvFormatError {
   switch (err.code) {
     case "CSV_INVALID_CLOSING_QUOTE":
     case "CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE":
-      return new CsvFormatError(line, 'text after a closing quote; a quote inside a quoted field is written twice ("")');
+      return new CsvFormatError(
+        line,
+        'text after a closing quote; a quote inside a quoted field is written twice ("")',
+      );
     case "CSV_QUOTE_NOT_CLOSED":
       return new CsvFormatError(line, "a quoted field is never closed (the file ends inside quotes)");
     case "CSV_MAX_RECORD_SIZE":
@@ -122,9 +117,15 @@ export interface CsvSource {
   bytesRead(): number;
   /** Stops reading: a pending record read fails. */
   destroy(reason: Error): void;
+  /** Reads the rest of the input into nothing (a cancelled upload still completes for its client). */
+  discard(): void;
 }
 
-/** Records of `input`; the iterator throws CsvFormatError on bad bytes or bad syntax. */
+/**
+ * Records of `input`; the iterator throws CsvFormatError on bad bytes or bad syntax. The input
+ * is pulled a chunk at a time and fed to the parser by hand: the next chunk is read only when
+ * the records of the last one are taken, so memory stays one chunk deep.
+ */
 export function readCsv(input: Readable, opts: { delimiter: string; encoding: ImportEncoding }): CsvSource {
   const decoder = new Decoder(opts.encoding);
   const parser = parse({
@@ -134,28 +135,52 @@ export function readCsv(input: Readable, opts: { delimiter: string; encoding: Im
     info: true,
     max_record_size: 1 << 20,
   });
-  input.on("error", (e) => decoder.destroy(e));
-  decoder.on("error", (e) => parser.destroy(e));
-  input.pipe(decoder).pipe(parser);
+  const queue: CsvRecord[] = [];
+  let failure: unknown;
+  let bytes = 0;
+  parser.on("data", (item: { record: string[]; info: { lines: number } }) =>
+    queue.push({ fields: item.record, line: item.info.lines }),
+  );
+  parser.on("error", (err) => (failure ??= err));
+  const ended = new Promise<void>((resolve) => {
+    parser.on("end", resolve);
+    parser.on("error", () => resolve());
+  });
+  const check = () => {
+    if (failure === undefined) return;
+    if (failure instanceof CsvFormatError) throw failure;
+    if ((failure as CsvError).code?.startsWith("CSV_")) throw explain(failure as CsvError);
+    throw failure;
+  };
   async function* records(): AsyncGenerator<CsvRecord> {
     try {
-      for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>)
-        yield { fields: item.record, line: item.info.lines };
-    } catch (err) {
-      if (err instanceof CsvFormatError) throw err;
-      if ((err as CsvError).code?.startsWith("CSV_")) throw explain(err as CsvError);
-      throw err;
+      for await (const chunk of input as AsyncIterable<Buffer>) {
+        bytes += chunk.length;
+        const text = decoder.write(chunk);
+        if (text) parser.write(text);
+        // The parser may emit its records on the next tick.
+        if (queue.length === 0) await new Promise((r) => setImmediate(r));
+        check();
+        while (queue.length) yield queue.shift()!;
+      }
+      const rest = decoder.end();
+      parser.end(rest || undefined);
+      await ended;
+      check();
+      while (queue.length) yield queue.shift()!;
     } finally {
-      input.unpipe(decoder);
-      if (!input.readableEnded) input.resume();
+      if (!input.readableEnded && !input.destroyed) input.resume();
     }
   }
   return {
     records: records(),
-    bytesRead: () => decoder.bytes,
+    bytesRead: () => bytes,
+    discard: () => {
+      input.resume();
+    },
     destroy: (reason) => {
-      parser.destroy(reason);
-      input.destroy();
+      failure ??= reason;
+      input.destroy(reason);
     },
   };
 }

@@ -103,7 +103,10 @@ export function normalizeCustomer(
   const phones: CustomerPhone[] = [];
   if (b.phones !== undefined) {
     if (!Array.isArray(b.phones) || b.phones.length > 20)
-      details.push({ path: "/phones", message: 'must be a list of at most 20 phones ("+1..." or {"number", "label"})' });
+      details.push({
+        path: "/phones",
+        message: 'must be a list of at most 20 phones ("+1..." or {"number", "label"})',
+      });
     else
       b.phones.forEach((p: unknown, i) => {
         const entry =
@@ -135,7 +138,11 @@ export function normalizeCustomer(
   let timezone: string | undefined;
   if (b.timezone !== undefined && b.timezone !== null) {
     if (typeof b.timezone === "string" && IANAZone.isValidZone(b.timezone)) timezone = b.timezone;
-    else details.push({ path: "/timezone", message: `${JSON.stringify(b.timezone)} is not an IANA time zone, e.g. America/New_York` });
+    else
+      details.push({
+        path: "/timezone",
+        message: `${JSON.stringify(b.timezone)} is not an IANA time zone, e.g. America/New_York`,
+      });
   }
 
   const attributes: Record<string, unknown> =
@@ -146,7 +153,9 @@ export function normalizeCustomer(
     details.push({ path: "/attributes", message: "must be an object of declared attributes" });
   else {
     details.push(...normalizeContactAttributes(attributes, opts.declarations, region, opts.zones));
-    details.push(...attributeValidator(opts.declarations)(attributes).filter((d) => !details.some((x) => x.path === d.path)));
+    details.push(
+      ...attributeValidator(opts.declarations)(attributes).filter((d) => !details.some((x) => x.path === d.path)),
+    );
   }
 
   if (details.length) return { details };

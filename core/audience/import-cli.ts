@@ -26,7 +26,8 @@ const HELP = `Usage: dialmesh import <file.csv> --map <map.json> [options]
   --key <key>         API key (default $DIALMESH_API_KEY)
 `;
 
-interface JobView {
+/** The job as GET /api/v1/imports/:id shows it (what the CLI and the benchmark read). */
+export interface JobView {
   id: string;
   state: string;
   rowsRead: number;
@@ -46,10 +47,21 @@ function request(url: URL, opts: http.RequestOptions): http.ClientRequest {
   return (url.protocol === "https:" ? https : http).request(url, opts);
 }
 
-async function bodyOf(res: http.IncomingMessage): Promise<string> {
-  let out = "";
-  for await (const chunk of res) out += String(chunk);
-  return out;
+/**
+ * The body of an answer, or its first line for a 202, whose response lasts as long as the job
+ * (it is read on to its end, not destroyed: that would abort the upload on the same socket).
+ */
+export function bodyOf(res: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let out = "";
+    res.setEncoding("utf8");
+    res.on("data", (chunk: string) => {
+      out += chunk;
+      if (res.statusCode === 202 && out.includes("\n")) resolve(out.split("\n")[0]!);
+    });
+    res.on("error", reject);
+    res.on("end", () => resolve(out));
+  });
 }
 
 export async function importCommand(argv: string[], io: CommandIo): Promise<number> {
@@ -126,7 +138,11 @@ export async function importCommand(argv: string[], io: CommandIo): Promise<numb
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
   const req = request(new URL("/api/v1/imports", base), {
     method: "POST",
-    headers: { ...auth, "Content-Type": `multipart/form-data; boundary=${boundary}`, "Content-Length": head.length + size + tail.length },
+    headers: {
+      ...auth,
+      "Content-Type": `multipart/form-data; boundary=${boundary}`,
+      "Content-Length": head.length + size + tail.length,
+    },
   });
   const answered = new Promise<http.IncomingMessage>((resolve, reject) => {
     req.on("response", resolve);
@@ -150,7 +166,9 @@ export async function importCommand(argv: string[], io: CommandIo): Promise<numb
     req.destroy();
     try {
       const e = JSON.parse(text) as { message: string; details?: { path: string; message: string }[] };
-      io.stderr(`dialmesh import: ${e.message}\n${(e.details ?? []).map((d) => `  ${d.path}: ${d.message}\n`).join("")}`);
+      io.stderr(
+        `dialmesh import: ${e.message}\n${(e.details ?? []).map((d) => `  ${d.path}: ${d.message}\n`).join("")}`,
+      );
     } catch {
       io.stderr(`dialmesh import: HTTP ${res.statusCode}: ${text.slice(0, 500)}\n`);
     }
@@ -161,7 +179,9 @@ export async function importCommand(argv: string[], io: CommandIo): Promise<numb
 
   const tty = process.stdout.isTTY === true;
   const events = await new Promise<http.IncomingMessage>((resolve, reject) => {
-    const r = request(new URL(`/api/v1/imports/${job.id}/events`, base), { headers: { ...auth, Accept: "text/event-stream" } });
+    const r = request(new URL(`/api/v1/imports/${job.id}/events`, base), {
+      headers: { ...auth, Accept: "text/event-stream" },
+    });
     r.on("response", resolve);
     r.on("error", reject);
     r.end();

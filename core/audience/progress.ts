@@ -31,7 +31,16 @@ export function progressOf(p: ProgressInput): Progress {
 
 /** One progress line for a terminal or a log ("42% 120000 rows 35000/s eta 12s"). */
 export function progressLine(
-  p: { rowsRead: number; inserted: number; updated: number; duplicates: number; rejected: number; rate?: number; eta?: number | null; fraction?: number | null },
+  p: {
+    rowsRead: number;
+    inserted: number;
+    updated: number;
+    duplicates: number;
+    rejected: number;
+    rate?: number;
+    eta?: number | null;
+    fraction?: number | null;
+  },
   width = 24,
 ): string {
   const bar =

@@ -98,7 +98,10 @@ export function customersService(runtime: HubRuntime): ServiceSchema {
         const known = new Set(["q", "after", "limit"]);
         for (const key of Object.keys(q))
           if (!known.has(key) && !key.startsWith("attributes."))
-            details.push({ path: `/query/${key}`, message: "is not a known parameter (q, after, limit, attributes.<name>)" });
+            details.push({
+              path: `/query/${key}`,
+              message: "is not a known parameter (q, after, limit, attributes.<name>)",
+            });
         const filters = attributeFilters(q, await store.declarations());
         if ("details" in filters) details.push(...filters.details);
         if (details.length) throw new ValidationError("Invalid query parameters", details);

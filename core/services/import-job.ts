@@ -21,7 +21,13 @@ import { CsvFormatError, readCsv, type CsvRecord, type CsvSource } from "../audi
 import { progressOf } from "../audience/progress.ts";
 import type { PhoneZoneTable } from "../regulation/types.ts";
 import type { CustomerStore } from "../store/customers.ts";
-import { ZERO_COUNTERS, type ImportCounters, type ImportJobDoc, type ImportStore, type RejectDoc } from "../store/imports.ts";
+import {
+  ZERO_COUNTERS,
+  type ImportCounters,
+  type ImportJobDoc,
+  type ImportStore,
+  type RejectDoc,
+} from "../store/imports.ts";
 
 export interface ImportDeps {
   customers: CustomerStore;
@@ -140,14 +146,20 @@ export async function runImport(
     }
     const existing = await deps.customers.existing([...new Set(mapped.map((m) => m.id))]);
     const batch = planBatch(mapped, existing, job.mode, job._id);
-    const written = await deps.customers.writeImportRows(batch.writes.map((w) => w.row), job._id, deps.now());
+    const written = await deps.customers.writeImportRows(batch.writes, job._id, deps.now());
     const rawOf = new Map(records.map((r) => [r.line, r.fields]));
-    for (const r of written.refused) rejects.push({ line: r.row.line, column: "", reason: r.reason, raw: rawOf.get(r.row.line) ?? [] });
+    for (const r of written.refused)
+      rejects.push({ line: r.row.line, column: "", reason: r.reason, raw: rawOf.get(r.row.line) ?? [] });
     for (const s of batch.skipped) rejects.push({ ...s, raw: rawOf.get(s.line) ?? [] });
     await deps.imports.addRejects(
-      rejects.map(
-        (r): RejectDoc => ({ _id: `${job._id}:${r.line}`, jobId: job._id, line: r.line, column: r.column, reason: r.reason, raw: r.raw }),
-      ),
+      rejects.map((r): RejectDoc => ({
+        _id: `${job._id}:${r.line}`,
+        jobId: job._id,
+        line: r.line,
+        column: r.column,
+        reason: r.reason,
+        raw: r.raw,
+      })),
     );
     counters.rowsRead += records.length;
     counters.inserted += written.inserted;
@@ -190,7 +202,11 @@ export async function runImport(
   const onAbort = () => prepared.source.destroy(new Error("the node is stopping"));
   signal.addEventListener("abort", onAbort, { once: true });
   let inflight: Promise<void> = Promise.resolve();
-  const finalCounters = () => ({ ...counters, committedThroughLine: committed, bytesRead: prepared.source.bytesRead() });
+  const finalCounters = () => ({
+    ...counters,
+    committedThroughLine: committed,
+    bytesRead: prepared.source.bytesRead(),
+  });
   try {
     let batch: CsvRecord[] = prepared.first.filter((r) => r.line > skipThrough);
     let ended = prepared.ended;
@@ -211,12 +227,18 @@ export async function runImport(
     }
     await inflight;
     if (cancelled || signal.aborted) {
-      await prepared.iterator.return?.(undefined);
+      // Not iterator.return(): it would wait for the upload stream to close, which it may never do.
+      prepared.source.discard();
       const state = signal.aborted ? "interrupted" : "cancelled";
       await deps.imports.finish(job._id, state, finalCounters(), deps.now());
       return state;
     }
-    await deps.imports.finish(job._id, "completed", { ...finalCounters(), eta: 0, ...(job.totalBytes ? { fraction: 1 } : {}) }, deps.now());
+    await deps.imports.finish(
+      job._id,
+      "completed",
+      { ...finalCounters(), eta: 0, ...(job.totalBytes ? { fraction: 1 } : {}) },
+      deps.now(),
+    );
     return "completed";
   } catch (err) {
     await inflight.catch(() => undefined);
@@ -226,7 +248,12 @@ export async function runImport(
     }
     const message = err instanceof CsvFormatError ? err.message : `the import stopped: ${(err as Error).message}`;
     await deps.imports
-      .finish(job._id, "failed", { ...finalCounters(), error: `${message} (rows through line ${committed} are settled)` }, deps.now())
+      .finish(
+        job._id,
+        "failed",
+        { ...finalCounters(), error: `${message} (rows through line ${committed} are settled)` },
+        deps.now(),
+      )
       .catch(() => undefined);
     return "failed";
   } finally {

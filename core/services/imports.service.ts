@@ -103,7 +103,14 @@ export function importsService(runtime: HubRuntime): ServiceSchema {
   const customers = new CustomerStore(runtime.store.conn);
   const imports = new ImportStore(runtime.store.conn);
   const zones = loadPhoneZoneTable();
-  const deps: ImportDeps = { customers, imports, zones, nodeId: runtime.nodeId, batchSize: BATCH_SIZE, now: () => new Date() };
+  const deps: ImportDeps = {
+    customers,
+    imports,
+    zones,
+    nodeId: runtime.nodeId,
+    batchSize: BATCH_SIZE,
+    now: () => new Date(),
+  };
   /** Jobs this node runs: aborted on stop, so they end `interrupted` rather than look alive. */
   const running = new Map<string, { abort: AbortController; done: Promise<unknown> }>();
   let sweeper: NodeJS.Timeout | undefined;
@@ -145,18 +152,24 @@ export function importsService(runtime: HubRuntime): ServiceSchema {
         async handler(ctx: Context<Record<string, unknown>, UploadMeta>) {
           const upload = ctx.meta.upload;
           const stream = ctx.stream as Readable | null;
-          if (!upload || !stream) throw new ValidationError("No upload", [{ path: "", message: "send multipart/form-data or text/csv" }]);
+          if (!upload || !stream)
+            throw new ValidationError("No upload", [{ path: "", message: "send multipart/form-data or text/csv" }]);
           let rawOptions: unknown;
           let file: Readable;
           if (/^multipart\/form-data\b/i.test(upload.contentType)) {
             ({ options: rawOptions, file } = await multipartParts(stream, { "content-type": upload.contentType }));
           } else if (/^text\/csv\b/i.test(upload.contentType)) {
-            rawOptions = Object.fromEntries(QUERY_OPTIONS.filter((k) => ctx.params[k] !== undefined).map((k) => [k, ctx.params[k]]));
+            rawOptions = Object.fromEntries(
+              QUERY_OPTIONS.filter((k) => ctx.params[k] !== undefined).map((k) => [k, ctx.params[k]]),
+            );
             file = stream;
           } else {
             stream.resume();
             throw new ValidationError("Unsupported upload", [
-              { path: "", message: `Content-Type ${upload.contentType || "(none)"}: expected multipart/form-data or text/csv` },
+              {
+                path: "",
+                message: `Content-Type ${upload.contentType || "(none)"}: expected multipart/form-data or text/csv`,
+              },
             ]);
           }
           const fail = (e: Error): never => {
@@ -176,27 +189,47 @@ export function importsService(runtime: HubRuntime): ServiceSchema {
             previous = await imports.get(options.resume);
             if (!previous) fail(new NotFoundError(`import ${options.resume}`));
             if (previous!.state === "running" || previous!.state === "completed")
-              fail(new ConflictError(`import ${options.resume} is ${previous!.state}: only an interrupted, failed or cancelled import resumes`));
+              fail(
+                new ConflictError(
+                  `import ${options.resume} is ${previous!.state}: only an interrupted, failed or cancelled import resumes`,
+                ),
+              );
           }
           let prepared;
           try {
             prepared = await prepareImport(file, options, declarations, BATCH_SIZE);
           } catch (err) {
             if (err instanceof CsvFormatError)
-              fail(new ValidationError(`The CSV cannot be imported: ${err.message}`, [{ path: `/file/line/${err.line}`, message: err.message }]));
+              fail(
+                new ValidationError(`The CSV cannot be imported: ${err.message}`, [
+                  { path: `/file/line/${err.line}`, message: err.message },
+                ]),
+              );
             throw err;
           }
           if (previous && JSON.stringify(previous.header) !== JSON.stringify(prepared.header))
-            fail(new ConflictError(`the file's header differs from the one of import ${previous._id}: not the same file`));
+            fail(
+              new ConflictError(`the file's header differs from the one of import ${previous._id}: not the same file`),
+            );
           if (hasMapping && options.mappingId) await imports.putMapping(options.mappingId, options.mapping, new Date());
 
           const now = new Date();
           let job: ImportJobDoc;
           if (previous) {
-            job = { ...previous, state: "running", node: runtime.nodeId, cancelRequested: false, heartbeatAt: now, resumedFrom: previous._id };
+            job = {
+              ...previous,
+              state: "running",
+              node: runtime.nodeId,
+              cancelRequested: false,
+              heartbeatAt: now,
+              resumedFrom: previous._id,
+            };
             await imports.jobs.updateOne(
               { _id: previous._id },
-              { $set: { state: "running", node: runtime.nodeId, cancelRequested: false, heartbeatAt: now }, $unset: { error: "", finishedAt: "", landedAfterCommit: "" } },
+              {
+                $set: { state: "running", node: runtime.nodeId, cancelRequested: false, heartbeatAt: now },
+                $unset: { error: "", finishedAt: "", landedAfterCommit: "" },
+              },
             );
           } else {
             job = newJob(newImportId(now), options, prepared.header, deps, upload.contentLength);
@@ -209,7 +242,14 @@ export function importsService(runtime: HubRuntime): ServiceSchema {
           running.set(job._id, { abort, done });
           ctx.meta.$statusCode = 202;
           ctx.meta.$location = `/api/v1/imports/${job._id}`;
-          return importView(job);
+          ctx.meta.$responseType = "application/json; charset=utf-8";
+          // The job's JSON goes out at once, but the response ends only when the job does:
+          // Node's HTTP server stops reading a request whose response has finished (the upload
+          // stalled after a few hundred KB when the 202 was a finished response).
+          const body = new Readable({ read() {} });
+          body.push(`${JSON.stringify(importView(job))}\n`);
+          void done.finally(() => body.push(null));
+          return body;
         },
       },
       async get(ctx: Context<{ id: string }>) {

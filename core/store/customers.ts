@@ -57,6 +57,22 @@ export function bulkWriteErrors(err: unknown): { index: number; code: number; me
   }));
 }
 
+/** The document an import row creates (`set` paths like `attributes.x` nested). */
+function importDoc(row: MappedRow, jobId: string, now: Date): CustomerDoc {
+  const doc: Record<string, unknown> = { _id: row.id };
+  for (const [key, value] of Object.entries(row.set)) {
+    if (key.startsWith("attributes.")) ((doc.attributes ??= {}) as Record<string, unknown>)[key.slice(11)] = value;
+    else doc[key] = value;
+  }
+  return {
+    ...(doc as unknown as CustomerDoc),
+    importJobId: jobId,
+    importLine: row.line,
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
 const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 export class CustomerStore {
@@ -78,7 +94,10 @@ export class CustomerStore {
 
   private async uniqueIndex(name: string): Promise<void> {
     // sparse: customers without the attribute do not collide with each other.
-    await this.customers.createIndex({ [`attributes.${name}`]: 1 }, { name: `attr_${name}_unique`, unique: true, sparse: true });
+    await this.customers.createIndex(
+      { [`attributes.${name}`]: 1 },
+      { name: `attr_${name}_unique`, unique: true, sparse: true },
+    );
   }
 
   async declarations(): Promise<AttributeDeclaration[]> {
@@ -111,7 +130,11 @@ export class CustomerStore {
   }
 
   /** Creates or replaces a customer (the API's PUT); keeps its creation date. */
-  async put(id: string, fields: CustomerFields, now: Date): Promise<{ doc: CustomerDoc; created: boolean } | { clash: string }> {
+  async put(
+    id: string,
+    fields: CustomerFields,
+    now: Date,
+  ): Promise<{ doc: CustomerDoc; created: boolean } | { clash: string }> {
     for (let round = 0; round < 2; round++) {
       const before = await this.customers.findOne({ _id: id }, { projection: { createdAt: 1 } });
       const doc: CustomerDoc = { _id: id, ...fields, createdAt: before?.createdAt ?? now, updatedAt: now };
@@ -138,7 +161,10 @@ export class CustomerStore {
     for (const d of await this.declarations()) {
       const v = attributes?.[d.name];
       if (!d.unique || v === undefined) continue;
-      const other = await this.customers.findOne({ [`attributes.${d.name}`]: v, _id: { $ne: id } }, { projection: { _id: 1 } });
+      const other = await this.customers.findOne(
+        { [`attributes.${d.name}`]: v, _id: { $ne: id } },
+        { projection: { _id: 1 } },
+      );
       if (other) return d.name;
     }
     return undefined;
@@ -173,17 +199,44 @@ export class CustomerStore {
     return new Map(
       docs.map((d) => [
         d._id,
-        { ...(d.importJobId ? { importJobId: d.importJobId } : {}), ...(d.importLine ? { importLine: d.importLine } : {}) },
+        {
+          ...(d.importJobId ? { importJobId: d.importJobId } : {}),
+          ...(d.importLine ? { importLine: d.importLine } : {}),
+        },
       ]),
     );
   }
 
   /**
-   * Writes the rows of an import batch as unordered upserts by their deterministic `_id`. An
-   * upsert that lost an insert race to another node (duplicate `_id`) is retried, and then
-   * finds the customer. Returns what landed and the rows a unique attribute refused.
+   * Writes the rows of an import batch. Rows whose customer did not exist go in one unordered
+   * insertMany (the store's fastest write); those that lost an insert race to another node, and
+   * rows of existing customers, are unordered upserts by their deterministic `_id`. Returns what
+   * landed and the rows a unique attribute refused.
    */
   async writeImportRows(
+    writes: { row: MappedRow; exists: boolean }[],
+    jobId: string,
+    now: Date,
+  ): Promise<{ inserted: number; updated: number; refused: { row: MappedRow; reason: string }[] }> {
+    const fresh = writes.filter((w) => !w.exists).map((w) => w.row);
+    let upserts = writes.filter((w) => w.exists).map((w) => w.row);
+    let inserted = 0;
+    if (fresh.length) {
+      const docs = fresh.map((row) => importDoc(row, jobId, now));
+      try {
+        inserted += (await this.customers.insertMany(docs, { ordered: false })).insertedCount;
+      } catch (err) {
+        const errors = bulkWriteErrors(err);
+        if (!errors || errors.some((e) => e.code !== 11000)) throw err;
+        inserted += fresh.length - errors.length;
+        upserts = [...upserts, ...errors.map((e) => fresh[e.index]!)];
+      }
+    }
+    const out = await this.upsertImportRows(upserts, jobId, now);
+    return { ...out, inserted: inserted + out.inserted };
+  }
+
+  private async upsertImportRows(
     rows: MappedRow[],
     jobId: string,
     now: Date,
@@ -225,10 +278,17 @@ export class CustomerStore {
         if (round === 1)
           for (const row of retry) {
             const attrs = Object.fromEntries(
-              Object.entries(row.set).filter(([k]) => k.startsWith("attributes.")).map(([k, v]) => [k.slice(11), v]),
+              Object.entries(row.set)
+                .filter(([k]) => k.startsWith("attributes."))
+                .map(([k, v]) => [k.slice(11), v]),
             );
             const clash = await this.uniqueClash(row.id, attrs);
-            refused.push({ row, reason: clash ? `attributes.${clash} is unique and another customer has this value` : "refused by a unique index" });
+            refused.push({
+              row,
+              reason: clash
+                ? `attributes.${clash} is unique and another customer has this value`
+                : "refused by a unique index",
+            });
           }
         pending = round === 1 ? [] : retry;
       }

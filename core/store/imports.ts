@@ -129,7 +129,10 @@ export class ImportStore {
 
   /** Running jobs whose node has not written since `before` (it died, or lost the database). */
   stale(before: Date): Promise<ImportJobDoc[]> {
-    return this.jobs.find({ state: "running", heartbeatAt: { $lt: before } }).limit(100).toArray();
+    return this.jobs
+      .find({ state: "running", heartbeatAt: { $lt: before } })
+      .limit(100)
+      .toArray();
   }
 
   async addRejects(docs: RejectDoc[]): Promise<void> {

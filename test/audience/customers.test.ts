@@ -23,7 +23,10 @@ describe("customers", () => {
   test("an attribute declaration is validated and read back", async () => {
     const bad = await hub.api("PUT", "/api/v1/attributes/tier", { type: "enum" });
     assert.equal(bad.status, 400);
-    assert.deepEqual((bad.body as { details: { path: string }[] }).details.map((d) => d.path), ["/values"]);
+    assert.deepEqual(
+      (bad.body as { details: { path: string }[] }).details.map((d) => d.path),
+      ["/values"],
+    );
     const got = await hub.api("GET", "/api/v1/attributes/segment", undefined, TEST_KEYS.reader);
     assert.equal(got.status, 200);
     assert.deepEqual((got.body as { values: string[] }).values, ["gold", "silver"]);
@@ -42,7 +45,13 @@ describe("customers", () => {
     assert.equal(created.status, 201, created.text);
     const c = created.body as { email: string; phones: { number: string; label: string; zones: string[] }[] };
     assert.equal(c.email, "ada@example.com");
-    assert.deepEqual(c.phones.map((p) => [p.number, p.label]), [["+12125550100", "Mobile"], ["+442079460958", "phone 2"]]);
+    assert.deepEqual(
+      c.phones.map((p) => [p.number, p.label]),
+      [
+        ["+12125550100", "Mobile"],
+        ["+442079460958", "phone 2"],
+      ],
+    );
     assert.ok(c.phones[0]!.zones.includes("America/New_York"));
     assert.equal((await hub.api("PUT", "/api/v1/customers/ada", body, TEST_KEYS.writer)).status, 200);
 
@@ -75,7 +84,12 @@ describe("customers", () => {
     const ids: string[] = [];
     let after = "";
     for (let page = 0; page < 5; page++) {
-      const res = await hub.api("GET", `/api/v1/customers?limit=2${after ? `&after=${after}` : ""}`, undefined, TEST_KEYS.reader);
+      const res = await hub.api(
+        "GET",
+        `/api/v1/customers?limit=2${after ? `&after=${after}` : ""}`,
+        undefined,
+        TEST_KEYS.reader,
+      );
       assert.equal(res.status, 200, res.text);
       const b = res.body as { customers: { id: string }[]; next: string | null };
       ids.push(...b.customers.map((c) => c.id));
@@ -84,7 +98,9 @@ describe("customers", () => {
     }
     assert.deepEqual(ids, ["ada", "p0", "p1", "p2", "p3", "p4"]);
     const list = async (qs: string) =>
-      ((await hub.api("GET", `/api/v1/customers?${qs}`)).body as { customers: { id: string }[] }).customers.map((c) => c.id);
+      ((await hub.api("GET", `/api/v1/customers?${qs}`)).body as { customers: { id: string }[] }).customers.map(
+        (c) => c.id,
+      );
     assert.deepEqual(await list("q=gra"), ["p1", "p3"]);
     assert.deepEqual(await list("q=p4%40"), ["p4"]);
     assert.deepEqual(await list(`q=${encodeURIComponent("+1 (415) 555-0102")}`), ["p2"]);
@@ -92,10 +108,10 @@ describe("customers", () => {
     assert.deepEqual(await list("attributes.segment=silver&attributes.balance=300"), ["p3"]);
     const bad = await hub.api("GET", "/api/v1/customers?attributes.balance=lots&attributes.size=2");
     assert.equal(bad.status, 400);
-    assert.deepEqual((bad.body as { details: { path: string }[] }).details.map((d) => d.path), [
-      "/query/attributes.balance",
-      "/query/attributes.size",
-    ]);
+    assert.deepEqual(
+      (bad.body as { details: { path: string }[] }).details.map((d) => d.path),
+      ["/query/attributes.balance", "/query/attributes.size"],
+    );
     assert.equal((await hub.api("DELETE", "/api/v1/customers/p4", undefined, TEST_KEYS.writer)).status, 200);
     assert.equal((await hub.api("GET", "/api/v1/customers/p4")).status, 404);
   });

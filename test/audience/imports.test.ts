@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, test } from "@jest/globals";
 import { MongoClient } from "mongodb";
 import { eventually, startTestHub, TEST_KEYS, type TestHub } from "../support/hub.ts";
 import { freshDatabaseUrl } from "../support/mongo.ts";
+import { ZERO_COUNTERS } from "../../core/store/imports.ts";
+import { bodyOf } from "../../core/audience/import-cli.ts";
 
 interface Job {
   id: string;
@@ -84,7 +86,10 @@ async function follow(hub: TestHub, id: string): Promise<{ events: Job[]; done: 
   assert.equal(res.status, 200);
   assert.match(res.headers.get("content-type") ?? "", /^text\/event-stream/);
   const text = await res.text();
-  const events = [...text.matchAll(/event: (\w+)\n(?:id: .*\n)?data: (.*)\n\n/g)].map((m) => ({ type: m[1]!, job: JSON.parse(m[2]!) as Job }));
+  const events = [...text.matchAll(/event: (\w+)\n(?:id: .*\n)?data: (.*)\n\n/g)].map((m) => ({
+    type: m[1]!,
+    job: JSON.parse(m[2]!) as Job,
+  }));
   const done = events.find((e) => e.type === "done");
   assert.ok(done, `no done event in ${text.slice(0, 500)}`);
   return { events: events.filter((e) => e.type === "progress").map((e) => e.job), done: done.job };
@@ -103,7 +108,10 @@ describe("CSV imports", () => {
     hub = await startTestHub({}, { mongoUrl, nodeId: "import-a" });
     other = await startTestHub({}, { mongoUrl, nodeId: "import-b" });
     client = await MongoClient.connect(mongoUrl);
-    for (const [name, decl] of Object.entries({ segment: { type: "enum", values: ["gold", "silver"] }, balance: { type: "number" } }))
+    for (const [name, decl] of Object.entries({
+      segment: { type: "enum", values: ["gold", "silver"] },
+      balance: { type: "number" },
+    }))
       assert.equal((await hub.api("PUT", `/api/v1/attributes/${name}`, decl)).status, 201);
   });
   afterAll(async () => {
@@ -136,29 +144,54 @@ describe("CSV imports", () => {
     assert.equal(done.committedThroughLine, 3001);
     assert.equal(await customers().countDocuments(), 2995);
 
-    const a6 = (await hub.api("GET", "/api/v1/customers/A7")).body as { firstName: string; email: string; phones: { number: string; label: string }[] };
+    const a6 = (await hub.api("GET", "/api/v1/customers/A7")).body as {
+      firstName: string;
+      email: string;
+      phones: { number: string; label: string }[];
+    };
     assert.equal(a6.firstName, 'Jo, "the 7th"');
     assert.equal(a6.email, "user7@example.com");
-    assert.deepEqual(a6.phones.map((p) => [p.number, p.label]), [["+12125550007", "Phone 1"], ["+447911100007", "Mobile"]]);
+    assert.deepEqual(
+      a6.phones.map((p) => [p.number, p.label]),
+      [
+        ["+12125550007", "Phone 1"],
+        ["+447911100007", "Mobile"],
+      ],
+    );
     const a4 = (await hub.api("GET", "/api/v1/customers/A4")).body as { firstName: string };
     assert.equal(a4.firstName, "First4", "the first row of a key wins");
     const a39 = (await hub.api("GET", "/api/v1/customers/A39")).body as { phones: unknown[] };
     assert.equal(a39.phones.length, 1, "the bad mobile (line 40) was dropped");
 
-    const rejected = await fetch(`${hub.apiUrl}/api/v1/imports/${res.body.id}/rejected`, { headers: { Authorization: `Bearer ${TEST_KEYS.reader}` } });
+    const rejected = await fetch(`${hub.apiUrl}/api/v1/imports/${res.body.id}/rejected`, {
+      headers: { Authorization: `Bearer ${TEST_KEYS.reader}` },
+    });
     assert.match(rejected.headers.get("content-type") ?? "", /^text\/csv/);
     const lines = (await rejected.text()).trim().split("\r\n");
     assert.equal(lines[0], `line,column,reason,${HEADER.join(",")}`);
-    assert.deepEqual(lines.slice(1).map((l) => l.split(",").slice(0, 2)), [["10", "Segment"], ["1500", "Balance"], ["2500", "Account ID"]]);
+    assert.deepEqual(
+      lines.slice(1).map((l) => l.split(",").slice(0, 2)),
+      [
+        ["10", "Segment"],
+        ["1500", "Balance"],
+        ["2500", "Account ID"],
+      ],
+    );
     assert.match(lines[1]!, /""bronze"" is not one of ""gold"", ""silver""/);
   });
 
   test("Latin-1 bytes: a 400 with the line before anything is written; with encoding latin1 they import", async () => {
     const before = await customers().countDocuments();
-    const body = Buffer.concat([csv([row(2)]), Buffer.from(`${row(3, { "Account ID": "L1", "First Name": "René" }).join(",")}\r\n`, "latin1")]);
+    const body = Buffer.concat([
+      csv([row(2)]),
+      Buffer.from(`${row(3, { "Account ID": "L1", "First Name": "René" }).join(",")}\r\n`, "latin1"),
+    ]);
     const bad = await upload(hub, body, OPTIONS);
     assert.equal(bad.status, 400, bad.text);
-    assert.deepEqual(bad.body.details.map((d) => d.path), ["/file/line/3"]);
+    assert.deepEqual(
+      bad.body.details.map((d) => d.path),
+      ["/file/line/3"],
+    );
     assert.match(bad.body.details[0]!.message, /not valid UTF-8.*"encoding": "latin1"/);
     assert.equal(await customers().countDocuments(), before, "nothing written");
 
@@ -175,13 +208,19 @@ describe("CSV imports", () => {
     assert.equal(wrong.body.details[0]!.path, "/file/line/1");
     assert.match(wrong.body.details[0]!.message, /delimited by ";"/);
 
-    const missing = await upload(hub, csv([row(2)]), { ...OPTIONS, mapping: { ...MAPPING, Region: "attributes.segment", Segment: "lastName" } });
+    const missing = await upload(hub, csv([row(2)]), {
+      ...OPTIONS,
+      mapping: { ...MAPPING, Region: "attributes.segment", Segment: "lastName" },
+    });
     assert.equal(missing.status, 400);
 
     const quotes = Buffer.concat([csv([row(2), row(3)]), Buffer.from(`A9,"Bad"quote,x\r\n`)]);
     const bad = await upload(hub, quotes, OPTIONS);
     assert.equal(bad.status, 400);
-    assert.deepEqual(bad.body.details.map((d) => d.path), ["/file/line/4"]);
+    assert.deepEqual(
+      bad.body.details.map((d) => d.path),
+      ["/file/line/4"],
+    );
   });
 
   test("text/csv with a saved mapping, update-only: known customers updated, unknown ones skipped", async () => {
@@ -194,11 +233,16 @@ describe("CSV imports", () => {
     assert.equal(res.status, 202, await res.clone().text());
     const { done } = await follow(hub, ((await res.json()) as Job).id);
     assert.deepEqual([done.state, done.updated, done.inserted, done.skipped], ["completed", 1, 0, 1]);
-    assert.equal(((await hub.api("GET", "/api/v1/customers/A1")).body as { attributes: { balance: number } }).attributes.balance, 999);
+    assert.equal(
+      ((await hub.api("GET", "/api/v1/customers/A1")).body as { attributes: { balance: number } }).attributes.balance,
+      999,
+    );
   });
 
   test("two nodes importing the same file at once make each customer once (email as the dedupe key)", async () => {
-    const rows = Array.from({ length: 2500 }, (_, i) => row(i + 2, { "Account ID": `T${i}`, Email: `twin${i % 2000}@example.net` }));
+    const rows = Array.from({ length: 2500 }, (_, i) =>
+      row(i + 2, { "Account ID": `T${i}`, Email: `twin${i % 2000}@example.net` }),
+    );
     const file = csv(rows);
     const mapping = Object.fromEntries(Object.entries(MAPPING).filter(([, t]) => t !== "id"));
     const opts = { ...OPTIONS, mapping, dedupeKey: "email" };
@@ -220,37 +264,45 @@ describe("CSV imports", () => {
     // What a node that died mid-batch leaves: lines 2-11 committed, lines 12-14 written, no more.
     const id = "imp_deadnode1";
     const old = new Date(Date.now() - 120_000);
-    await client.db().collection("import_jobs").insertOne({
-      _id: id as never,
-      state: "running",
-      node: "gone",
-      mode: "upsert",
-      dedupeKey: "id",
-      header: HEADER,
-      rowsRead: 10,
-      inserted: 10,
-      updated: 0,
-      duplicates: 0,
-      rejected: 0,
-      skipped: 0,
-      warnings: 0,
-      landedBefore: 0,
-      bytesRead: 0,
-      committedThroughLine: 11,
-      rate: 0,
-      eta: null,
-      fraction: null,
-      cancelRequested: false,
-      startedAt: old,
-      heartbeatAt: old,
-    });
+    await client
+      .db()
+      .collection("import_jobs")
+      .insertOne({
+        _id: id as never,
+        state: "running",
+        node: "gone",
+        mode: "upsert",
+        dedupeKey: "id",
+        header: HEADER,
+        ...ZERO_COUNTERS,
+        rowsRead: 10,
+        inserted: 10,
+        bytesRead: 0,
+        committedThroughLine: 11,
+        rate: 0,
+        eta: null,
+        fraction: null,
+        cancelRequested: false,
+        startedAt: old,
+        heartbeatAt: old,
+      });
     await customers().insertMany(
-      Array.from({ length: 13 }, (_, i) => ({ _id: `R${i}` as never, importJobId: id, importLine: i + 2, createdAt: old, updatedAt: old })),
+      Array.from({ length: 13 }, (_, i) => ({
+        _id: `R${i}` as never,
+        importJobId: id,
+        importLine: i + 2,
+        createdAt: old,
+        updatedAt: old,
+      })),
     );
-    const interrupted = await eventually(async () => {
-      const j = (await hub.api("GET", `/api/v1/imports/${id}`)).body as Job;
-      return j.state === "interrupted" && j;
-    }, 15_000, "the sweep");
+    const interrupted = await eventually(
+      async () => {
+        const j = (await hub.api("GET", `/api/v1/imports/${id}`)).body as Job;
+        return j.state === "interrupted" && j;
+      },
+      15_000,
+      "the sweep",
+    );
     assert.deepEqual(interrupted.landedAfterCommit, [12, 13, 14]);
     assert.match(interrupted.error!, /through line 11 are settled, and lines 12, 13, 14 after it landed/);
 
@@ -265,22 +317,31 @@ describe("CSV imports", () => {
   test("cancel stops a running import after its batch", async () => {
     const boundary = "----dialmesh-test";
     const rowsFrom = (from: number, n: number) =>
-      Array.from({ length: n }, (_, i) => row(from + i, { "Account ID": `X${from + i}` }).map(csvCell).join(",")).join("\r\n") + "\r\n";
+      Array.from({ length: n }, (_, i) =>
+        row(from + i, { "Account ID": `X${from + i}` })
+          .map(csvCell)
+          .join(","),
+      ).join("\r\n") + "\r\n";
     const req = http.request(`${hub.apiUrl}/api/v1/imports`, {
       method: "POST",
-      headers: { Authorization: `Bearer ${TEST_KEYS.admin}`, "Content-Type": `multipart/form-data; boundary=${boundary}` },
+      headers: {
+        Authorization: `Bearer ${TEST_KEYS.admin}`,
+        "Content-Type": `multipart/form-data; boundary=${boundary}`,
+      },
     });
     const response = new Promise<http.IncomingMessage>((resolve, reject) => {
       req.on("response", resolve);
       req.on("error", reject);
     });
     req.write(`--${boundary}\r\nContent-Disposition: form-data; name="options"\r\n\r\n${JSON.stringify(OPTIONS)}\r\n`);
-    req.write(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="c.csv"\r\nContent-Type: text/csv\r\n\r\n`);
+    req.write(
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="c.csv"\r\nContent-Type: text/csv\r\n\r\n`,
+    );
     req.write(`${HEADER.join(",")}\r\n${rowsFrom(2, 1500)}`);
     // The 202 comes once the header and the first batch are checked, while the upload goes on.
     const res = await response;
     assert.equal(res.statusCode, 202);
-    const job = JSON.parse(await text(res)) as Job;
+    const job = JSON.parse(await bodyOf(res)) as Job;
     const cancel = await hub.api("POST", `/api/v1/imports/${job.id}/cancel`);
     assert.equal(cancel.status, 202);
     req.write(rowsFrom(1502, 3000));
@@ -291,9 +352,3 @@ describe("CSV imports", () => {
     assert.equal(await customers().countDocuments({ _id: { $regex: /^X/ } as never }), done.inserted);
   });
 });
-
-async function text(res: http.IncomingMessage): Promise<string> {
-  let out = "";
-  for await (const chunk of res) out += String(chunk);
-  return out;
-}

@@ -14,13 +14,20 @@ let hub: TestHub;
 
 beforeAll(async () => {
   hub = await startTestHub({});
-  assert.equal((await hub.api("PUT", "/api/v1/attributes/segment", { type: "enum", values: ["gold", "silver"] })).status, 201);
+  assert.equal(
+    (await hub.api("PUT", "/api/v1/attributes/segment", { type: "enum", values: ["gold", "silver"] })).status,
+    201,
+  );
   const lines = ["Account ID,Name,Phone,Segment"];
-  for (let i = 1; i <= 1200; i++) lines.push(`C${i},Name ${i},212 555 ${String(i).padStart(4, "0")},${i === 600 ? "bronze" : "gold"}`);
+  for (let i = 1; i <= 1200; i++)
+    lines.push(`C${i},Name ${i},212 555 ${String(i).padStart(4, "0")},${i === 600 ? "bronze" : "gold"}`);
   writeFileSync(path.join(dir, "customers.csv"), lines.join("\n") + "\n");
   writeFileSync(
     path.join(dir, "map.json"),
-    JSON.stringify({ mapping: { "Account ID": "id", Name: "firstName", Phone: "phones[0]", Segment: "attributes.segment" }, defaultRegion: "US" }),
+    JSON.stringify({
+      mapping: { "Account ID": "id", Name: "firstName", Phone: "phones[0]", Segment: "attributes.segment" },
+      defaultRegion: "US",
+    }),
   );
   writeFileSync(path.join(dir, "bad.csv"), "Account ID;Name;Phone;Segment\nC1;A;1;gold\n");
 });
@@ -45,7 +52,10 @@ test("imports a file, with progress lines and the summary", async () => {
   const out = await dialmesh(["import", "customers.csv", "--map", "map.json"]);
   assert.equal(out.code, 0, out.stderr);
   assert.match(out.stdout, /^import imp_\w+ started$/m);
-  assert.match(out.stdout, /^completed: 1200 rows read, 1199 inserted, 0 updated, 0 duplicates, 0 skipped, 1 rejected, 0 warnings$/m);
+  assert.match(
+    out.stdout,
+    /^completed: 1200 rows read, 1199 inserted, 0 updated, 0 duplicates, 0 skipped, 1 rejected, 0 warnings$/m,
+  );
   assert.match(out.stdout, /rejected rows: GET http:\/\/.*\/rejected/);
   assert.equal(((await hub.api("GET", "/api/v1/customers/C7")).body as { firstName: string }).firstName, "Name 7");
 });
