@@ -4,6 +4,7 @@
  */
 import { simulateCommand, type CommandIo } from "../core/simulator/cli.ts";
 import { pluginCommand } from "../core/scaffold/plugin-new.ts";
+import { importCommand } from "../core/audience/import-cli.ts";
 
 interface Command {
   summary: string;
@@ -12,6 +13,10 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   simulate: { summary: "simulate a campaign under pacing policies (dialer simulator)", run: simulateCommand },
+  import: {
+    summary: "import customers from a CSV file into a hub: `import file.csv --map map.json`",
+    run: importCommand,
+  },
   plugin: { summary: "plugin tools: `plugin new <kind> --channel <c>` scaffolds a plugin folder", run: pluginCommand },
 };
 

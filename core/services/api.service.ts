@@ -60,7 +60,21 @@ const API_V1_ALIASES: Record<string, string> = {
   "POST agents/:id/preview/dial": "dialer.previewDial",
   "POST agents/:id/preview/skip": "dialer.previewSkip",
   "POST queues/:id/inbound": "dialer.setInbound",
+  "GET customers": "customers.list",
+  "PUT customers/:id": "customers.put",
+  "GET customers/:id": "customers.get",
+  "DELETE customers/:id": "customers.remove",
+  "GET attributes": "customers.listAttributes",
+  "PUT attributes/:name": "customers.putAttribute",
+  "GET attributes/:name": "customers.getAttribute",
+  "GET imports/:id": "imports.get",
+  "GET imports/:id/events": "imports.events",
+  "GET imports/:id/rejected": "imports.rejected",
+  "POST imports/:id/cancel": "imports.cancel",
 };
+
+/** Uploads at /api/v1/imports, streamed to their action (no body parser; multipart or text/csv). */
+const UPLOAD_ALIASES: Record<string, string> = { "POST /": "stream:imports.start" };
 
 /** Health and metrics at the root. */
 const ROOT_ALIASES: Record<string, string> = { "GET health": "api.health", "GET metrics": "api.metrics" };
@@ -72,6 +86,7 @@ const VENDOR_WEBHOOK_ALIASES: Record<string, string> = {
 
 /** Every route the API serves, as "METHOD /full/path" with :params. */
 const ROUTES = [
+  ...Object.keys(UPLOAD_ALIASES).map((a) => a.replace(" /", " /api/v1/imports")),
   ...Object.keys(API_V1_ALIASES).map((a) => a.replace(" ", " /api/v1/")),
   ...Object.keys(ROOT_ALIASES).map((a) => a.replace(" ", " /")),
   ...Object.keys(VENDOR_WEBHOOK_ALIASES).map((a) => a.replace(" ", " /webhooks/")),
@@ -115,6 +130,15 @@ const REQUIRED_ROLE: Record<string, Role> = {
   "dialer.previewDial": "writer",
   "dialer.previewSkip": "writer",
   "api.metrics": "reader",
+  "customers.list": "reader",
+  "customers.get": "reader",
+  "customers.put": "writer",
+  "customers.remove": "writer",
+  "customers.listAttributes": "reader",
+  "customers.getAttribute": "reader",
+  "imports.get": "reader",
+  "imports.events": "reader",
+  "imports.rejected": "reader",
 };
 const RANK: Record<Role, number> = { reader: 1, writer: 2, admin: 3 };
 
@@ -305,6 +329,24 @@ export function apiService(runtime: HubRuntime, keys: readonly ApiKeyConfig[]): 
           bodyParsers: false,
           mappingPolicy: "restrict",
           aliases: ROOT_ALIASES,
+        },
+        {
+          // A route of its own: moleculer-web keeps one route per path.
+          path: "/api/v1/imports",
+          authentication: true,
+          authorization: true,
+          mappingPolicy: "restrict",
+          bodyParsers: false,
+          aliases: UPLOAD_ALIASES,
+          onBeforeCall(ctx: Context<unknown, HttpMeta & { upload?: unknown }>, _route: unknown, req: Req) {
+            if (!runtime.store.reachable()) throw new DatabaseUnavailableError();
+            checkQueryStrings((req as { query?: Record<string, unknown> }).query);
+            const length = Number(req.headers["content-length"]);
+            ctx.meta.upload = {
+              contentType: req.headers["content-type"] ?? "",
+              ...(Number.isFinite(length) && length > 0 ? { contentLength: length } : {}),
+            };
+          },
         },
         {
           path: "/api/v1",

@@ -6,6 +6,8 @@ import PluginsService from "./plugins.service.ts";
 import CcmService from "./ccm.service.ts";
 import DialerService from "./dialer.service.ts";
 import SchedulerService from "./scheduler.service.ts";
+import CustomersService from "./customers.service.ts";
+import ImportsService from "./imports.service.ts";
 import ApiService from "./api.service.ts";
 
 export const HUB_SERVICES = [
@@ -16,5 +18,7 @@ export const HUB_SERVICES = [
   CcmService,
   DialerService,
   SchedulerService,
+  CustomersService,
+  ImportsService,
   ApiService,
 ] as const;
