@@ -102,6 +102,9 @@ export function customersService(runtime: HubRuntime): ServiceSchema {
               path: `/query/${key}`,
               message: "is not a known parameter (q, after, limit, attributes.<name>)",
             });
+        // The search becomes a regex, whose pattern BSON cannot carry with a NUL in it.
+        if (typeof q.q === "string" && /[\u0000-\u001f]/.test(q.q))
+          details.push({ path: "/query/q", message: "must be text without control characters" });
         const filters = attributeFilters(q, await store.declarations());
         if ("details" in filters) details.push(...filters.details);
         if (details.length) throw new ValidationError("Invalid query parameters", details);
