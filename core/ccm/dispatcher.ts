@@ -3,7 +3,8 @@
  * to a plugin, sends, and records the attempt. Every write is guarded by the claim's lease
  * token, so a node that lost its lease changes nothing.
  *
- * No double send: an attempt is written as DISPATCHING before the plugin is called. If the
+ * No double send: an attempt's start record (its reservation, carrying the attempt) is inserted
+ * before the plugin is called; readers see the attempt as DISPATCHING until its outcome is pushed. If the
  * database cannot take the vendor's answer, the answer goes to this node's journal (fsynced)
  * and is written when the database is back. An attempt found DISPATCHING by another claimant
  * is first asked about on the node that started it (still sending, or journaled: wait); only
@@ -47,9 +48,8 @@ export interface DispatcherDeps {
   nodeId: string;
   plan: PlanOptions;
   /**
-   * Lease renewed when an attempt starts. Without it, an activity late in a claimed batch
-   * starts with what is left of the batch's lease, and a send that outlives it is resent by
-   * the next claimant while it is still running.
+   * The claim's lease: an attempt starts only with half of it left, so that a takeover (which
+   * asks this node about the attempt before doing anything) stays well away from the send.
    */
   leaseMs?: number;
   /** Keeps vendor answers the database did not take; without it such an answer is lost. */
@@ -175,7 +175,6 @@ export class Dispatcher {
       pluginId: plan.candidates[0]!,
       ...(plan.passedOver.length ? { passedOver: plan.passedOver } : {}),
     };
-    const leaseUntil = this.d.leaseMs ? new Date(now.getTime() + this.d.leaseMs) : undefined;
     // Start only with half a lease left at least. FerretDB applies a guarded update as read,
     // check, then write, with no compare-and-swap: a check passed just before the lease ran out
     // could land after another node had claimed the activity, and both would send (seen once
@@ -183,11 +182,14 @@ export class Dispatcher {
     // This keeps a whole half lease between the check and a takeover; an activity left out
     // here is claimed again when its lease passes.
     const heldUntil = this.d.leaseMs ? new Date(now.getTime() + this.d.leaseMs / 2) : now;
-    // And the attempt number itself is settled by a unique insert: should two nodes still both
-    // think they hold the activity, only one starts this attempt.
-    if (!(await this.d.activities.reserveAttempt(activity, this.d.nodeId, now))) return;
-    if (!(await this.d.activities.startAttempt(activity, attempt, now, leaseUntil, heldUntil))) return;
-    const started: ActivityDoc = { ...activity, status: "DISPATCHING", attempts: [...activity.attempts, attempt] };
+    // And the attempt itself starts by a unique insert, its start record: should two nodes still
+    // both think they hold the activity, only one starts this attempt.
+    if (!(await this.d.activities.startAttempt(activity, attempt, now, heldUntil))) return;
+    const started: ActivityDoc = {
+      ...activity,
+      status: "DISPATCHING",
+      attempts: [...activity.attempts, { ...attempt, unstored: true }],
+    };
     await this.send(started, started.attempts.length - 1, plan.candidates.slice(1));
   }
 
@@ -284,6 +286,7 @@ export class Dispatcher {
           update,
           nextRunAt: nextRun ? nextRun.toISOString() : null,
           answeredAt: now.toISOString(),
+          ...(attempt.unstored ? { attempt } : {}),
         },
         err,
       );

@@ -26,6 +26,10 @@ export interface AcceptedActivity {
 
 const FREE = new Date(0);
 
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
 export function conversationIdFor(activityId: string, customerId: string, campaignId?: string): string {
   return campaignId ? stableId("cv", campaignId, customerId) : `cv_${activityId.slice(4)}`;
 }
@@ -63,12 +67,6 @@ export class ActivityStore {
     );
   }
 
-  /** A holder let go without starting the attempt claimDue reserved for it: free the reservation. */
-  private async unreserveUnused(a: ActivityDoc): Promise<void> {
-    if (a.reservedAttempt !== undefined && a.reservedAttempt === a.attempts.length && a.leaseOwner)
-      await this.claims.unreserve(a._id, a.reservedAttempt, a.leaseOwner);
-  }
-
   /**
    * The filter of a holder's write: its lease token, or, for a claim claimDue won and nobody
    * wrote to the activity yet, the epoch the activity had when it was claimed (a later claim
@@ -78,6 +76,25 @@ export class ActivityStore {
     return a.claimedFrom === undefined
       ? { _id: a._id, leaseToken: a.leaseToken }
       : { _id: a._id, $or: [{ leaseToken: a.leaseToken }, { claimEpoch: a.claimedFrom }] };
+  }
+
+  /**
+   * Adds to each activity the attempt it has started and not finished, which lives in the
+   * attempt's start record (claims.ts) until its outcome is pushed: as DISPATCHING, marked
+   * `unstored`. Every read a decision or a view rests on goes through here.
+   */
+  private async withStarted(docs: ActivityDoc[]): Promise<ActivityDoc[]> {
+    if (docs.length === 0) return docs;
+    const started = await this.claims.startedAttempts(
+      docs.map((d) => ({ activityId: d._id, index: d.attempts.length })),
+    );
+    if (started.size === 0) return docs;
+    return docs.map((d) => {
+      const attempt = started.get(d._id);
+      return attempt
+        ? { ...d, status: "DISPATCHING", attempts: [...d.attempts, { ...attempt, unstored: true as const }] }
+        : d;
+    });
   }
 
   /** Entries for activities stored before the due index existed; once per store. */
@@ -168,8 +185,9 @@ export class ActivityStore {
     return results;
   }
 
-  get(id: string): Promise<ActivityDoc | null> {
-    return this.models.Activity.findById(id).lean<ActivityDoc>();
+  async get(id: string): Promise<ActivityDoc | null> {
+    const doc = await this.models.Activity.findById(id).lean<ActivityDoc>();
+    return doc ? ((await this.withStarted([doc]))[0] ?? null) : null;
   }
 
   /** Cancels an activity that has not been dispatched; returns the activity as it is now. */
@@ -202,12 +220,11 @@ export class ActivityStore {
       })),
       { ordered: false },
     );
-    return this.models.Activity.find({ _id: { $in: [...won.keys()] } }).lean<ActivityDoc[]>();
+    return this.withStarted(await this.models.Activity.find({ _id: { $in: [...won.keys()] } }).lean<ActivityDoc[]>());
   }
 
-  /** See ClaimStore.reserveAttempt; claimDue may have reserved it already. */
+  /** See ClaimStore.reserveAttempt. */
   reserveAttempt(activity: ActivityDoc, owner: string, now: Date): Promise<boolean> {
-    if (activity.reservedAttempt === activity.attempts.length) return Promise.resolve(true);
     return this.claims.reserveAttempt(activity._id, activity.attempts.length, owner, now);
   }
 
@@ -277,50 +294,21 @@ export class ActivityStore {
         },
       ];
     });
-    // The attempt each would start next, reserved with the claim: one insert for the round
-    // instead of one per send (a reservation not used goes stale, see reserveAttempt).
-    const reserved = claimed.length
-      ? await this.claims.reserveNextAttempts(new Map(claimed.map((a) => [a._id, a.attempts.length])), owner, now)
-      : new Set<string>();
-    for (const a of claimed) if (reserved.has(a._id)) a.reservedAttempt = a.attempts.length;
     for (const a of claimed) this.due.move(a._id, keyOf.get(a._id), a.leaseUntil);
     // Written before the next round looks, so that it does not find these again.
     await this.due.flush();
-    return claimed;
+    return this.withStarted(claimed);
   }
 
   /**
-   * Records that an attempt is starting, and renews the lease to `leaseUntil` when given (the
-   * send then has a whole lease, not what the claim round left of it); false when the lease
-   * was lost, or runs out before `heldUntil`.
+   * Records that an attempt is starting: its reservation, which carries the attempt (one insert,
+   * grouped with the other sends'; the activity is not written). False when another holder has
+   * this attempt, or the claim runs out before `heldUntil` (FerretDB has no compare-and-swap:
+   * only a claim with time left keeps a takeover away from the send).
    */
-  async startAttempt(
-    activity: ActivityDoc,
-    attempt: AttemptDoc,
-    now: Date,
-    leaseUntil?: Date,
-    heldUntil: Date = now,
-  ): Promise<boolean> {
-    // A claim not written yet is ours until its own end, which no other node can move.
-    if (activity.claimedFrom !== undefined && new Date(activity.leaseUntil) <= heldUntil) return false;
-    const res = await this.models.Activity.updateOne(
-      activity.claimedFrom === undefined
-        ? { _id: activity._id, leaseToken: activity.leaseToken, leaseUntil: { $gt: heldUntil } }
-        : this.holder(activity),
-      {
-        $push: { attempts: attempt },
-        $set: {
-          status: "DISPATCHING",
-          updatedAt: now,
-          // The claim goes onto the activity with the attempt (claimDue did not write it).
-          claimEpoch: activity.claimEpoch,
-          leaseOwner: activity.leaseOwner,
-          leaseToken: activity.leaseToken,
-          leaseUntil: leaseUntil ?? activity.leaseUntil,
-        },
-      },
-    );
-    return res.modifiedCount === 1;
+  async startAttempt(activity: ActivityDoc, attempt: AttemptDoc, now: Date, heldUntil: Date = now): Promise<boolean> {
+    if (new Date(activity.leaseUntil) <= heldUntil) return false;
+    return this.claims.reserveAttempt(activity._id, activity.attempts.length, activity.leaseOwner ?? "", now, attempt);
   }
 
   /** Records an attempt that ended without reaching a vendor, and releases the lease. */
@@ -355,6 +343,13 @@ export class ActivityStore {
     passedOver: PassedOver[],
     now: Date,
   ): Promise<boolean> {
+    const attempt = activity.attempts[index];
+    if (attempt?.unstored)
+      return this.claims.moveStartedAttempt(activity._id, index, attempt.id, from, {
+        pluginId: to,
+        passedOver,
+        updatedAt: now,
+      });
     const res = await this.models.Activity.updateOne(
       {
         ...this.holder(activity),
@@ -373,6 +368,13 @@ export class ActivityStore {
     return res.modifiedCount === 1;
   }
 
+  /**
+   * Writes the outcome of attempt `index` and releases the lease, in one update. An attempt
+   * kept only in its start record is pushed whole; should this holder have lost the activity
+   * meanwhile (a send that outlived the claim), the outcome is still the truth and is pushed by
+   * the attempt's sender alone (nobody else writes attempt `index` while its sender answers
+   * "in flight"), with the activity due at once so that its holder looks again.
+   */
   async finishAttempt(
     activity: ActivityDoc,
     index: number,
@@ -380,6 +382,38 @@ export class ActivityStore {
     nextRunAt: Date | null,
     now: Date,
   ): Promise<boolean> {
+    const started = activity.attempts[index];
+    if (started?.unstored) {
+      const { unstored: _, ...attempt } = started;
+      const done: AttemptDoc = { ...attempt, ...definedOnly(outcome), updatedAt: now };
+      const notRecorded = { [`attempts.${index}`]: { $exists: false } };
+      const own = await this.models.Activity.updateOne(
+        { ...this.holder(activity), ...notRecorded },
+        {
+          $push: { attempts: done },
+          $set: {
+            status: outcome.status,
+            nextRunAt,
+            updatedAt: now,
+            claimEpoch: activity.claimEpoch,
+            leaseOwner: null,
+            leaseToken: null,
+            leaseUntil: FREE,
+          },
+        },
+      );
+      if (own.modifiedCount === 1) {
+        this.moved(activity, nextRunAt);
+        return true;
+      }
+      const late = await this.models.Activity.updateOne(
+        { _id: activity._id, ...notRecorded },
+        { $push: { attempts: done }, $set: { status: outcome.status, nextRunAt: now, updatedAt: now } },
+      );
+      if (late.modifiedCount !== 1) return false;
+      await this.due.add([{ activityId: activity._id, at: now }]);
+      return true;
+    }
     const set: Record<string, unknown> = { status: outcome.status, nextRunAt, updatedAt: now };
     for (const [k, v] of Object.entries(outcome)) if (v !== undefined) set[`attempts.${index}.${k}`] = v;
     set[`attempts.${index}.updatedAt`] = now;
@@ -400,6 +434,21 @@ export class ActivityStore {
    */
   async applyJournaledOutcome(entry: JournaledOutcome, now: Date): Promise<boolean> {
     const i = entry.attemptIndex;
+    if (entry.attempt) {
+      // Sent from its start record: the attempt goes in whole, unless someone recorded it since.
+      const { unstored: _, ...attempt } = entry.attempt;
+      const nextRunAt = entry.nextRunAt ? new Date(entry.nextRunAt) : null;
+      const res = await this.models.Activity.updateOne(
+        { _id: entry.activityId, [`attempts.${i}`]: { $exists: false } },
+        {
+          $push: { attempts: { ...attempt, ...definedOnly(entry.update), updatedAt: new Date(entry.answeredAt) } },
+          $set: { status: entry.update.status, nextRunAt: nextRunAt ?? now, updatedAt: now },
+        },
+      );
+      if (res.modifiedCount !== 1) return false;
+      await this.due.add([{ activityId: entry.activityId, at: nextRunAt ?? now }]);
+      return true;
+    }
     const set: Record<string, unknown> = {
       status: entry.update.status,
       nextRunAt: entry.nextRunAt ? new Date(entry.nextRunAt) : null,
@@ -456,7 +505,6 @@ export class ActivityStore {
     });
     if (res.modifiedCount !== 1) return false;
     this.moved(activity, "nextRunAt" in set ? (set.nextRunAt ?? null) : undefined);
-    await this.unreserveUnused(activity);
     return true;
   }
 
@@ -489,6 +537,9 @@ export class ActivityStore {
         leaseUntil: holder.leaseUntil,
       });
     for (const { index, set: fields } of updates) {
+      // Not in the activity yet (only in its start record): its sender's outcome pushes it, and
+      // the events stay on the timeline for the next claim to fold.
+      if (holder.attempts[index]?.unstored) continue;
       for (const [k, v] of Object.entries(fields)) if (v !== undefined) set[`attempts.${index}.${k}`] = v;
       set[`attempts.${index}.updatedAt`] = now;
     }
@@ -496,7 +547,6 @@ export class ActivityStore {
     if (res.modifiedCount !== 1) return false;
     if (opts.release) {
       this.moved(holder, "nextRunAt" in activitySet ? (activitySet.nextRunAt ?? null) : undefined);
-      await this.unreserveUnused(holder);
     } else if (activitySet.nextRunAt) this.due.move(holder._id, undefined, activitySet.nextRunAt);
     return true;
   }
@@ -546,7 +596,7 @@ export class ActivityStore {
         ...(filter.until ? { $lt: filter.until } : {}),
       };
     if (after) query._id = { $gt: after };
-    return this.models.Activity.find(query).sort({ _id: 1 }).limit(limit).lean<ActivityDoc[]>();
+    return this.withStarted(await this.models.Activity.find(query).sort({ _id: 1 }).limit(limit).lean<ActivityDoc[]>());
   }
 
   async countsByStatus(): Promise<{ status: string; channel: string; count: number }[]> {

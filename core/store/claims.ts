@@ -12,6 +12,7 @@
  * activity never sees two writers at once.
  */
 import type { Connection, Collection } from "mongoose";
+import type { AttemptDoc } from "./models.ts";
 import { Batcher } from "./batcher.ts";
 import { insertUnordered } from "./write-errors.ts";
 
@@ -25,7 +26,12 @@ interface ClaimDoc {
   owner: string;
   until: Date;
   createdAt: Date;
+  /** An attempt reservation that is the attempt's start record: the attempt as it was sent. */
+  attempt?: AttemptDoc;
 }
+
+/** Generations of an attempt's reservation looked at when reading started attempts. */
+const GENERATIONS_READ = 3;
 
 export class ClaimStore {
   private readonly claims: Collection<ClaimDoc>;
@@ -117,49 +123,63 @@ export class ClaimStore {
 
   /**
    * Reserves attempt number `index` of an activity for `owner`: true for exactly one caller.
-   * The dispatcher reserves before it records and sends an attempt, so two nodes that both
-   * believe they hold the activity (a lease that passed while a write was in flight) can
-   * never both start the same attempt. A reservation whose maker never recorded the attempt
-   * (it lost its lease, or died) goes stale after `staleMs`; the holder then takes the next
-   * generation of it.
+   * The dispatcher reserves before it sends an attempt, so two nodes that both believe they
+   * hold the activity (a lease that passed while a write was in flight) can never both start
+   * the same attempt. With `attempt`, the reservation is also the attempt's start record (one
+   * insert, no update of the activity): it is never stale, and readers of the activity see the
+   * attempt as DISPATCHING until its outcome is written (`startedAttempts`). A reservation
+   * without one (an attempt that ends before any send, recorded right after) whose maker never
+   * recorded it goes stale after `staleMs`; the holder then takes the next generation.
    */
   async reserveAttempt(
     activityId: string,
     index: number,
     owner: string,
     now: Date,
+    attempt?: AttemptDoc,
     staleMs = 10_000,
   ): Promise<boolean> {
     for (let generation = 0; generation < 50; generation++) {
       const id = `${activityId}#attempt-${index}.${generation}`;
-      if (!(await this.reservations.call({ _id: id, owner, until: now, createdAt: now }))) return true;
+      const doc: ClaimDoc = { _id: id, owner, until: now, createdAt: now, ...(attempt ? { attempt } : {}) };
+      if (!(await this.reservations.call(doc))) return true;
       const existing = await this.claims.findOne({ _id: id });
+      if (existing?.attempt) return false;
       if (existing && existing.createdAt.getTime() > now.getTime() - staleMs) return false;
     }
     return false;
   }
 
-  /**
-   * Reserves, for activities just claimed, the attempt each would start next (`index` by
-   * activity id), generation 0, in one insert; returns the ids whose reservation is now theirs.
-   * An activity whose reservation exists already (a holder that died, a stale one) goes the
-   * usual way at dispatch (reserveAttempt).
-   */
-  async reserveNextAttempts(next: Map<string, number>, owner: string, now: Date): Promise<Set<string>> {
-    const ids = [...next.keys()];
-    const lost = await this.insert(
-      ids.map((id) => ({ _id: `${id}#attempt-${next.get(id)!}.0`, owner, until: now, createdAt: now })),
+  /** The started attempts recorded only in their reservation: attempt `index` of each activity. */
+  async startedAttempts(next: { activityId: string; index: number }[]): Promise<Map<string, AttemptDoc>> {
+    const found = new Map<string, AttemptDoc>();
+    const ids = next.flatMap((n) =>
+      Array.from({ length: GENERATIONS_READ }, (_, g) => `${n.activityId}#attempt-${n.index}.${g}`),
     );
-    return new Set(ids.filter((_, i) => !lost.has(i)));
+    for (let i = 0; i < ids.length; i += 999) {
+      const docs = await this.claims
+        .find({ _id: { $in: ids.slice(i, i + 999) }, attempt: { $exists: true } })
+        .toArray();
+      for (const d of docs) found.set(d._id.slice(0, d._id.indexOf("#attempt-")), d.attempt!);
+    }
+    return found;
   }
 
-  /**
-   * Drops a reservation from reserveNextAttempts that its holder did not use (it released the
-   * activity without starting that attempt), so that the next holder can take it at once
-   * rather than after `staleMs`.
-   */
-  async unreserve(activityId: string, index: number, owner: string): Promise<void> {
-    await this.claims.deleteOne({ _id: `${activityId}#attempt-${index}.0`, owner });
+  /** Failover of a started attempt kept in its reservation: the instance it is on now. */
+  async moveStartedAttempt(
+    activityId: string,
+    index: number,
+    attemptId: string,
+    from: string,
+    set: Partial<AttemptDoc>,
+  ): Promise<boolean> {
+    const ids = Array.from({ length: GENERATIONS_READ }, (_, g) => `${activityId}#attempt-${index}.${g}`);
+    const fields = Object.fromEntries(Object.entries(set).map(([k, v]) => [`attempt.${k}`, v]));
+    const res = await this.claims.updateOne(
+      { _id: { $in: ids }, "attempt.id": attemptId, "attempt.pluginId": from },
+      { $set: fields },
+    );
+    return res.modifiedCount === 1;
   }
 
   /** Claims older than `before` (their activities have moved on): a purge job, as FerretDB has no TTL index. */

@@ -34,6 +34,11 @@ export interface AttemptDoc {
   agentId?: string;
   dispatchedAt: Date;
   updatedAt: Date;
+  /**
+   * In memory only, never stored: a started attempt that lives in its reservation (the start
+   * record, claims.ts) and not yet in the activity's `attempts`; its outcome is pushed.
+   */
+  unstored?: true;
 }
 
 export interface ActivityDoc {
@@ -65,8 +70,6 @@ export interface ActivityDoc {
    * claim to it; the epoch it had before (see ActivityStore.holder).
    */
   claimedFrom?: number;
-  /** In memory only: the attempt index claimDue reserved for this holder (see reserveAttempt). */
-  reservedAttempt?: number;
   createdAt: Date;
   updatedAt: Date;
 }

@@ -11,6 +11,7 @@
  * harmlessly. A process that starts adopts the files of processes that are gone (by an atomic
  * rename, so two starting processes never both take one) and replays them before it dispatches.
  */
+import type { AttemptDoc } from "./models.ts";
 import {
   closeSync,
   fdatasyncSync,
@@ -42,6 +43,8 @@ export interface JournaledOutcome {
     retryAfterMs?: number;
   };
   nextRunAt: string | null;
+  /** The attempt as sent, when it is not in the activity yet (only in its start record). */
+  attempt?: AttemptDoc;
   answeredAt: string;
 }
 

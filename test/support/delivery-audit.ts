@@ -31,10 +31,7 @@ export interface ActivityReader {
   activities(): Promise<ActivityDoc[]>;
   /** Activities matching a MongoDB filter. */
   count(filter: Record<string, unknown>): Promise<number>;
-  /**
-   * Activities `node` holds a lease on: claimed and not yet started, or with a send in flight
-   * (then `attemptId` is its DISPATCHING attempt).
-   */
+  /** Activities `node` has a send in flight for: started (DISPATCHING) and not recorded. */
   held(node: string): Promise<{ activityId: string; attemptId?: string }[]>;
   /** Until the activities `ids` are all settled (SENT or FAILED); the time it took, in ms. */
   waitSettled(ids: string[], timeoutMs: number): Promise<number>;
@@ -63,15 +60,28 @@ export async function openActivityReader(mongoUrl: string): Promise<ActivityRead
     activities: () => store.models.Activity.find({}).lean<ActivityDoc[]>(),
     count: (filter) => store.models.Activity.countDocuments(filter),
     async held(node) {
-      const docs = await store.models.Activity.find({ leaseOwner: node }, { attempts: 1 }).lean<
-        Pick<ActivityDoc, "_id" | "attempts">[]
-      >();
-      return docs.map((d) => {
-        const last = d.attempts.at(-1);
-        return last && last.node === node && last.status === "DISPATCHING"
-          ? { activityId: d._id, attemptId: last.id }
-          : { activityId: d._id };
+      // A send in flight is a start record (an attempt reservation carrying the attempt, see
+      // core/store/claims.ts) whose attempt is not in its activity yet.
+      const starts = await store.conn
+        .collection<{ _id: string; owner: string; attempt?: { id: string } }>("activity_claims")
+        .find({ owner: node, attempt: { $exists: true } })
+        .toArray();
+      const at = (id: string) => {
+        const m = /^(.*)#attempt-(\d+)\.\d+$/.exec(id);
+        return m ? { activityId: m[1]!, index: Number(m[2]) } : undefined;
+      };
+      const keyed = starts.flatMap((s) => {
+        const k = at(s._id);
+        return k ? [{ ...k, attemptId: s.attempt!.id }] : [];
       });
+      const docs = await store.models.Activity.find(
+        { _id: { $in: keyed.map((k) => k.activityId) } },
+        { attempts: 1 },
+      ).lean<Pick<ActivityDoc, "_id" | "attempts">[]>();
+      const recorded = new Map(docs.map((d) => [d._id, d.attempts.length]));
+      return keyed
+        .filter((k) => (recorded.get(k.activityId) ?? 0) <= k.index)
+        .map((k) => ({ activityId: k.activityId, attemptId: k.attemptId }));
     },
     async waitSettled(ids, timeoutMs) {
       const started = Date.now();
