@@ -51,6 +51,8 @@ describe("filters", () => {
       c3: { firstName: "Grace", phones: ["+14155550100"], attributes: { segment: "silver", balance: 500 } },
       c4: { firstName: "Linus", attributes: { segment: "silver", balance: 20, city: "St. John's (East)" } },
       c5: { firstName: "Edsger", email: "edsger@example.org", attributes: { city: "Stx Johns" } },
+      // 2020-05-31T22:00Z: stored in UTC, so it falls in May although its text says June.
+      c6: { firstName: "Niklaus", attributes: { lastPurchase: "2020-06-01T01:00:00+03:00" } },
     };
     for (const [id, body] of Object.entries(customers)) await putCustomer(id, body);
   });
@@ -111,7 +113,7 @@ describe("filters", () => {
     assert.deepEqual(await preview("nested"), ["c1", "c4"]);
 
     await putFilter("not-rich", { not: { attr: "attributes.balance", op: "gte", value: 100 } });
-    assert.deepEqual(await preview("not-rich"), ["c2", "c4", "c5"]);
+    assert.deepEqual(await preview("not-rich"), ["c2", "c4", "c5", "c6"]);
 
     await putFilter("saint", { attr: "attributes.city", op: "contains", value: "st. john's (" });
     assert.deepEqual(await preview("saint"), ["c4"]);
@@ -136,7 +138,7 @@ describe("filters", () => {
         { attr: "attributes.segment", op: "nin", value: ["silver"] },
       ],
     });
-    assert.deepEqual(await preview("no-email"), ["c2"]);
+    assert.deepEqual(await preview("no-email"), ["c2", "c6"]);
   });
 
   test("relative dates are resolved at each preview", async () => {
@@ -149,9 +151,15 @@ describe("filters", () => {
     });
     assert.deepEqual(await preview("lapsed"), ["c2"]);
     await putFilter("created-today", { attr: "createdAt", op: "gte", value: "-P1D" });
-    assert.deepEqual(await preview("created-today"), ["c1", "c2", "c3", "c4", "c5"]);
+    assert.deepEqual(await preview("created-today"), ["c1", "c2", "c3", "c4", "c5", "c6"]);
     await putFilter("created-long-ago", { attr: "createdAt", op: "lt", value: "-P1D" });
     assert.deepEqual(await preview("created-long-ago"), []);
+    await putFilter("may-2020", {
+      attr: "attributes.lastPurchase",
+      op: "between",
+      value: ["2020-05-31", "2020-05-31T23:59:59Z"],
+    });
+    assert.deepEqual(await preview("may-2020"), ["c6"]);
   });
 
   test("membership is live: a customer written after the filter was saved matches at once", async () => {
