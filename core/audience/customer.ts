@@ -8,7 +8,7 @@ import type { CountryCode } from "libphonenumber-js";
 import { IANAZone } from "luxon";
 import type { ValidationDetail } from "../validation/json-schema.ts";
 import type { PhoneZoneTable } from "../regulation/types.ts";
-import { attributeValidator, type AttributeDeclaration } from "./attributes.ts";
+import { attributeValidator, coerceCell, type AttributeDeclaration } from "./attributes.ts";
 import { normalizeCustomerPhone, normalizeEmail, type CustomerPhone } from "./contact-points.ts";
 
 export interface CustomerFields {
@@ -32,7 +32,7 @@ export interface NormalizeOptions {
   zones: PhoneZoneTable;
 }
 
-/** Normalises phone/email attribute values in place; returns problems for those that do not parse. */
+/** Normalises phone/email/date attribute values in place; returns problems for those that do not parse. */
 export function normalizeContactAttributes(
   attributes: Record<string, unknown>,
   declarations: readonly AttributeDeclaration[],
@@ -48,6 +48,10 @@ export function normalizeContactAttributes(
       const p = normalizeCustomerPhone(v, "", defaultRegion, zones);
       if (p) attributes[d.name] = p.number;
       else details.push({ path: `${base}/${d.name}`, message: `${JSON.stringify(v)} is not a valid phone number` });
+    } else if (d.type === "date") {
+      // Stored as the import stores it (UTC, toISOString), so that dates compare as strings in filters.
+      const c = coerceCell(d, v);
+      if ("value" in c) attributes[d.name] = c.value;
     } else if (d.type === "email") {
       const e = normalizeEmail(v);
       if (e) attributes[d.name] = e;

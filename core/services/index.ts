@@ -8,6 +8,7 @@ import DialerService from "./dialer.service.ts";
 import SchedulerService from "./scheduler.service.ts";
 import CustomersService from "./customers.service.ts";
 import ImportsService from "./imports.service.ts";
+import FiltersService from "./filters.service.ts";
 import ApiService from "./api.service.ts";
 
 export const HUB_SERVICES = [
@@ -20,5 +21,6 @@ export const HUB_SERVICES = [
   SchedulerService,
   CustomersService,
   ImportsService,
+  FiltersService,
   ApiService,
 ] as const;
