@@ -143,13 +143,13 @@ export class Dispatcher {
         retryable: false,
       });
     }
-    const blocked = await this.d.compliance.blockReason(channel, address);
+    const blocked = await this.d.compliance.blockReason(channel, address, activity.dncLists);
     if (blocked) {
       return this.recordFinal(activity, {
         ...base,
         status: "BLOCKED",
-        reasonCode: "SUPPRESSED",
-        reason: blocked,
+        reasonCode: blocked.reasonCode,
+        reason: blocked.reason,
         retryable: false,
       });
     }

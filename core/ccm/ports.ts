@@ -26,9 +26,15 @@ export interface Routing {
   send(pluginId: string, request: SendRequest): Promise<SendOutcome>;
 }
 
+/** Why an attempt is blocked: SUPPRESSED (the suppression list), DNC (one of the activity's DNC lists). */
+export interface ComplianceBlock {
+  reasonCode: string;
+  reason: string;
+}
+
 export interface ComplianceCheck {
-  /** Undefined when allowed, else the reason the attempt is blocked. */
-  blockReason(channel: string, address: string): Promise<string | undefined>;
+  /** Undefined when allowed; `dncLists` are the DNC lists the activity names. */
+  blockReason(channel: string, address: string, dncLists?: readonly string[]): Promise<ComplianceBlock | undefined>;
   suppress(address: string, reason: string, source: string): Promise<void>;
 }
 

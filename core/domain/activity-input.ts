@@ -22,6 +22,8 @@ export interface ActivityInput {
   window?: CallingWindow;
   fallbackPolicy?: string;
   campaignId?: string;
+  /** DNC lists to check before each attempt (the caller checks that they exist). */
+  dncLists?: string[];
   idempotencyKey?: string;
   expiresAt?: string;
 }
@@ -35,6 +37,7 @@ export interface NormalizedActivity {
   fallbackPolicy?: string;
   chain: FallbackStep[];
   campaignId?: string;
+  dncLists?: string[];
   idempotencyKey?: string;
   expiresAt?: Date;
   /** Hash of the request, to tell a replay from a different request under the same key. */
@@ -167,6 +170,7 @@ export function normalizeActivity(
     ...(a.window ? { window: a.window } : {}),
     ...(a.fallbackPolicy ? { fallbackPolicy: a.fallbackPolicy } : {}),
     ...(a.campaignId ? { campaignId: a.campaignId } : {}),
+    ...(a.dncLists?.length ? { dncLists: a.dncLists } : {}),
     ...(a.idempotencyKey ? { idempotencyKey: a.idempotencyKey } : {}),
     ...(expiresAt ? { expiresAt } : {}),
   };

@@ -31,6 +31,11 @@ export interface Jurisdiction {
   abandonment?: AbandonmentRule;
   minimumRingSeconds?: number;
   attemptLimits?: AttemptLimit[];
+  /**
+   * A DNC list older than this many days may not be relied on: a call or text to a number of
+   * this jurisdiction is blocked rather than made against it (US: 31, 16 CFR 310.4(b)(3)(iv)).
+   */
+  dncMaxAgeDays?: number;
 }
 
 export interface RegulationTable {

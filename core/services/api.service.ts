@@ -76,6 +76,13 @@ const API_V1_ALIASES: Record<string, string> = {
   "GET imports/:id/events": "imports.events",
   "GET imports/:id/rejected": "imports.rejected",
   "POST imports/:id/cancel": "imports.cancel",
+  "GET dnc-lists": "dnc.list",
+  "PUT dnc-lists/:id": "dnc.put",
+  "GET dnc-lists/:id": "dnc.get",
+  "DELETE dnc-lists/:id": "dnc.remove",
+  "GET dnc-lists/:id/entries": "dnc.entries",
+  "POST dnc-lists/:id/entries": "dnc.addEntries",
+  "DELETE dnc-lists/:id/entries/:value": "dnc.removeEntry",
 };
 
 /** Uploads at /api/v1/imports, streamed to their action (no body parser; multipart or text/csv). */
@@ -149,6 +156,12 @@ const REQUIRED_ROLE: Record<string, Role> = {
   "imports.get": "reader",
   "imports.events": "reader",
   "imports.rejected": "reader",
+  "dnc.list": "reader",
+  "dnc.get": "reader",
+  "dnc.entries": "reader",
+  "dnc.put": "writer",
+  "dnc.addEntries": "writer",
+  "dnc.removeEntry": "writer",
 };
 const RANK: Record<Role, number> = { reader: 1, writer: 2, admin: 3 };
 

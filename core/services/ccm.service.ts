@@ -13,6 +13,9 @@ import type { ActivityDoc } from "../store/models.ts";
 import { NotFoundError } from "./errors.ts";
 import { sdkLogger, type HubRuntime, runtimeOf } from "./runtime.ts";
 import type { PluginRegistry } from "../plugins/registry.ts";
+import { dncVerdict, requiredDncMaxAge } from "../compliance/dnc.ts";
+import { applicableJurisdictions, locateCalledParty } from "../regulation/index.ts";
+import { loadPhoneZoneTable, loadRegulationTable } from "../regulation/load.ts";
 
 function reviveEvent(e: CanonicalEvent): CanonicalEvent {
   return { ...e, at: e.at instanceof Date ? e.at : new Date(e.at as unknown as string) };
@@ -127,17 +130,36 @@ export function ccmService(runtime: HubRuntime, registry: PluginRegistry): Servi
         retryBaseMs: runtime.config.scheduler.retryBaseMs,
       };
       const honour = runtime.config.compliance.honourSuppressionOn;
+      const regulation = { rules: loadRegulationTable(), zones: loadPhoneZoneTable() };
+      /** The DNC lists the activity names, in order: the first that blocks the address. */
+      const dncBlock = async (address: string, lists: readonly string[]) => {
+        const { states, exact } = await runtime.dnc.lookup(lists, address);
+        // Only calls and texts have a jurisdiction that can require a fresh list.
+        const required = address.startsWith("+")
+          ? requiredDncMaxAge(
+              applicableJurisdictions(regulation.rules, locateCalledParty(regulation.zones, address)).map(
+                (j) => j.jurisdiction,
+              ),
+            )
+          : undefined;
+        const verdict = dncVerdict(address, states, exact, new Date(), required);
+        for (const warning of verdict.warnings) logger.warn(warning, { lists });
+        return verdict.block;
+      };
       dispatcher = new Dispatcher({
         activities: runtime.activities,
         conversations: runtime.conversations,
         routing,
         compliance: {
-          blockReason: async (channel, address) => {
-            if (honour && !honour.includes(channel)) return undefined;
-            const entry = await runtime.suppressions.find(address);
-            return entry
-              ? `${address} is on the suppression list since ${entry.createdAt.toISOString()} (${entry.reason})`
-              : undefined;
+          blockReason: async (channel, address, dncLists) => {
+            const entry = honour && !honour.includes(channel) ? null : await runtime.suppressions.find(address);
+            if (entry)
+              return {
+                reasonCode: "SUPPRESSED",
+                reason: `${address} is on the suppression list since ${entry.createdAt.toISOString()} (${entry.reason})`,
+              };
+            const dnc = dncLists?.length ? await dncBlock(address, dncLists) : undefined;
+            return dnc ? { reasonCode: dnc.reasonCode, reason: dnc.reason } : undefined;
           },
           suppress: async (address, reason, source) => {
             await runtime.suppressions.add(address, reason, source, new Date());

@@ -1,6 +1,7 @@
 /** Every service of a hub node, in creation order (moleculer-runner loads the same files). */
 import WebhooksService from "./webhooks.service.ts";
 import ComplianceService from "./compliance.service.ts";
+import DncService from "./dnc.service.ts";
 import ConversationsService from "./conversations.service.ts";
 import PluginsService from "./plugins.service.ts";
 import CcmService from "./ccm.service.ts";
@@ -14,6 +15,7 @@ import ApiService from "./api.service.ts";
 export const HUB_SERVICES = [
   WebhooksService,
   ComplianceService,
+  DncService,
   ConversationsService,
   PluginsService,
   CcmService,

@@ -7,6 +7,7 @@ import type { Store } from "../store/connection.ts";
 import { ActivityStore } from "../store/activities.ts";
 import { ConversationStore } from "../store/conversations.ts";
 import { SuppressionStore } from "../store/suppressions.ts";
+import { DncStore } from "../store/dnc.ts";
 import { SharedRateLimiter } from "../store/rate-limiter.ts";
 import { ClaimStore } from "../store/claims.ts";
 import { HubMetrics } from "./metrics.ts";
@@ -26,6 +27,8 @@ export interface HubRuntime {
   activities: ActivityStore;
   conversations: ConversationStore;
   suppressions: SuppressionStore;
+  /** DNC lists, checked before every attempt of an activity that names them. */
+  dnc: DncStore;
   rateLimiter: SharedRateLimiter;
   metrics: HubMetrics;
   /** Plugins folder (tests point it elsewhere). */
@@ -51,6 +54,7 @@ export function createRuntime(
     activities: new ActivityStore(store.models, new ClaimStore(store.conn)),
     conversations: new ConversationStore(store.models),
     suppressions: new SuppressionStore(store.models),
+    dnc: new DncStore(store.conn),
     rateLimiter: new SharedRateLimiter(store.models),
     metrics: new HubMetrics(),
     ...(pluginsDir ? { pluginsDir } : {}),

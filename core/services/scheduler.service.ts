@@ -8,6 +8,7 @@ import { normalizeActivity, splitBatch, type NormalizedActivity } from "../domai
 import type { ValidationDetail } from "../validation/json-schema.ts";
 import { ACTIVITY_STATUSES } from "@dialmesh/sdk";
 import { parseLimit } from "./query.ts";
+import { unknownListDetails } from "../compliance/dnc.ts";
 import type { ActivityDoc } from "../store/models.ts";
 import { ConflictError, NotFoundError, ValidationError, type HttpMeta } from "./errors.ts";
 import { runtimeOf, type HubRuntime } from "./runtime.ts";
@@ -22,6 +23,7 @@ export function activityView(a: ActivityDoc): Record<string, unknown> {
     customerId: a.customer.id,
     conversationId: a.conversationId,
     campaignId: a.campaignId,
+    dncLists: a.dncLists,
     idempotencyKey: a.idempotencyKey.startsWith("auto:") ? undefined : a.idempotencyKey,
     dueAt: a.dueAt,
     expiresAt: a.expiresAt,
@@ -141,11 +143,17 @@ export function schedulerService(runtime: HubRuntime, registry: PluginRegistry):
         };
         const details: ValidationDetail[] = [];
         const normalized: NormalizedActivity[] = [];
+        const named: { at: string; lists: string[] }[] = [];
         items.forEach((item, i) => {
           const r = normalizeActivity(item, intake, prefix(i));
           if (r.ok) normalized.push(r.value);
           else details.push(...r.details);
+          if (r.ok && r.value.dncLists) named.push({ at: prefix(i), lists: r.value.dncLists });
         });
+        if (named.length > 0) {
+          const known = await runtime.dnc.existing(named.flatMap((n) => n.lists));
+          for (const n of named) details.push(...unknownListDetails(n.lists, known, n.at));
+        }
         // All or nothing: a batch with one bad item stores none, so a corrected resend is simple.
         if (details.length > 0) {
           throw new ValidationError(

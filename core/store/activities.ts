@@ -131,6 +131,7 @@ export class ActivityStore {
         ...(item.window ? { window: item.window } : {}),
         ...(item.fallbackPolicy ? { fallbackPolicy: item.fallbackPolicy } : {}),
         ...(item.campaignId ? { campaignId: item.campaignId } : {}),
+        ...(item.dncLists ? { dncLists: item.dncLists } : {}),
         ...(item.expiresAt ? { expiresAt: item.expiresAt } : {}),
       };
       return doc;

@@ -53,6 +53,8 @@ export interface ActivityDoc {
   fallbackPolicy?: string;
   chain: FallbackStep[];
   campaignId?: string;
+  /** DNC lists checked before each attempt, in this order. */
+  dncLists?: string[];
   expiresAt?: Date;
   conversationId: string;
   status: ActivityStatus;
@@ -184,6 +186,7 @@ const activitySchema = new Schema<ActivityDoc>(
     fallbackPolicy: String,
     chain: [{ _id: false, channel: String, after: String, unless: String, pluginId: String }],
     campaignId: String,
+    dncLists: { type: [String], default: undefined },
     expiresAt: Date,
     conversationId: { type: String, required: true },
     status: { type: String, required: true },

@@ -741,8 +741,23 @@ describe("docs/openapi.yaml against a running hub", () => {
       },
       fallbackPolicy: "default",
       campaignId: "oa-campaign",
+      dncLists: ["oa-dnc"],
       idempotencyKey: "oa-full",
     };
+    // The list it names, and its documented answers (an address not on it: the email is sent).
+    const list = await documented("PUT", "/api/v1/dnc-lists/{id}", "/api/v1/dnc-lists/oa-dnc", {
+      body: { name: "OpenAPI", source: "test" },
+    });
+    assert.equal(list.status, 201, list.text);
+    const loaded = await documented("POST", "/api/v1/dnc-lists/{id}/entries", "/api/v1/dnc-lists/oa-dnc/entries", {
+      body: { entries: ["+14155550199", "+1415777*", "someone-else@example.com"] },
+    });
+    assert.equal(loaded.status, 200, loaded.text);
+    assert.equal(
+      ((await documented("GET", "/api/v1/dnc-lists/{id}", "/api/v1/dnc-lists/oa-dnc")).body as { entries: number })
+        .entries,
+      3,
+    );
     const created = await documented("POST", "/api/v1/activities", "/api/v1/activities", { body: full });
     assert.equal(created.status, 202, created.text);
     const id = (created.body as { id: string }).id;

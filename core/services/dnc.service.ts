@@ -1,0 +1,153 @@
+/**
+ * `dnc`: DNC lists and their entries (/api/v1/dnc-lists). A change is broadcast as
+ * `dnc.lists.changed` so every node drops its cached state of the list (core/store/dnc.ts).
+ */
+import { type Context, type ServiceSchema, Service, type ServiceBroker } from "moleculer";
+import {
+  DEFAULT_DNC_MAX_AGE_DAYS,
+  isStale,
+  listAgeDays,
+  parseDncEntries,
+  parseDncEntry,
+  staleWarning,
+} from "../compliance/dnc.ts";
+import type { DncListDoc } from "../store/dnc.ts";
+import type { ValidationDetail } from "../validation/json-schema.ts";
+import { NotFoundError, ValidationError, type HttpMeta } from "./errors.ts";
+import { parseLimit } from "./query.ts";
+import { runtimeOf, type HubRuntime } from "./runtime.ts";
+
+/** Ids go into entry keys as `<list>:<entry>`: no `:`. */
+const LIST_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+function checkId(id: string): void {
+  if (!LIST_ID.test(id))
+    throw new ValidationError("Invalid DNC list id", [
+      { path: "/id", message: "must be 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit" },
+    ]);
+}
+
+export function dncListView(d: DncListDoc, entries: number, now: Date) {
+  const stale = isStale(d, now, DEFAULT_DNC_MAX_AGE_DAYS);
+  return {
+    id: d._id,
+    name: d.name,
+    source: d.source,
+    lastRefreshedAt: d.lastRefreshedAt,
+    ageDays: listAgeDays(d, now),
+    stale,
+    ...(stale
+      ? { warning: staleWarning({ id: d._id, lastRefreshedAt: d.lastRefreshedAt }, DEFAULT_DNC_MAX_AGE_DAYS) }
+      : {}),
+    entries,
+    createdAt: d.createdAt,
+    updatedAt: d.updatedAt,
+  };
+}
+
+function parseListBody(body: Record<string, unknown>): { name: string; source: string } {
+  const details: ValidationDetail[] = [];
+  for (const key of Object.keys(body))
+    if (key !== "name" && key !== "source")
+      details.push({ path: `/${key}`, message: "is not a field of a DNC list (name, source)" });
+  const { name, source } = body;
+  if (typeof name !== "string" || !name.trim())
+    details.push({ path: "/name", message: "is required: a non-empty string" });
+  if (source !== undefined && (typeof source !== "string" || !source.trim()))
+    details.push({
+      path: "/source",
+      message: 'must be a non-empty string (where the list comes from, e.g. "FTC national registry")',
+    });
+  if (details.length) throw new ValidationError("Invalid DNC list", details);
+  return { name: (name as string).trim(), source: typeof source === "string" ? source.trim() : "api" };
+}
+
+export function dncService(runtime: HubRuntime): ServiceSchema {
+  const store = runtime.dnc;
+  const changed = (ctx: Context, id: string) => ctx.broadcast("dnc.lists.changed", { id });
+
+  async function existing(id: string): Promise<DncListDoc> {
+    const doc = await store.getList(id);
+    if (!doc) throw new NotFoundError(`DNC list ${id}`);
+    return doc;
+  }
+
+  return {
+    name: "dnc",
+    async started() {
+      await store.ensureIndexes();
+    },
+    actions: {
+      async put(ctx: Context<Record<string, unknown> & { id: string }, HttpMeta>) {
+        const { id, ...body } = ctx.params;
+        checkId(id);
+        const now = new Date();
+        const { doc, created } = await store.putList(id, parseListBody(body), now);
+        changed(ctx, id);
+        ctx.meta.$statusCode = created ? 201 : 200;
+        if (created) ctx.meta.$location = `/api/v1/dnc-lists/${id}`;
+        return dncListView(doc, await store.entryCount(id), now);
+      },
+      async get(ctx: Context<{ id: string }>) {
+        const doc = await existing(ctx.params.id);
+        return dncListView(doc, await store.entryCount(doc._id), new Date());
+      },
+      async list() {
+        const now = new Date();
+        const docs = await store.allLists();
+        const counts = await Promise.all(docs.map((d) => store.entryCount(d._id)));
+        return { dncLists: docs.map((d, i) => dncListView(d, counts[i]!, now)) };
+      },
+      async remove(ctx: Context<{ id: string }>) {
+        if (!(await store.removeList(ctx.params.id))) throw new NotFoundError(`DNC list ${ctx.params.id}`);
+        changed(ctx, ctx.params.id);
+        return { id: ctx.params.id, deleted: true };
+      },
+      /** POST entries: all or nothing; a load of the list, so it is marked refreshed. */
+      async addEntries(ctx: Context<{ id: string; entries?: unknown }>) {
+        await existing(ctx.params.id);
+        const parsed = parseDncEntries(ctx.params.entries);
+        if ("details" in parsed)
+          throw new ValidationError(
+            `${parsed.details.length} bad entr${parsed.details.length === 1 ? "y" : "ies"}; nothing was stored`,
+            parsed.details.slice(0, 1000),
+          );
+        const now = new Date();
+        const result = await store.addEntries(ctx.params.id, parsed.entries, now);
+        changed(ctx, ctx.params.id);
+        return { id: ctx.params.id, ...result, lastRefreshedAt: now };
+      },
+      async entries(ctx: Context<{ id: string; limit?: string; after?: string }>) {
+        await existing(ctx.params.id);
+        const limit = parseLimit(ctx.params.limit, { default: 100, max: 1000 });
+        const entries = await store.listEntries(ctx.params.id, limit + 1, ctx.params.after || undefined);
+        const more = entries.length > limit;
+        const shown = more ? entries.slice(0, limit) : entries;
+        return { entries: shown, next: more ? shown.at(-1)! : null };
+      },
+      async removeEntry(ctx: Context<{ id: string; value: string }>) {
+        const entry = parseDncEntry(ctx.params.value);
+        if ("error" in entry)
+          throw new ValidationError("Invalid DNC entry", [{ path: "/value", message: entry.error }]);
+        if (!(await store.removeEntry(ctx.params.id, entry)))
+          throw new NotFoundError(`entry ${ctx.params.value} of DNC list ${ctx.params.id}`);
+        changed(ctx, ctx.params.id);
+        return { id: ctx.params.id, removed: ctx.params.value };
+      },
+    },
+    events: {
+      // A list changed here or on another node: the next check reads its state again.
+      "dnc.lists.changed"(ctx: Context<{ id?: string }>) {
+        store.invalidate(ctx.params.id);
+      },
+    },
+  };
+}
+
+/** The service as startHub and moleculer-runner create it, with the node's runtime from its broker. */
+export default class DncService extends Service {
+  constructor(broker: ServiceBroker) {
+    super(broker);
+    this.parseServiceSchema(dncService(runtimeOf(broker)));
+  }
+}
