@@ -71,6 +71,7 @@ const HELP = `Usage: node bench/hub/run.ts [flags]
   --lateness-n <M>              activities in the spread and burst scenarios (default 1000; the issue's is 10000)
   --window-ms <ms>              spread window (default 60000)
   --lead-ms <ms>                due window starts this long after intake begins (default 20000)
+  --mongo-url <url>             run against this MongoDB-protocol server instead of a fresh FerretDB
   --batch <k>                   activities per POST, and jobs per BullMQ addBulk (default 1000)
   --post-concurrency <k>        POSTs in flight, and addBulk calls (default 2)
   --producer-concurrency <k>    agenda.schedule() calls in flight (default 32)
@@ -95,6 +96,7 @@ const { values: flags } = parseArgs({
     "lateness-n": { type: "string", default: "1000" },
     "window-ms": { type: "string", default: "60000" },
     "lead-ms": { type: "string", default: "20000" },
+    "mongo-url": { type: "string" },
     batch: { type: "string", default: "1000" },
     "post-concurrency": { type: "string", default: "2" },
     "producer-concurrency": { type: "string", default: "32" },
@@ -201,6 +203,8 @@ interface ScenarioResult {
 const PROFILE_DIR = path.join(tmpdir(), "dialmesh-bench-profiles");
 const children = new Set<ChildProcess>();
 let ferret: RunningService | undefined;
+/** The store every system writes to: a fresh FerretDB, or --mongo-url. */
+let storeUrl = "";
 let redis: RunningService | undefined;
 const dataDirs: string[] = [];
 
@@ -267,7 +271,7 @@ async function runHub(conn: Connection, scenario: Scenario, run: number): Promis
   const database = `bench_hub_${scenario}_${run}_${randomBytes(3).toString("hex")}`;
   const apiKey = `bench-${randomBytes(12).toString("hex")}`;
   const settings: HubNodeSettings = {
-    mongoUrl: ferret!.url,
+    mongoUrl: storeUrl,
     database,
     smtpPort: smtpPort,
     apiKey,
@@ -410,7 +414,7 @@ async function runBaseline(
   const n = scenario === "e2e" ? S.n : S.latenessN;
   const database = `bench_${system}_${scenario}_${run}_${randomBytes(3).toString("hex")}`;
   const emailJob: EmailJobSettings = {
-    mongoUrl: ferret!.url,
+    mongoUrl: storeUrl,
     database,
     smtpPort,
     smtpMaxConnections: S.smtpConnections,
@@ -750,19 +754,23 @@ async function main(): Promise<void> {
   mkdirSync(S.out, { recursive: true });
   const dataDir = mkdtempSync(path.join(tmpdir(), "dialmesh-bench-ferretdb-"));
   dataDirs.push(dataDir);
-  ferret = await startFerretDb({ dataDir });
-  ferret.process.once("exit", (code, signal) => {
-    if (shuttingDown) return;
-    let tail = "";
-    try {
-      const lines = readFileSync(path.join(dataDir, "ferretdb.log"), "utf8").split("\n");
-      const at = lines.findIndex((l) => /^(panic|fatal error|unexpected fault|SIG)/.test(l));
-      tail = (at >= 0 ? lines.slice(at, at + 30) : lines.slice(-30)).join("\n");
-    } catch {
-      /* no log */
-    }
-    console.error(`\nFerretDB exited unexpectedly (code ${code}, signal ${signal}); its log ends:\n${tail}`);
-  });
+  if (flags["mongo-url"]) storeUrl = flags["mongo-url"];
+  else {
+    ferret = await startFerretDb({ dataDir });
+    storeUrl = ferret.url;
+    ferret.process.once("exit", (code, signal) => {
+      if (shuttingDown) return;
+      let tail = "";
+      try {
+        const lines = readFileSync(path.join(dataDir, "ferretdb.log"), "utf8").split("\n");
+        const at = lines.findIndex((l) => /^(panic|fatal error|unexpected fault|SIG)/.test(l));
+        tail = (at >= 0 ? lines.slice(at, at + 30) : lines.slice(-30)).join("\n");
+      } catch {
+        /* no log */
+      }
+      console.error(`\nFerretDB exited unexpectedly (code ${code}, signal ${signal}); its log ends:\n${tail}`);
+    });
+  }
   if (S.systems.includes("bullmq")) {
     const redisDir = mkdtempSync(path.join(tmpdir(), "dialmesh-bench-redis-"));
     dataDirs.push(redisDir);
@@ -773,12 +781,14 @@ async function main(): Promise<void> {
   }
   smtp = spawnChild("smtp-sink.ts", {}, false);
   smtpPort = (await nextMessage(smtp, "ready")).port!;
-  const conn = mongoose.createConnection(ferret.url, { autoIndex: false, maxPoolSize: 8 });
+  const conn = mongoose.createConnection(storeUrl, { autoIndex: false, maxPoolSize: 8 });
   await conn.asPromise();
 
   const versions = {
     node: process.version,
-    ferretdb: `${path.basename(path.dirname(ferretDbBinary()))} (SQLite backend)`,
+    store: flags["mongo-url"]
+      ? "--mongo-url (credentials not shown)"
+      : `${path.basename(path.dirname(ferretDbBinary()))} (FerretDB, SQLite backend)`,
     agenda: packageVersion("agenda"),
     agendaMongoBackend: packageVersion("@agendajs/mongo-backend"),
     mongoose: mongoose.version,
