@@ -51,6 +51,30 @@ export interface IntakeContext {
   instances: ReadonlyMap<string, readonly string[]>;
   fallbacks: Record<string, FallbackPolicy>;
   now: Date;
+  /**
+   * Stored customers (by id) of the activities that name a customer without an address: their
+   * address, name and zone fill what the request leaves out; the request's own fields win.
+   */
+  storedCustomers?: ReadonlyMap<string, StoredContact>;
+}
+
+/** What intake takes from a stored customer: its first phone, its email, name and zone. */
+export interface StoredContact {
+  email?: string;
+  phone?: string;
+  firstName?: string;
+  lastName?: string;
+  timezone?: string;
+}
+
+/** The customer ids of activities that lack an address a stored customer could give. */
+export function customerIdsToLookUp(items: readonly unknown[]): string[] {
+  const ids = new Set<string>();
+  for (const item of items) {
+    const c = (item as { customer?: { id?: unknown; email?: unknown; phone?: unknown } } | null)?.customer;
+    if (c && typeof c.id === "string" && (c.email === undefined || c.phone === undefined)) ids.add(c.id);
+  }
+  return [...ids];
 }
 
 /** Channels whose message needs text or a template (voice carries none). */
@@ -85,15 +109,18 @@ export function normalizeActivity(
     fail("/channel", `"${a.channel}" is not carried by any loaded plugin (loaded channels: ${known})`);
   }
 
-  const customer: Customer = { ...a.customer };
-  if (a.customer.email !== undefined) {
-    const email = normalizeEmail(a.customer.email);
+  // The request hash (idempotency) is of the request as sent, not of what the store added.
+  const stored = ctx.storedCustomers?.get(a.customer.id);
+  const given: ActivityInput["customer"] = { ...stored, ...a.customer };
+  const customer: Customer = { ...given };
+  if (given.email !== undefined) {
+    const email = normalizeEmail(given.email);
     if (email) customer.email = email;
     else fail("/customer/email", "must be an email address");
   }
-  if (a.customer.phone !== undefined) {
-    const phone = normalizePhone(a.customer.phone);
-    const ext = phoneExtension(a.customer.phone);
+  if (given.phone !== undefined) {
+    const phone = normalizePhone(given.phone);
+    const ext = phoneExtension(given.phone);
     if (phone && ext)
       fail(
         "/customer/phone",
@@ -105,10 +132,10 @@ export function normalizeActivity(
   if (a.customer.attributes !== undefined) {
     for (const d of attributeProblems(a.customer.attributes)) fail(`/customer/attributes${d.path}`, d.message);
   }
-  if (a.customer.timezone !== undefined && !isValidZone(a.customer.timezone)) {
+  if (given.timezone !== undefined && !isValidZone(given.timezone)) {
     fail(
       "/customer/timezone",
-      `"${a.customer.timezone}" is not an IANA time zone name (e.g. Europe/Paris; fixed offsets such as +05:30 ignore daylight saving time)`,
+      `"${given.timezone}" is not an IANA time zone name (e.g. Europe/Paris; fixed offsets such as +05:30 ignore daylight saving time)`,
     );
   }
 
@@ -136,7 +163,16 @@ export function normalizeActivity(
   // Only the first channel's address is mandatory; a later step without one fails at its turn.
   const first = addressField(a.channel);
   if (knownChannel && !customer[first] && !details.some((d) => d.path === `${at}/customer/${first}`)) {
-    fail(`/customer/${first}`, `is required for channel "${a.channel}"`);
+    fail(
+      `/customer/${first}`,
+      `is required for channel "${a.channel}"${
+        ctx.storedCustomers
+          ? stored
+            ? ` (the stored customer "${a.customer.id}" has none)`
+            : ` (no stored customer "${a.customer.id}" to take it from)`
+          : ""
+      }`,
+    );
   }
 
   const content = a.content ?? {};

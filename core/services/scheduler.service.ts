@@ -4,7 +4,13 @@
  * node, and its lease hands work of a node that died to another.
  */
 import { type Context, type ServiceSchema, Service, type ServiceBroker } from "moleculer";
-import { normalizeActivity, splitBatch, type NormalizedActivity } from "../domain/activity-input.ts";
+import {
+  customerIdsToLookUp,
+  normalizeActivity,
+  splitBatch,
+  type NormalizedActivity,
+} from "../domain/activity-input.ts";
+import { CustomerStore } from "../store/customers.ts";
 import type { ValidationDetail } from "../validation/json-schema.ts";
 import { ACTIVITY_STATUSES } from "@dialmesh/sdk";
 import { parseLimit } from "./query.ts";
@@ -57,6 +63,7 @@ export function activityView(a: ActivityDoc): Record<string, unknown> {
 
 export function schedulerService(runtime: HubRuntime, registry: PluginRegistry): ServiceSchema {
   const { config, activities } = runtime;
+  const customers = new CustomerStore(runtime.store.conn);
   let timer: NodeJS.Timeout | undefined;
   let stopping = false;
   let running: Promise<void> | undefined;
@@ -135,11 +142,14 @@ export function schedulerService(runtime: HubRuntime, registry: PluginRegistry):
           );
         }
         const now = new Date();
+        // Activities naming a stored customer without its address: one lookup for the request.
+        const lookUp = customerIdsToLookUp(items);
         const intake = {
           channels: registry.channels(),
           instances: registry.instances(),
           fallbacks: config.fallbacks,
           now,
+          ...(lookUp.length ? { storedCustomers: await customers.contactsOf(lookUp) } : {}),
         };
         const details: ValidationDetail[] = [];
         const normalized: NormalizedActivity[] = [];

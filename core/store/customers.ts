@@ -9,6 +9,7 @@ import type { Connection } from "mongoose";
 import type { AttributeDeclaration } from "../audience/attributes.ts";
 import type { CustomerFields } from "../audience/customer.ts";
 import type { CustomerPhone } from "../audience/contact-points.ts";
+import type { StoredContact } from "../domain/activity-input.ts";
 import type { ExistingCustomer, MappedRow } from "../audience/csv-mapping.ts";
 
 export interface CustomerDoc {
@@ -82,6 +83,30 @@ export class CustomerStore {
   constructor(conn: Connection) {
     this.customers = conn.collection<CustomerDoc>("customers");
     this.attributes = conn.collection<AttributeDoc>("customer_attributes");
+  }
+
+  /** What intake fills in from stored customers (first phone, email, name, zone), by id. */
+  async contactsOf(ids: readonly string[]): Promise<Map<string, StoredContact>> {
+    const found = new Map<string, StoredContact>();
+    for (let i = 0; i < ids.length; i += 1000) {
+      const docs = await this.customers
+        .find(
+          { _id: { $in: ids.slice(i, i + 1000) } },
+          { projection: { email: 1, phones: 1, firstName: 1, lastName: 1, timezone: 1 } },
+        )
+        .toArray();
+      for (const d of docs) {
+        const phone = d.phones?.[0]?.number;
+        found.set(d._id, {
+          ...(d.email ? { email: d.email } : {}),
+          ...(phone ? { phone } : {}),
+          ...(d.firstName ? { firstName: d.firstName } : {}),
+          ...(d.lastName ? { lastName: d.lastName } : {}),
+          ...(d.timezone ? { timezone: d.timezone } : {}),
+        });
+      }
+    }
+    return found;
   }
 
   /** Indexes for search; one unique index per attribute declared unique. */
