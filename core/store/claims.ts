@@ -182,7 +182,11 @@ export class ClaimStore {
     return res.modifiedCount === 1;
   }
 
-  /** Claims older than `before` (their activities have moved on): a purge job, as FerretDB has no TTL index. */
+  /**
+   * Claims older than `before` (their activities have moved on): a purge job, as FerretDB has no
+   * TTL index. Start records too: a send lasts at most the plugin host's timeout (20 s), and a
+   * dead sender's attempt is recovered within a lease, long before the hour the scheduler passes.
+   */
   async purge(before: Date): Promise<number> {
     const res = await this.claims.deleteMany({ until: { $lt: before } });
     return res.deletedCount;
