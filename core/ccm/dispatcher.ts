@@ -143,7 +143,7 @@ export class Dispatcher {
         retryable: false,
       });
     }
-    const blocked = await this.d.compliance.blockReason(channel, address, activity.dncLists);
+    const blocked = await this.d.compliance.blockReason(channel, address, activity);
     if (blocked) {
       return this.recordFinal(activity, {
         ...base,

@@ -2,6 +2,7 @@
 import type { SendRequest, SendResult } from "@dialmesh/sdk";
 import type { RoutePlan } from "../routing/plan.ts";
 import type { JournaledOutcome } from "../store/outcome-journal.ts";
+import type { ActivityDoc } from "../store/models.ts";
 
 /** A plugin's refusal, as it crosses the service mesh. */
 export interface SendFailure {
@@ -26,15 +27,23 @@ export interface Routing {
   send(pluginId: string, request: SendRequest): Promise<SendOutcome>;
 }
 
-/** Why an attempt is blocked: SUPPRESSED (the suppression list), DNC (one of the activity's DNC lists). */
+/**
+ * Why an attempt is blocked: SUPPRESSED (the suppression list), DNC (one of the activity's DNC
+ * lists), NO_CONSENT / OBJECTION (the customer's consent records, core/compliance/consent.ts).
+ */
 export interface ComplianceBlock {
   reasonCode: string;
   reason: string;
 }
 
+/** What the check needs of an activity. */
+export type ComplianceSubject = Pick<ActivityDoc, "dncLists" | "purpose" | "requiresConsent"> & {
+  customer: { id: string };
+};
+
 export interface ComplianceCheck {
-  /** Undefined when allowed; `dncLists` are the DNC lists the activity names. */
-  blockReason(channel: string, address: string, dncLists?: readonly string[]): Promise<ComplianceBlock | undefined>;
+  /** Undefined when allowed; `activity` gives the DNC lists it names, its purpose and customer. */
+  blockReason(channel: string, address: string, activity: ComplianceSubject): Promise<ComplianceBlock | undefined>;
   suppress(address: string, reason: string, source: string): Promise<void>;
 }
 

@@ -11,6 +11,7 @@ import { normalizeEmail, normalizePhone, phoneExtension } from "@dialmesh/sdk";
 import { attributeProblems } from "./attributes.ts";
 import { isValidZone, windowZone, nextWindowOpening, type CallingWindow } from "./calling-window.ts";
 import { resolveChain } from "./fallback.ts";
+import type { Purpose } from "../compliance/consent.ts";
 
 export interface ActivityInput {
   customer: Customer;
@@ -24,6 +25,9 @@ export interface ActivityInput {
   campaignId?: string;
   /** DNC lists to check before each attempt (the caller checks that they exist). */
   dncLists?: string[];
+  purpose?: Purpose;
+  /** Each attempt needs the customer's granted consent for `purpose` on its channel. */
+  requiresConsent?: boolean;
   idempotencyKey?: string;
   expiresAt?: string;
 }
@@ -38,6 +42,8 @@ export interface NormalizedActivity {
   chain: FallbackStep[];
   campaignId?: string;
   dncLists?: string[];
+  purpose?: Purpose;
+  requiresConsent?: true;
   idempotencyKey?: string;
   expiresAt?: Date;
   /** Hash of the request, to tell a replay from a different request under the same key. */
@@ -207,6 +213,8 @@ export function normalizeActivity(
     ...(a.fallbackPolicy ? { fallbackPolicy: a.fallbackPolicy } : {}),
     ...(a.campaignId ? { campaignId: a.campaignId } : {}),
     ...(a.dncLists?.length ? { dncLists: a.dncLists } : {}),
+    ...(a.purpose ? { purpose: a.purpose } : {}),
+    ...(a.requiresConsent ? { requiresConsent: true as const } : {}),
     ...(a.idempotencyKey ? { idempotencyKey: a.idempotencyKey } : {}),
     ...(expiresAt ? { expiresAt } : {}),
   };

@@ -14,6 +14,7 @@ import { NotFoundError } from "./errors.ts";
 import { sdkLogger, type HubRuntime, runtimeOf } from "./runtime.ts";
 import type { PluginRegistry } from "../plugins/registry.ts";
 import { dncVerdict, requiredDncMaxAge } from "../compliance/dnc.ts";
+import { consentBlock } from "../compliance/consent.ts";
 import { applicableJurisdictions, locateCalledParty } from "../regulation/index.ts";
 import { loadPhoneZoneTable, loadRegulationTable } from "../regulation/load.ts";
 
@@ -151,15 +152,18 @@ export function ccmService(runtime: HubRuntime, registry: PluginRegistry): Servi
         conversations: runtime.conversations,
         routing,
         compliance: {
-          blockReason: async (channel, address, dncLists) => {
+          blockReason: async (channel, address, activity) => {
             const entry = honour && !honour.includes(channel) ? null : await runtime.suppressions.find(address);
             if (entry)
               return {
                 reasonCode: "SUPPRESSED",
                 reason: `${address} is on the suppression list since ${entry.createdAt.toISOString()} (${entry.reason})`,
               };
-            const dnc = dncLists?.length ? await dncBlock(address, dncLists) : undefined;
-            return dnc ? { reasonCode: dnc.reasonCode, reason: dnc.reason } : undefined;
+            const dnc = activity.dncLists?.length ? await dncBlock(address, activity.dncLists) : undefined;
+            if (dnc) return { reasonCode: dnc.reasonCode, reason: dnc.reason };
+            // Only an activity that declares a purpose can be blocked by consent: others read nothing.
+            if (!activity.purpose && !activity.requiresConsent) return undefined;
+            return consentBlock(activity, channel, await runtime.consents.lookup(activity.customer.id));
           },
           suppress: async (address, reason, source) => {
             await runtime.suppressions.add(address, reason, source, new Date());

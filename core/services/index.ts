@@ -2,6 +2,7 @@
 import WebhooksService from "./webhooks.service.ts";
 import ComplianceService from "./compliance.service.ts";
 import DncService from "./dnc.service.ts";
+import ConsentService from "./consent.service.ts";
 import ConversationsService from "./conversations.service.ts";
 import PluginsService from "./plugins.service.ts";
 import CcmService from "./ccm.service.ts";
@@ -16,6 +17,7 @@ export const HUB_SERVICES = [
   WebhooksService,
   ComplianceService,
   DncService,
+  ConsentService,
   ConversationsService,
   PluginsService,
   CcmService,

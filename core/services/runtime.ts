@@ -8,6 +8,7 @@ import { ActivityStore } from "../store/activities.ts";
 import { ConversationStore } from "../store/conversations.ts";
 import { SuppressionStore } from "../store/suppressions.ts";
 import { DncStore } from "../store/dnc.ts";
+import { ConsentStore } from "../store/consent.ts";
 import { SharedRateLimiter } from "../store/rate-limiter.ts";
 import { ClaimStore } from "../store/claims.ts";
 import { HubMetrics } from "./metrics.ts";
@@ -29,6 +30,8 @@ export interface HubRuntime {
   suppressions: SuppressionStore;
   /** DNC lists, checked before every attempt of an activity that names them. */
   dnc: DncStore;
+  /** Consent records and objections, checked before every attempt. */
+  consents: ConsentStore;
   rateLimiter: SharedRateLimiter;
   metrics: HubMetrics;
   /** Plugins folder (tests point it elsewhere). */
@@ -55,6 +58,7 @@ export function createRuntime(
     conversations: new ConversationStore(store.models),
     suppressions: new SuppressionStore(store.models),
     dnc: new DncStore(store.conn),
+    consents: new ConsentStore(store.conn),
     rateLimiter: new SharedRateLimiter(store.models),
     metrics: new HubMetrics(),
     ...(pluginsDir ? { pluginsDir } : {}),

@@ -30,6 +30,8 @@ export function activityView(a: ActivityDoc): Record<string, unknown> {
     conversationId: a.conversationId,
     campaignId: a.campaignId,
     dncLists: a.dncLists,
+    purpose: a.purpose,
+    requiresConsent: a.requiresConsent,
     idempotencyKey: a.idempotencyKey.startsWith("auto:") ? undefined : a.idempotencyKey,
     dueAt: a.dueAt,
     expiresAt: a.expiresAt,

@@ -132,6 +132,8 @@ export class ActivityStore {
         ...(item.fallbackPolicy ? { fallbackPolicy: item.fallbackPolicy } : {}),
         ...(item.campaignId ? { campaignId: item.campaignId } : {}),
         ...(item.dncLists ? { dncLists: item.dncLists } : {}),
+        ...(item.purpose ? { purpose: item.purpose } : {}),
+        ...(item.requiresConsent ? { requiresConsent: true } : {}),
         ...(item.expiresAt ? { expiresAt: item.expiresAt } : {}),
       };
       return doc;

@@ -8,6 +8,7 @@ import mongoose, { Schema, type Connection, type Model } from "mongoose";
 import type { CallingWindow } from "../domain/calling-window.ts";
 import type { ActivityStatus, AttemptStatus } from "@dialmesh/sdk";
 import type { FallbackStep } from "../config/types.ts";
+import type { Purpose } from "../compliance/consent.ts";
 import type { Customer, MessageContent } from "@dialmesh/sdk";
 
 export interface AttemptDoc {
@@ -55,6 +56,9 @@ export interface ActivityDoc {
   campaignId?: string;
   /** DNC lists checked before each attempt, in this order. */
   dncLists?: string[];
+  /** Why the customer is contacted; consent is checked for it when `requiresConsent`. */
+  purpose?: Purpose;
+  requiresConsent?: true;
   expiresAt?: Date;
   conversationId: string;
   status: ActivityStatus;
@@ -187,6 +191,8 @@ const activitySchema = new Schema<ActivityDoc>(
     chain: [{ _id: false, channel: String, after: String, unless: String, pluginId: String }],
     campaignId: String,
     dncLists: { type: [String], default: undefined },
+    purpose: String,
+    requiresConsent: Boolean,
     expiresAt: Date,
     conversationId: { type: String, required: true },
     status: { type: String, required: true },

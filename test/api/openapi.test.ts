@@ -742,8 +742,35 @@ describe("docs/openapi.yaml against a running hub", () => {
       fallbackPolicy: "default",
       campaignId: "oa-campaign",
       dncLists: ["oa-dnc"],
+      purpose: "service",
+      requiresConsent: true,
       idempotencyKey: "oa-full",
     };
+    // The consent it requires, and the documented consent answers.
+    const consent = await documented("POST", "/api/v1/customers/{id}/consents", "/api/v1/customers/oa-1/consents", {
+      body: {
+        channel: "email",
+        purpose: "service",
+        granted: true,
+        source: "test",
+        evidence: "https://example.com/f/1",
+      },
+    });
+    assert.equal(consent.status, 201, consent.text);
+    assert.equal(
+      (await documented("GET", "/api/v1/customers/{id}/consents", "/api/v1/customers/oa-1/consents")).status,
+      200,
+    );
+    // An objection (to marketing) leaves this service activity alone.
+    const objection = await documented(
+      "POST",
+      "/api/v1/customers/{id}/objections",
+      "/api/v1/customers/oa-1/objections",
+      {
+        body: { purpose: "marketing", source: "test" },
+      },
+    );
+    assert.equal(objection.status, 201, objection.text);
     // The list it names, and its documented answers (an address not on it: the email is sent).
     const list = await documented("PUT", "/api/v1/dnc-lists/{id}", "/api/v1/dnc-lists/oa-dnc", {
       body: { name: "OpenAPI", source: "test" },
