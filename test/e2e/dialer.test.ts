@@ -18,6 +18,7 @@ const TIME_SCALE = 0.005;
 interface AttemptView {
   id: string;
   status: string;
+  channel: string;
   reasonCode?: string;
   retryable?: boolean;
   agentId?: string;
@@ -288,9 +289,11 @@ describe("the voice dialer", () => {
 
     sw.refuseNext("INVALID_GATEWAY");
     const [second] = await call("fo", 1);
-    const [b] = await settled([second!], (x) => x.status === "FAILED", "failed on the unknown gateway");
-    assert.equal(b!.attempts.at(-1)!.reasonCode, "INVALID_GATEWAY");
-    assert.equal(b!.attempts.length, 1, "not retried");
+    // The voice attempt fails and is not dialled again; the chain's next step (the default
+    // policy's email, which this customer has no address for) may already have run after it.
+    const [b] = await settled([second!], (x) => x.attempts[0]?.status === "FAILED", "failed on the unknown gateway");
+    assert.equal(b!.attempts[0]!.reasonCode, "INVALID_GATEWAY");
+    assert.equal(b!.attempts.filter((t) => t.channel === "voice").length, 1, "not dialled again");
   });
 
   test("preview: the agent sees the contact first, skips (limited) or dials; an undecided offer dials itself after timeoutS", async () => {
