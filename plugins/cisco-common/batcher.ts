@@ -12,23 +12,9 @@
  * gives up within `budgetMs` of its oldest send, below the hub's send timeout (20 s), so the
  * hub never counts as failed a contact that Cisco takes later.
  */
-import { PluginError, type Logger } from "@dialmesh/sdk";
+import { PluginError, type Logger, type Timers } from "@dialmesh/sdk";
 import { CiscoApiError, type RowError } from "./http.ts";
 import type { OpenContactStore } from "./store.ts";
-
-export interface Timers {
-  /** Runs `fn` after `ms`; returns a cancel function. */
-  setTimer(fn: () => void, ms: number): () => void;
-  sleep(ms: number): Promise<void>;
-}
-
-export const realTimers: Timers = {
-  setTimer(fn, ms) {
-    const handle = setTimeout(fn, ms);
-    return () => clearTimeout(handle);
-  },
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-};
 
 /** A contact as the batcher needs it: the vendor row holds more. */
 export interface AppendRow {

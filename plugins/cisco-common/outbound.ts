@@ -9,6 +9,7 @@ import type { CountryCode } from "libphonenumber-js";
 import {
   isPluginError,
   PluginError,
+  realTimers,
   redactText,
   type CanonicalEvent,
   type ChannelPlugin,
@@ -16,15 +17,9 @@ import {
   type PluginHealth,
   type SendRequest,
   type SendResult,
-} from "@dialmesh/sdk";
-import {
-  ContactBatcher,
-  realTimers,
-  type AppendRow,
-  type BatcherNames,
-  type ContactSink,
   type Timers,
-} from "./batcher.ts";
+} from "@dialmesh/sdk";
+import { ContactBatcher, type AppendRow, type BatcherNames, type ContactSink } from "./batcher.ts";
 import { CiscoApiError, isTransient } from "./http.ts";
 import { ResultPoller, type ResultSource } from "./poller.ts";
 import { MemoryOpenContactStore, MongoOpenContactStore, type OpenContactStore } from "./store.ts";

@@ -14,6 +14,7 @@ import {
   definePlugin,
   isPluginError,
   PluginError,
+  realTimers,
   redactText,
   type CanonicalEvent,
   type ChannelPlugin,
@@ -23,6 +24,7 @@ import {
   type PluginHealth,
   type SendRequest,
   type SendResult,
+  type Timers,
 } from "@dialmesh/sdk";
 import {
   dispositionEvents,
@@ -32,7 +34,7 @@ import {
   type CallCounter,
   type DispositionTarget,
 } from "./five9.mapping.ts";
-import { RecordSender, realTimers, type Timers } from "./five9.sender.ts";
+import { RecordSender } from "./five9.sender.ts";
 import { Five9AdminClient, Five9Error } from "./five9.soap.ts";
 import { MemoryOpenRecordStore, MongoOpenRecordStore, type OpenRecordStore } from "./five9.store.ts";
 

@@ -12,23 +12,9 @@
  *   timeout), then the send fails retryable. Other faults fail it with Five9's text; a row
  *   Five9 reports as an import trouble fails alone.
  */
-import { PluginError, type Logger } from "@dialmesh/sdk";
+import { PluginError, type Logger, type Timers } from "@dialmesh/sdk";
 import { backoffMs, faultCode, importWaitMs, type CallCounter, type RecordLayout } from "./five9.mapping.ts";
 import { Five9Error, type Five9AdminClient, type ListImportResult } from "./five9.soap.ts";
-
-export interface Timers {
-  /** Runs `fn` after `ms`; returns a cancel function. */
-  setTimer(fn: () => void, ms: number): () => void;
-  sleep(ms: number): Promise<void>;
-}
-
-export const realTimers: Timers = {
-  setTimer(fn, ms) {
-    const handle = setTimeout(fn, ms);
-    return () => clearTimeout(handle);
-  },
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-};
 
 export interface SenderOptions {
   client: Five9AdminClient;

@@ -12,7 +12,7 @@ import {
   type PluginError,
   type SendRequest,
 } from "@dialmesh/sdk";
-import type { Timers } from "../../plugins/cisco-common/batcher.ts";
+import type { Timers } from "@dialmesh/sdk";
 import type {
   CiscoOutboundDeps,
   CiscoOutboundOptions,

@@ -10,3 +10,4 @@ export * from "./secrets.ts";
 export * from "./address.ts";
 export * from "./opt-out.ts";
 export * from "./template.ts";
+export * from "./timers.ts";
