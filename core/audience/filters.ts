@@ -228,7 +228,8 @@ export function checkWhere(where: FilterNode, declarations: readonly AttributeDe
   return checkNode(where, "/where", 1, new Map(declarations.map((d) => [d.name, d])));
 }
 
-const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+/** `s` as a literal inside a regular expression. */
+export const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 /** A value as it is stored: dates resolved (BSON date or ISO string), emails lower-cased. */
 function stored(field: Field, v: Scalar, now: Date): unknown {

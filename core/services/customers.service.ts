@@ -9,6 +9,7 @@ import { ConflictError, NotFoundError, ValidationError, type HttpMeta } from "./
 import { parseLimit } from "./query.ts";
 import { runtimeOf, type HubRuntime } from "./runtime.ts";
 import type { ValidationDetail } from "../validation/json-schema.ts";
+import { isDuplicateKey } from "../store/write-errors.ts";
 
 export function customerView(d: CustomerDoc) {
   return {
@@ -133,7 +134,7 @@ export function customersService(runtime: HubRuntime): ServiceSchema {
           if (created) ctx.meta.$location = `/api/v1/attributes/${name}`;
           return attributeView(doc);
         } catch (err) {
-          if ((err as { code?: number }).code === 11000)
+          if (isDuplicateKey(err))
             throw new ConflictError(`customers already share values of ${name}: it cannot be unique`);
           throw err;
         }

@@ -10,7 +10,9 @@ import type { AttributeDeclaration } from "../audience/attributes.ts";
 import type { CustomerFields } from "../audience/customer.ts";
 import type { CustomerPhone } from "../audience/contact-points.ts";
 import type { StoredContact } from "../domain/activity-input.ts";
+import { escapeRegex } from "../audience/filters.ts";
 import type { ExistingCustomer, MappedRow } from "../audience/csv-mapping.ts";
+import { isDuplicateKey } from "./write-errors.ts";
 
 export interface CustomerDoc {
   _id: string;
@@ -73,8 +75,6 @@ function importDoc(row: MappedRow, jobId: string, now: Date): CustomerDoc {
     updatedAt: now,
   };
 }
-
-const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 export class CustomerStore {
   readonly customers: Collection<CustomerDoc>;
@@ -171,7 +171,7 @@ export class CustomerStore {
           return { doc, created: true };
         }
       } catch (err) {
-        if ((err as { code?: number }).code !== 11000) throw err;
+        if (!isDuplicateKey(err)) throw err;
         // FerretDB's duplicate-key message names no index: find the unique attribute that clashes.
         const clash = await this.uniqueClash(id, fields.attributes);
         if (clash) return { clash };

@@ -11,6 +11,7 @@ import type { Collection, Connection } from "mongoose";
 import type { AgentPresence, AgentRecord } from "../dialer/agents.ts";
 import type { CampaignState, DialerCampaignSpec } from "../dialer/campaign.ts";
 import { CONTROL_TRANSITIONS, dialOrder, type ContactStatus, type DialerContact } from "../dialer/contacts.ts";
+import { isDuplicateKey } from "./write-errors.ts";
 
 export interface DialerCampaignDoc {
   _id: string;
@@ -39,10 +40,6 @@ interface ClaimDoc {
 }
 
 type StoredContact = DialerContact & { dialGeneration: number };
-
-function isDuplicateKey(err: unknown): boolean {
-  return (err as { code?: number }).code === 11000;
-}
 
 export class DialerStore {
   private readonly campaigns: Collection<DialerCampaignDoc>;

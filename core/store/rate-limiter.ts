@@ -7,6 +7,7 @@
  */
 import type { RateLimiter } from "@dialmesh/sdk";
 import type { Models } from "./models.ts";
+import { isDuplicateKey } from "./write-errors.ts";
 
 export class SharedRateLimiter implements RateLimiter {
   private readonly models: Models;
@@ -37,7 +38,7 @@ export class SharedRateLimiter implements RateLimiter {
           if (this.hint.size > 1000) this.hint.clear();
           return;
         } catch (err) {
-          if ((err as { code?: number }).code !== 11000) throw err;
+          if (!isDuplicateKey(err)) throw err;
         }
         if (Math.floor(this.now() / 1000) !== second) break;
       }

@@ -9,6 +9,11 @@ interface MongoWriteError {
 
 const DUPLICATE_KEY = 11000;
 
+/** A single write that hit an existing `_id` or unique key. */
+export function isDuplicateKey(err: unknown): boolean {
+  return typeof err === "object" && err !== null && (err as { code?: unknown }).code === DUPLICATE_KEY;
+}
+
 /**
  * The indexes of the `count` inserted documents that hit an existing `_id` (or unique key);
  * rethrows any other error.

@@ -40,6 +40,7 @@ import {
   type TargetPolicy,
 } from "./target-guard.ts";
 import { validateWebhookSubscription, WebhookValidationError, type WebhookSubscriptionInput } from "./validate.ts";
+import { isDuplicateKey } from "../store/write-errors.ts";
 
 export interface WebhookLogger {
   info(msg: string, data?: Record<string, unknown>): void;
@@ -179,10 +180,6 @@ function iso(d: Date | null | undefined): string | null {
 
 function isObjectId(id: string): boolean {
   return /^[0-9a-f]{24}$/i.test(id);
-}
-
-function isDuplicateKey(err: unknown): boolean {
-  return typeof err === "object" && err !== null && (err as { code?: unknown }).code === 11000;
 }
 
 /** FerretDB's SQLite backend answers "database is locked" under write contention: try again. */
