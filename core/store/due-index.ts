@@ -68,10 +68,11 @@ export class DueIndex {
   async add(items: { activityId: string; at: Date }[]): Promise<void> {
     if (items.length === 0) return;
     const c = new Date();
-    const docs = items.map((i) => ({ _id: dueKey(i.at, i.activityId), a: i.activityId, c }));
-    for (let i = 0; i < docs.length; i += CHUNK) {
-      await insertUnordered(this.entries, docs.slice(i, i + CHUNK));
-    }
+    await this.insert(items.map((i) => ({ _id: dueKey(i.at, i.activityId), a: i.activityId, c })));
+  }
+
+  private async insert(docs: DueDoc[]): Promise<void> {
+    for (let i = 0; i < docs.length; i += CHUNK) await insertUnordered(this.entries, docs.slice(i, i + CHUNK));
   }
 
   async remove(keys: string[]): Promise<void> {
@@ -120,8 +121,7 @@ export class DueIndex {
     this.pendingRemoves = new Set();
     this.flushing = (async () => {
       try {
-        if (adds.length)
-          await this.add(adds.map((d) => ({ activityId: d.a, at: new Date(Number(d._id.slice(0, DIGITS))) })));
+        await this.insert(adds);
         if (removes.length) await this.remove(removes);
       } catch (err) {
         // Kept for the next flush: an entry not added yet must not be dropped.
