@@ -12,6 +12,9 @@ export interface LiveCall {
   contactId: string;
   activityId: string;
   campaignId: string;
+  /** The number dialled, and which attempt of the activity the call is (for the retry rules). */
+  phone: string;
+  attemptNumber: number;
   dialedAt: number;
   state: LiveCallState;
   answeredAt?: number;

@@ -145,9 +145,33 @@ describe("agents", () => {
 describe("live calls", () => {
   test("ringing, waiting and bridged counts for pacing; an answer unbridged past 2 s is overdue", () => {
     const calls = new LiveCalls();
-    calls.add({ callId: "c1", contactId: "k1", activityId: "a1", campaignId: "x", dialedAt: 0 });
-    calls.add({ callId: "c2", contactId: "k2", activityId: "a2", campaignId: "x", dialedAt: 500 });
-    calls.add({ callId: "c3", contactId: "k3", activityId: "a3", campaignId: "y", dialedAt: 0 });
+    calls.add({
+      callId: "c1",
+      contactId: "k1",
+      activityId: "a1",
+      campaignId: "x",
+      phone: "+14155550100",
+      attemptNumber: 1,
+      dialedAt: 0,
+    });
+    calls.add({
+      callId: "c2",
+      contactId: "k2",
+      activityId: "a2",
+      campaignId: "x",
+      phone: "+14155550100",
+      attemptNumber: 1,
+      dialedAt: 500,
+    });
+    calls.add({
+      callId: "c3",
+      contactId: "k3",
+      activityId: "a3",
+      campaignId: "y",
+      phone: "+14155550100",
+      attemptNumber: 1,
+      dialedAt: 0,
+    });
     assert.ok(calls.answered("c1", 1_000));
     assert.equal(calls.answered("c1", 1_100), undefined, "answered once");
     const snap = calls.snapshot("x", 2_000);

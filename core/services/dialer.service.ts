@@ -231,7 +231,6 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
     const now = new Date();
     const c = owned.get(call.campaignId);
     const spec = c?.spec ?? (await store.getCampaign(call.campaignId))?.spec;
-    const contact = await store.getContact(call.contactId);
     if (call.agentId) {
       busyAgents.delete(call.agentId);
       const wrapUntil = new Date(now.getTime() + (spec?.wrapUpS ?? 5) * 1000);
@@ -241,13 +240,13 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
       c.stats.failed((now.getTime() - c.startedAtMs) / 1000, (now.getTime() - call.dialedAt) / 1000);
     }
     await store.finish(
-      call.contactId,
+      { _id: call.contactId, phone: call.phone },
       "ended",
       { outcome: event.outcome, resultDescription: event.cause, agentId: call.agentId ?? null },
       now,
     );
     runtime.metrics.dialer.result(call.campaignId, event.outcome, event.cause);
-    const rule = spec ? retryRule(spec, event.outcome, contact?.attemptNumber ?? 1) : { retryable: false };
+    const rule = spec ? retryRule(spec, event.outcome, call.attemptNumber) : { retryable: false };
     await report(pluginId, [
       {
         kind: "call-result",
@@ -356,7 +355,7 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
     await store.returnOrphanOffers(campaignId, term);
     for (const contact of await store.orphans(campaignId, term)) {
       await store.finish(
-        contact._id,
+        contact,
         "ended",
         { outcome: "NETWORK_ERROR", resultDescription: "the node that placed the call stopped; not dialled again" },
         now,
@@ -451,7 +450,7 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
     }
     if (contact.latestAt && contact.latestAt < now) {
       await store.finish(
-        contact._id,
+        contact,
         "failed",
         { outcome: "EXPIRED", resultDescription: "past its latest dial time" },
         now,
@@ -471,7 +470,7 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
     }
     const blocked = await blockReason(contact, spec, now);
     if (blocked) {
-      await store.finish(contact._id, "failed", { outcome: "BLOCKED", resultDescription: blocked }, now);
+      await store.finish(contact, "failed", { outcome: "BLOCKED", resultDescription: blocked }, now);
       runtime.metrics.dialer.result(campaignId, "BLOCKED", "COMPLIANCE");
       await report(spec.voicePlugin, [
         {
@@ -490,7 +489,7 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
     }
     const callId = randomUUID();
     await store.markDialing(
-      contact._id,
+      contact,
       { callId, node: runtime.nodeId, term: c.term, ...(reservedFor ? { agentId: reservedFor._id } : {}) },
       now,
     );
@@ -500,6 +499,8 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
       contactId: contact._id,
       activityId: contact.activityId,
       campaignId,
+      phone: contact.phone,
+      attemptNumber: contact.attemptNumber,
       dialedAt: now.getTime(),
       ...(reservedFor ? { agentId: reservedFor._id } : {}),
     });
@@ -520,7 +521,7 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
       const message = (err as Error).message;
       if (code === "GATEWAY_DOWN") {
         // Not the contact's fault and no call was placed: it waits for the gateway, no attempt spent.
-        await store.backToPending(contact._id, new Date(now.getTime() + 5_000));
+        await store.backToPending(contact, new Date(now.getTime() + 5_000));
         logger.warn("gateway down; contact back to pending", { campaignId, contactId: contact._id });
         return;
       }
@@ -529,7 +530,7 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
       // originate may have reached it) is not retried, or the customer could ring twice.
       const retryable = code === "NETWORK_ERROR";
       await store.finish(
-        contact._id,
+        contact,
         "failed",
         { outcome: "NETWORK_ERROR", resultDescription: `${code}: ${message}` },
         now,
@@ -591,7 +592,7 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
     const contacts = await store.dueContacts(id, now, ready.length, spec.dialingOrder);
     for (const [i, contact] of contacts.entries()) {
       const agent = ready[i]!;
-      await store.offer(contact._id, agent._id, c.term, runtime.nodeId, now);
+      await store.offer(contact, agent._id, c.term, runtime.nodeId, now);
       agent.previewContactId = contact._id;
       await broker
         .call("webhooks.publish", {
@@ -958,6 +959,7 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
       clearInterval(timer);
       for (const off of subscriptions.values()) off();
       for (const [id, c] of owned) await store.releaseTerm(id, c.term, runtime.nodeId).catch(() => undefined);
+      await store.flush().catch(() => undefined);
     },
   };
 }

@@ -10,7 +10,10 @@
 import type { Collection, Connection } from "mongoose";
 import type { AgentPresence, AgentRecord } from "../dialer/agents.ts";
 import type { CampaignState, DialerCampaignSpec } from "../dialer/campaign.ts";
-import { CONTROL_TRANSITIONS, dialOrder, type ContactStatus, type DialerContact } from "../dialer/contacts.ts";
+import { CONTROL_TRANSITIONS, type ContactStatus, type DialerContact } from "../dialer/contacts.ts";
+import { DialerQueue, queueKey } from "./dialer-queue.ts";
+import { ORPHAN_GRACE_MS } from "./due-index.ts";
+import { NumberHistory, type NumberHistoryView } from "./number-history.ts";
 import { isDuplicateKey } from "./write-errors.ts";
 
 export interface DialerCampaignDoc {
@@ -39,7 +42,17 @@ interface ClaimDoc {
   createdAt: Date;
 }
 
-type StoredContact = DialerContact & { dialGeneration: number };
+export type StoredContact = DialerContact & { dialGeneration: number };
+
+/**
+ * A contact as its end needs it: its number (an abandoned call goes into the number's history)
+ * and, while it may still be queued, its queue entry's parts.
+ */
+export type ContactRef = Pick<DialerContact, "_id" | "phone"> &
+  Partial<Pick<DialerContact, "campaignId" | "earliestAt">>;
+
+/** Rounds of queue reads per pulse when entries turn out stale. */
+const DUE_READ_ROUNDS = 4;
 
 export class DialerStore {
   private readonly campaigns: Collection<DialerCampaignDoc>;
@@ -47,8 +60,12 @@ export class DialerStore {
   private readonly agents: Collection<AgentRecord>;
   private readonly claims: Collection<ClaimDoc>;
   private readonly queues: Collection<QueueInboundDoc>;
+  private readonly queue: DialerQueue;
+  private readonly history: NumberHistory;
 
   constructor(conn: Connection) {
+    this.queue = new DialerQueue(conn);
+    this.history = new NumberHistory(conn);
     this.campaigns = conn.collection<DialerCampaignDoc>("dialer_campaigns");
     this.contacts = conn.collection<StoredContact>("dialer_contacts");
     this.agents = conn.collection<AgentRecord>("dialer_agents");
@@ -56,10 +73,25 @@ export class DialerStore {
     this.queues = conn.collection<QueueInboundDoc>("dialer_queues");
   }
 
+  /** Indexes for MongoDB, and the queue and number history of a store written before they existed. */
   async ensureIndexes(): Promise<void> {
-    await this.contacts.createIndex({ campaignId: 1, status: 1, priority: -1, receivedAt: 1 });
+    await this.contacts.createIndex({ campaignId: 1, status: 1 });
     await this.agents.createIndex({ queues: 1 });
-    await this.contacts.createIndex({ phone: 1, dialedAt: -1 });
+    await this.queue.backfillOnce(() =>
+      this.contacts.find({ status: "pending" }, { projection: { campaignId: 1, earliestAt: 1 } }),
+    );
+    await this.history.backfillOnce(() =>
+      this.contacts.find(
+        { dialedAt: { $ne: null } },
+        { projection: { phone: 1, dialedAt: 1, outcome: 1, endedAt: 1 } },
+      ),
+    );
+  }
+
+  /** Writes what is buffered (queue entries to drop); for an orderly stop. */
+  async flush(): Promise<void> {
+    this.queue.stop();
+    await this.queue.flush();
   }
 
   /** True for exactly one caller per id. */
@@ -107,6 +139,14 @@ export class DialerStore {
    */
   async control(id: string, action: keyof typeof CONTROL_TRANSITIONS, now: Date): Promise<number> {
     const { from, to } = CONTROL_TRANSITIONS[action];
+    // Stopped contacts go back into the queue before they are pending; a stop leaves the
+    // entries, which are dropped as they are read.
+    if (action === "start")
+      await this.queue.add(
+        await this.contacts
+          .find({ campaignId: id, status: from }, { projection: { campaignId: 1, earliestAt: 1 } })
+          .toArray(),
+      );
     const res = await this.contacts.updateMany({ campaignId: id, status: from }, { $set: { status: to } });
     await this.campaigns.updateOne(
       { _id: id },
@@ -123,6 +163,7 @@ export class DialerStore {
         _id: { $in: doomed.map((c) => c._id) },
         status: { $in: ["pending", "stopped"] },
       });
+    this.queue.drop(doomed.map(queueKey));
     return doomed;
   }
 
@@ -175,6 +216,7 @@ export class DialerStore {
 
   /** Stores a contact; false when it was already there (a repeated hand-over of the attempt). */
   async enqueue(contact: DialerContact): Promise<boolean> {
+    if (contact.status === "pending") await this.queue.add([contact]);
     try {
       await this.contacts.insertOne({ ...contact, dialGeneration: 0 });
       return true;
@@ -188,26 +230,42 @@ export class DialerStore {
     return this.contacts.findOne({ _id: id });
   }
 
-  dueContacts(campaignId: string, now: Date, limit: number, order: "FIFO" | "LIFO"): Promise<StoredContact[]> {
-    if (limit <= 0) return Promise.resolve([]);
-    return this.contacts
-      .find({ campaignId, status: "pending", earliestAt: { $lte: now } })
-      .sort(dialOrder(order))
-      .limit(limit)
-      .toArray();
+  /**
+   * Up to `limit` pending contacts due at `now`, in dialling order (FIFO or LIFO by earliest dial
+   * time), read through the queue. Entries that no longer match their contact are dropped; one
+   * whose contact is not stored yet is an enqueue in progress, kept for a while.
+   */
+  async dueContacts(campaignId: string, now: Date, limit: number, order: "FIFO" | "LIFO"): Promise<StoredContact[]> {
+    const found: StoredContact[] = [];
+    let after: string | undefined;
+    for (let round = 0; round < DUE_READ_ROUNDS && found.length < limit; round++) {
+      const want = limit - found.length;
+      const entries = await this.queue.due(campaignId, now, want, order, after);
+      if (entries.length === 0) break;
+      after = entries[entries.length - 1]!.key;
+      const live = entries.filter((e) => !this.queue.dropping(e.key));
+      const stored = live.length
+        ? await this.contacts.find({ _id: { $in: live.map((e) => e.contactId) } }).toArray()
+        : [];
+      const byId = new Map(stored.map((c) => [c._id, c]));
+      const stale: string[] = [];
+      for (const e of live) {
+        const c = byId.get(e.contactId);
+        if (c && c.status === "pending" && queueKey(c) === e.key) found.push(c);
+        else if (c || now.getTime() - e.writtenAt.getTime() > ORPHAN_GRACE_MS) stale.push(e.key);
+      }
+      this.queue.drop(stale);
+      if (entries.length < want) break;
+    }
+    return found;
   }
 
   /**
    * What the rules need of a number's history: when it was dialled before (any campaign: the
    * regulators' limits are per number), and when a call to it was last abandoned.
    */
-  async numberHistory(phone: string, since: Date): Promise<{ dialedAt: Date[]; lastAbandonedAt?: Date }> {
-    const rows = await this.contacts
-      .find({ phone, dialedAt: { $gte: since } }, { projection: { dialedAt: 1, outcome: 1, endedAt: 1 } })
-      .toArray();
-    const dialedAt = rows.flatMap((r) => (r.dialedAt ? [r.dialedAt] : []));
-    const abandoned = rows.filter((r) => r.outcome === "ABANDONED").map((r) => (r.endedAt ?? r.dialedAt)!.getTime());
-    return { dialedAt, ...(abandoned.length ? { lastAbandonedAt: new Date(Math.max(...abandoned)) } : {}) };
+  numberHistory(phone: string, since: Date): Promise<NumberHistoryView> {
+    return this.history.since(phone, since);
   }
 
   /** The right to dial this contact's current generation: true for exactly one caller. */
@@ -230,21 +288,27 @@ export class DialerStore {
     return res.modifiedCount === 1;
   }
 
+  /** Before the originate: the dial goes into the number's history and the contact out of the queue. */
   async markDialing(
-    id: string,
+    contact: StoredContact,
     set: { callId: string; node: string; term: number; agentId?: string },
     now: Date,
   ): Promise<void> {
-    await this.contacts.updateOne({ _id: id }, { $set: { status: "dialed", dialedAt: now, ...set } });
+    await Promise.all([
+      this.history.record(contact.phone, now, "dialed", contact._id),
+      this.contacts.updateOne({ _id: contact._id }, { $set: { status: "dialed", dialedAt: now, ...set } }),
+    ]);
+    this.queue.drop([queueKey(contact)]);
   }
 
   /** Preview: reserves the contact for an agent (agent_pending) and records the offer on both. */
-  async offer(contactId: string, agentId: string, term: number, node: string, now: Date): Promise<void> {
+  async offer(contact: StoredContact, agentId: string, term: number, node: string, now: Date): Promise<void> {
     await this.contacts.updateOne(
-      { _id: contactId, status: "pending" },
+      { _id: contact._id, status: "pending" },
       { $set: { status: "agent_pending", agentId, offeredAt: now, previewChoice: null, term, node } },
     );
-    await this.agents.updateOne({ _id: agentId }, { $set: { previewContactId: contactId } });
+    this.queue.drop([queueKey(contact)]);
+    await this.agents.updateOne({ _id: agentId }, { $set: { previewContactId: contact._id } });
   }
 
   /** Preview: the agent's choice, from the API (any node); the pacing node acts on it. */
@@ -263,9 +327,19 @@ export class DialerStore {
 
   /** A skipped offer: back to the end of the pending queue; the agent counts one more skip. */
   async skip(contact: StoredContact, now: Date): Promise<void> {
+    await this.queue.add([{ ...contact, earliestAt: now }]);
     await this.contacts.updateOne(
       { _id: contact._id, status: "agent_pending" },
-      { $set: { status: "pending", agentId: null, offeredAt: null, previewChoice: null, receivedAt: now } },
+      {
+        $set: {
+          status: "pending",
+          agentId: null,
+          offeredAt: null,
+          previewChoice: null,
+          receivedAt: now,
+          earliestAt: now,
+        },
+      },
     );
     if (contact.agentId)
       await this.agents.updateOne(
@@ -280,23 +354,31 @@ export class DialerStore {
   }
 
   async finish(
-    id: string,
+    contact: ContactRef,
     status: "ended" | "failed",
     set: Pick<DialerContact, "outcome" | "resultDescription"> & { agentId?: string | null },
     now: Date,
   ): Promise<void> {
-    await this.contacts.updateOne({ _id: id }, { $set: { status, endedAt: now, ...set } });
+    await Promise.all([
+      set.outcome === "ABANDONED" ? this.history.record(contact.phone, now, "abandoned", contact._id) : undefined,
+      this.contacts.updateOne({ _id: contact._id }, { $set: { status, endedAt: now, ...set } }),
+    ]);
+    if (contact.campaignId && contact.earliestAt)
+      this.queue.drop([queueKey({ _id: contact._id, campaignId: contact.campaignId, earliestAt: contact.earliestAt })]);
   }
 
-  /** Back to pending without a call (gateway down): a new dial generation. */
-  async backToPending(id: string, retryAt: Date): Promise<void> {
+  /** Back to pending without a call (gateway down): a new dial generation, queued again at `retryAt`. */
+  async backToPending(contact: StoredContact, retryAt: Date): Promise<void> {
+    await this.queue.add([{ ...contact, earliestAt: retryAt }]);
     await this.contacts.updateOne(
-      { _id: id },
+      { _id: contact._id },
       {
         $set: { status: "pending", earliestAt: retryAt, callId: null, node: null, agentId: null },
         $inc: { dialGeneration: 1 },
       },
     );
+    const old = queueKey(contact);
+    if (old !== queueKey({ ...contact, earliestAt: retryAt })) this.queue.drop([old]);
   }
 
   /** Contacts an earlier term dialled and never finished (its node died): never dialled again. */
@@ -307,6 +389,7 @@ export class DialerStore {
   /** Offers an earlier term made and never dialled: back to pending (nothing was dialled). */
   async returnOrphanOffers(campaignId: string, term: number): Promise<void> {
     const offers = await this.contacts.find({ campaignId, status: "agent_pending", term: { $lt: term } }).toArray();
+    await this.queue.add(offers);
     for (const c of offers) {
       await this.contacts.updateOne(
         { _id: c._id, status: "agent_pending" },

@@ -33,15 +33,18 @@ export interface DueEntry {
  */
 export const ORPHAN_GRACE_MS = 60_000;
 
-const DIGITS = 15;
+/** A time as a key part that sorts as the time does: ms since the epoch, 15 digits. */
+export function timeKey(at: Date): string {
+  return String(Math.max(0, at.getTime())).padStart(15, "0");
+}
 
 export function dueKey(at: Date, activityId: string): string {
-  return `${String(Math.max(0, at.getTime())).padStart(DIGITS, "0")}:${activityId}`;
+  return `${timeKey(at)}:${activityId}`;
 }
 
 /** The highest key of everything due at `at` (`~` sorts after every id character). */
 function dueBound(at: Date): string {
-  return `${String(Math.max(0, at.getTime())).padStart(DIGITS, "0")}:~`;
+  return `${timeKey(at)}:~`;
 }
 
 const BACKFILLED = "~backfilled";

@@ -68,7 +68,7 @@ function contact(id: string, over: Partial<DialerContact> = {}): DialerContact {
     );
     assert.equal(claims.filter(Boolean).length, 1);
     // Gateway down: back to pending, a new generation that may be dialled once more.
-    await dialer.backToPending("k1", new Date());
+    await dialer.backToPending(stored, new Date());
     const again = (await dialer.getContact("k1"))!;
     assert.equal(again.dialGeneration, 1);
     assert.equal(await dialer.claimDial(again, "n0", new Date()), true);
@@ -86,7 +86,7 @@ function contact(id: string, over: Partial<DialerContact> = {}): DialerContact {
     assert.equal(next.dialGeneration, 1);
     assert.equal(await dialer.claimDial(next, "survivor", new Date()), true);
     // A contact that was dialled (not pending) is never retired.
-    await dialer.markDialing("k2", { callId: "call-1", node: "survivor", term: 2 }, new Date());
+    await dialer.markDialing(next, { callId: "call-1", node: "survivor", term: 2 }, new Date());
     assert.equal(await dialer.retireStaleDialClaim(next, new Date(Date.now() + 60_000)), false);
   });
 
@@ -103,15 +103,76 @@ function contact(id: string, over: Partial<DialerContact> = {}): DialerContact {
   test("a number's history: when it was dialled, and its last abandoned call (for the 72-hour rule)", async () => {
     const phone = "+447700900123";
     const t = (h: number) => new Date(Date.now() - h * 3_600_000);
-    await dialer.enqueue(contact("h1", { phone }));
-    await dialer.markDialing("h1", { callId: "x1", node: "n", term: 1 }, t(50));
-    await dialer.finish("h1", "ended", { outcome: "ABANDONED", resultDescription: "NORMAL_CLEARING" }, t(50));
-    await dialer.enqueue(contact("h2", { phone }));
-    await dialer.markDialing("h2", { callId: "x2", node: "n", term: 1 }, t(10));
-    await dialer.finish("h2", "ended", { outcome: "NO_ANSWER", resultDescription: "NO_ANSWER" }, t(10));
+    const h1 = { ...contact("h1", { phone }), dialGeneration: 0 };
+    const h2 = { ...contact("h2", { phone: `${phone};ext=12` }), dialGeneration: 0 };
+    await dialer.enqueue(h1);
+    await dialer.markDialing(h1, { callId: "x1", node: "n", term: 1 }, t(50));
+    await dialer.finish(h1, "ended", { outcome: "ABANDONED", resultDescription: "NORMAL_CLEARING" }, t(50));
+    await dialer.enqueue(h2);
+    await dialer.markDialing(h2, { callId: "x2", node: "n", term: 1 }, t(10));
+    await dialer.finish(h2, "ended", { outcome: "NO_ANSWER", resultDescription: "NO_ANSWER" }, t(10));
     const history = await dialer.numberHistory(phone, t(24 * 31));
     assert.equal(history.dialedAt.length, 2);
     assert.ok(history.lastAbandonedAt && Math.abs(history.lastAbandonedAt.getTime() - t(50).getTime()) < 1_000);
     assert.equal((await dialer.numberHistory("+447700900999", t(24))).dialedAt.length, 0);
+    const lastDay = await dialer.numberHistory(phone, t(24));
+    assert.equal(lastDay.dialedAt.length, 1, "only the dial within the window");
+    assert.equal(lastDay.lastAbandonedAt, undefined);
+    const plan = (await store.conn.db!.command({
+      explain: { find: "dialer_number_history", filter: { _id: { $gte: `${phone}|0`, $lt: `${phone}|~` } } },
+    })) as { queryPlanner?: { Plan?: string[] }; filterPushdown?: boolean };
+    // MongoDB explains differently; the embedded FerretDB must search the index, not scan.
+    if (plan.filterPushdown !== undefined)
+      assert.match(String(plan.queryPlanner?.Plan), /SEARCH .* USING INDEX .*_id_/, JSON.stringify(plan.queryPlanner));
+  });
+
+  test("the queue gives due pending contacts in dialling order and drops the ones that left it", async () => {
+    const parsed = parseCampaign({ mode: "progressive", voicePlugin: "v", queue: "q" }, () => true);
+    assert.ok(parsed.ok);
+    await dialer.putCampaign("cq", parsed.spec, new Date());
+    const base = Date.now();
+    const at = (s: number) => new Date(base + s * 1000);
+    const queued = (id: string, s: number, over: Partial<DialerContact> = {}) =>
+      contact(id, { campaignId: "cq", receivedAt: at(s), earliestAt: at(s), ...over });
+    for (const [id, s] of [
+      ["q1", -3],
+      ["q2", -2],
+      ["q3", -1],
+      ["q4", 60],
+    ] as const)
+      await dialer.enqueue(queued(id, s));
+    await dialer.enqueue(queued("q5", -4, { status: "stopped" }));
+    const ids = async (limit: number, order: "FIFO" | "LIFO") =>
+      (await dialer.dueContacts("cq", at(0), limit, order)).map((c) => c._id);
+
+    assert.deepEqual(await ids(2, "FIFO"), ["q1", "q2"]);
+    assert.deepEqual(await ids(2, "LIFO"), ["q3", "q2"]);
+    assert.deepEqual(await ids(10, "FIFO"), ["q1", "q2", "q3"], "neither the future one nor the stopped one");
+    assert.deepEqual(
+      await dialer.dueContacts("c1", at(0), 10, "FIFO").then((cs) => cs.filter((c) => c.campaignId === "cq")),
+      [],
+    );
+
+    const q1 = (await dialer.getContact("q1"))!;
+    await dialer.markDialing(q1, { callId: "call-q1", node: "n", term: 1 }, at(0));
+    assert.deepEqual(await ids(10, "FIFO"), ["q2", "q3"], "a dialled contact has left");
+    const q2 = (await dialer.getContact("q2"))!;
+    await dialer.backToPending(q2, at(30));
+    assert.deepEqual(await ids(10, "FIFO"), ["q3"], "a gateway-down contact waits for its retry time");
+    assert.deepEqual(
+      (await dialer.dueContacts("cq", at(31), 10, "FIFO")).map((c) => c._id),
+      ["q3", "q2"],
+    );
+
+    await dialer.control("cq", "stop", at(0));
+    assert.deepEqual(await ids(10, "FIFO"), [], "a stopped campaign's contacts are not due");
+    await dialer.control("cq", "start", at(0));
+    assert.deepEqual(await ids(10, "FIFO"), ["q5", "q3"], "started again: the stopped ones are back, in order");
+
+    assert.equal((await dialer.purge("cq")).length, 4);
+    assert.deepEqual(
+      (await dialer.dueContacts("cq", at(120), 10, "FIFO")).map((c) => c._id),
+      [],
+    );
   });
 });
