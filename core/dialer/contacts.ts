@@ -47,8 +47,3 @@ export const CONTROL_TRANSITIONS = {
   start: { from: "stopped", to: "pending" },
   stop: { from: "pending", to: "stopped" },
 } as const satisfies Record<string, { from: ContactStatus; to: ContactStatus }>;
-
-/** Order in which pending contacts are dialled: priority first (10 before 1), then FIFO or LIFO. */
-export function dialOrder(order: "FIFO" | "LIFO"): Record<string, 1 | -1> {
-  return { priority: -1, receivedAt: order === "FIFO" ? 1 : -1, _id: 1 };
-}
