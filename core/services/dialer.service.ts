@@ -93,7 +93,8 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
   const agentCache = new Map<string, AgentRecord>();
   /** Agents this node has put on a call and not yet seen free again (before the store says so). */
   const busyAgents = new Set<string>();
-  const subscriptions = new Map<string, () => void>();
+  /** Per instance: the voice control this node listens to (a reload brings a new one), and how to stop. */
+  const subscriptions = new Map<string, { voice: VoiceControl; off: () => void }>();
   /** Answered calls waiting for their AMD verdict. */
   const amdPending = new Set<string>();
   let timer: NodeJS.Timeout | undefined;
@@ -116,19 +117,22 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
     return runtime.registry.hosts.get(pluginId)?.voice;
   }
 
-  /** Listens to the call events of every voice instance on this node (once each). */
+  /**
+   * Listens to the call events of every voice instance on this node, once each; an instance
+   * reloaded, or disabled and enabled again, is a new one to listen to.
+   */
   function subscribe(): void {
     for (const [id, host] of runtime.registry.hosts) {
       const voice = host.voice;
-      if (!voice || subscriptions.has(id)) continue;
-      subscriptions.set(
-        id,
-        voice.onCallEvent((event) => {
-          void onCallEvent(id, event).catch((err: Error) =>
-            logger.error("call event failed", { callId: event.callId, type: event.type, error: err.message }),
-          );
-        }),
-      );
+      const current = subscriptions.get(id);
+      if (!voice || current?.voice === voice) continue;
+      current?.off();
+      const off = voice.onCallEvent((event) => {
+        void onCallEvent(id, event).catch((err: Error) =>
+          logger.error("call event failed", { callId: event.callId, type: event.type, error: err.message }),
+        );
+      });
+      subscriptions.set(id, { voice, off });
     }
   }
 
@@ -957,7 +961,7 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
     async stopped() {
       stopping = true;
       clearInterval(timer);
-      for (const off of subscriptions.values()) off();
+      for (const { off } of subscriptions.values()) off();
       for (const [id, c] of owned) await store.releaseTerm(id, c.term, runtime.nodeId).catch(() => undefined);
       await store.flush().catch(() => undefined);
     },

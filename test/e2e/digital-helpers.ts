@@ -64,22 +64,30 @@ export async function getActivity(hub: TestHub, id: string): Promise<ActivityVie
   return res.body as ActivityView;
 }
 
-/** Polls the activity until `check` accepts it. */
-export function waitForActivity(
+/** Polls the activity until `check` accepts it; a timeout says what the activity was last. */
+export async function waitForActivity(
   hub: TestHub,
   id: string,
   check: (a: ActivityView) => boolean,
   what: string,
   timeoutMs = 10_000,
 ): Promise<ActivityView> {
-  return eventually(
-    async () => {
-      const a = await getActivity(hub, id);
-      return check(a) ? a : undefined;
-    },
-    timeoutMs,
-    what,
-  );
+  let last: ActivityView | undefined;
+  try {
+    return await eventually(
+      async () => {
+        last = await getActivity(hub, id);
+        return check(last) ? last : undefined;
+      },
+      timeoutMs,
+      what,
+    );
+  } catch (err) {
+    const seen = last
+      ? `${last.status}, attempts ${last.attempts.map((t) => `${t.channel}:${t.status}/${t.reasonCode ?? ""}`).join(", ")}`
+      : "never read";
+    throw new Error(`${(err as Error).message} (last seen: ${seen})`, { cause: err });
+  }
 }
 
 export async function timeline(hub: TestHub, conversationId: string): Promise<TimelineEventView[]> {
