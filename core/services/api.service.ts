@@ -468,12 +468,23 @@ export function apiService(runtime: HubRuntime, keys: readonly ApiKeyConfig[]): 
       },
       metrics: {
         async handler(this: Service, ctx: Context<unknown, HttpMeta>) {
-          const counts = await runtime.activities.countsByStatus();
-          runtime.metrics.activities.reset();
-          for (const c of counts) runtime.metrics.activities.set({ status: c.status, channel: c.channel }, c.count);
-          const backlog = await ctx.call<{ pending: number; dead: number }>("webhooks.backlog");
-          runtime.metrics.webhookBacklog.set({ state: "pending" }, backlog.pending);
-          runtime.metrics.webhookBacklog.set({ state: "dead" }, backlog.dead);
+          // The gauges read from the store are refreshed when it answers; an outage is when
+          // the node's own metrics (what it holds, what failed) matter most, so they are
+          // served without them rather than not at all.
+          const reachable = runtime.store.reachable();
+          runtime.metrics.storeReachable.set(reachable ? 1 : 0);
+          if (reachable) {
+            try {
+              const counts = await runtime.activities.countsByStatus();
+              runtime.metrics.activities.reset();
+              for (const c of counts) runtime.metrics.activities.set({ status: c.status, channel: c.channel }, c.count);
+              const backlog = await ctx.call<{ pending: number; dead: number }>("webhooks.backlog");
+              runtime.metrics.webhookBacklog.set({ state: "pending" }, backlog.pending);
+              runtime.metrics.webhookBacklog.set({ state: "dead" }, backlog.dead);
+            } catch (err) {
+              this.logger.warn("metrics: the store's gauges keep their last values", { error: (err as Error).message });
+            }
+          }
           ctx.meta.$responseType = runtime.metrics.registry.contentType;
           return runtime.metrics.registry.metrics();
         },

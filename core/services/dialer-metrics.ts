@@ -9,6 +9,7 @@ export class DialerMetrics {
   private readonly dialingInProgress: Gauge;
   private readonly seized: Gauge;
   private readonly abandonRate: Gauge;
+  private readonly unrecorded: Gauge;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -53,6 +54,11 @@ export class DialerMetrics {
       labelNames: ["campaign"],
       registers,
     });
+    this.unrecorded = new Gauge({
+      name: "dialmesh_dialer_unrecorded_steps",
+      help: "Call steps (ends, results) this node holds because the database would not take them",
+      registers,
+    });
   }
 
   loaded(campaign: string): void {
@@ -72,6 +78,9 @@ export class DialerMetrics {
   }
   agentsSeized(count: number): void {
     this.seized.set(count);
+  }
+  unrecordedSteps(count: number): void {
+    this.unrecorded.set(count);
   }
   abandonment(campaign: string, rate: number): void {
     this.abandonRate.set({ campaign }, rate);

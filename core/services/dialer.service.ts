@@ -105,12 +105,57 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
 
   const { pulseMs, leaseMs } = runtime.config.dialer;
 
+  /** The call's events onto its activity (throws when they could not be recorded). */
   async function report(pluginId: string, events: CanonicalEvent[]): Promise<void> {
-    try {
-      await broker.call("ccm.ingest", { pluginId, events });
-    } catch (err) {
-      logger.error("could not record a call event", { error: (err as Error).message });
+    await broker.call("ccm.ingest", { pluginId, events });
+  }
+
+  /**
+   * What happened to calls (a contact's end, the result on its activity) that could not be
+   * written, the database being away: kept in order and written again at each pulse, so an
+   * outage loses no result. A node that dies meanwhile leaves its contacts `dialed`; the next
+   * term ends them NODE_LOST and never dials them again. A write that keeps failing while the
+   * database is reachable is a fault of its own: logged and given up after a few tries.
+   */
+  const unrecorded: { what: string; write: () => Promise<void>; faults: number }[] = [];
+  const MAX_FAULTS = 5;
+
+  async function record(what: string, write: () => Promise<void>): Promise<void> {
+    const entry = { what, write, faults: 0 };
+    if (unrecorded.length > 0) {
+      unrecorded.push(entry); // behind the older ones: a call's steps keep their order
+      runtime.metrics.dialer.unrecordedSteps(unrecorded.length);
+      return;
     }
+    try {
+      await write();
+    } catch (err) {
+      unrecorded.push(entry);
+      noteFault(entry, err as Error);
+    }
+    runtime.metrics.dialer.unrecordedSteps(unrecorded.length);
+  }
+
+  function noteFault(entry: (typeof unrecorded)[number], err: Error): void {
+    if (runtime.store.reachable()) entry.faults++;
+    logger.warn("could not record a call step; kept to try again", { what: entry.what, error: err.message });
+  }
+
+  /** Writes the kept steps, oldest first; false while the oldest still fails. */
+  async function recordKept(): Promise<boolean> {
+    while (unrecorded.length > 0) {
+      const entry = unrecorded[0]!;
+      try {
+        await entry.write();
+      } catch (err) {
+        noteFault(entry, err as Error);
+        if (entry.faults < MAX_FAULTS) return false;
+        logger.error("gave up recording a call step", { what: entry.what, error: (err as Error).message });
+      }
+      unrecorded.shift();
+      runtime.metrics.dialer.unrecordedSteps(unrecorded.length);
+    }
+    return true;
   }
 
   function voiceOf(pluginId: string): VoiceControl | undefined {
@@ -142,16 +187,18 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
     const atMs = event.at.getTime();
     switch (event.type) {
       case "dialing":
-        await report(pluginId, [
-          {
-            kind: "status",
-            vendorId: call.contactId,
-            activityId: call.activityId,
-            status: "SENT",
-            raw: "dialing",
-            at: event.at,
-          },
-        ]);
+        await record(`call ${call.callId} placed`, () =>
+          report(pluginId, [
+            {
+              kind: "status",
+              vendorId: call.contactId,
+              activityId: call.activityId,
+              status: "SENT",
+              raw: "dialing",
+              at: event.at,
+            },
+          ]),
+        );
         return;
       case "answered": {
         // With answering-machine detection on, the call is connected only after the verdict.
@@ -234,37 +281,40 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
     if (!call) return;
     const now = new Date();
     const c = owned.get(call.campaignId);
-    const spec = c?.spec ?? (await store.getCampaign(call.campaignId))?.spec;
+    const wrapUpS = c?.spec.wrapUpS ?? 5;
     if (call.agentId) {
       busyAgents.delete(call.agentId);
-      const wrapUntil = new Date(now.getTime() + (spec?.wrapUpS ?? 5) * 1000);
-      await store.agentOnCall(call.agentId, null, wrapUntil);
-      c?.stats.handled(event.talkSeconds, spec?.wrapUpS ?? 5);
+      c?.stats.handled(event.talkSeconds, wrapUpS);
     } else if (c && event.outcome !== "CONNECTED") {
       c.stats.failed((now.getTime() - c.startedAtMs) / 1000, (now.getTime() - call.dialedAt) / 1000);
     }
-    await store.finish(
-      { _id: call.contactId, phone: call.phone },
-      "ended",
-      { outcome: event.outcome, resultDescription: event.cause, agentId: call.agentId ?? null },
-      now,
-    );
     runtime.metrics.dialer.result(call.campaignId, event.outcome, event.cause);
-    const rule = spec ? retryRule(spec, event.outcome, call.attemptNumber) : { retryable: false };
-    await report(pluginId, [
-      {
-        kind: "call-result",
-        vendorId: call.contactId,
-        activityId: call.activityId,
-        outcome: event.outcome,
-        raw: event.cause,
-        at: event.at,
-        talkSeconds: event.talkSeconds,
-        ...(call.agentId ? { agentId: call.agentId } : {}),
-        retryable: rule.retryable,
-        ...(rule.retryAfterMs !== undefined ? { retryAfterMs: rule.retryAfterMs } : {}),
-      },
-    ]);
+    await record(`call ${call.callId} ended ${event.outcome}`, async () => {
+      const spec = c?.spec ?? (await store.getCampaign(call.campaignId))?.spec;
+      if (call.agentId)
+        await store.agentOnCall(call.agentId, null, new Date(now.getTime() + (spec?.wrapUpS ?? 5) * 1000));
+      await store.finish(
+        { _id: call.contactId, phone: call.phone },
+        "ended",
+        { outcome: event.outcome, resultDescription: event.cause, agentId: call.agentId ?? null },
+        now,
+      );
+      const rule = spec ? retryRule(spec, event.outcome, call.attemptNumber) : { retryable: false };
+      await report(pluginId, [
+        {
+          kind: "call-result",
+          vendorId: call.contactId,
+          activityId: call.activityId,
+          outcome: event.outcome,
+          raw: event.cause,
+          at: event.at,
+          talkSeconds: event.talkSeconds,
+          ...(call.agentId ? { agentId: call.agentId } : {}),
+          retryable: rule.retryable,
+          ...(rule.retryAfterMs !== undefined ? { retryAfterMs: rule.retryAfterMs } : {}),
+        },
+      ]);
+    });
   }
 
   /**
@@ -350,7 +400,7 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
         lastPulseMs: now.getTime(),
       });
       logger.info("pacing dialer campaign", { campaignId: doc._id, term });
-      await endOrphans(doc._id, term, now);
+      await record(`orphans of ${doc._id} before term ${term}`, () => endOrphans(doc._id, term, now));
     }
   }
 
@@ -525,7 +575,9 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
       const message = (err as Error).message;
       if (code === "GATEWAY_DOWN") {
         // Not the contact's fault and no call was placed: it waits for the gateway, no attempt spent.
-        await store.backToPending(contact, new Date(now.getTime() + 5_000));
+        await record(`contact ${contact._id} back to pending`, () =>
+          store.backToPending(contact, new Date(now.getTime() + 5_000)),
+        );
         logger.warn("gateway down; contact back to pending", { campaignId, contactId: contact._id });
         return;
       }
@@ -533,38 +585,40 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
       // Only "the switch cannot be reached" proves no call was placed: anything else (the
       // originate may have reached it) is not retried, or the customer could ring twice.
       const retryable = code === "NETWORK_ERROR";
-      await store.finish(
-        contact,
-        "failed",
-        { outcome: "NETWORK_ERROR", resultDescription: `${code}: ${message}` },
-        now,
-      );
       runtime.metrics.dialer.result(campaignId, "NETWORK_ERROR", code);
-      await report(spec.voicePlugin, [
-        invalidGateway
-          ? {
-              kind: "status",
-              vendorId: contact._id,
-              activityId: contact.activityId,
-              status: "FAILED",
-              raw: code,
-              reasonCode: code,
-              reason: message,
-              retryable: false,
-              at: now,
-            }
-          : {
-              kind: "call-result",
-              vendorId: contact._id,
-              activityId: contact.activityId,
-              outcome: "NETWORK_ERROR",
-              raw: code,
-              reasonCode: code,
-              reason: message,
-              retryable,
-              at: now,
-            },
-      ]);
+      await record(`call ${callId} refused ${code}`, async () => {
+        await store.finish(
+          contact,
+          "failed",
+          { outcome: "NETWORK_ERROR", resultDescription: `${code}: ${message}` },
+          now,
+        );
+        await report(spec.voicePlugin, [
+          invalidGateway
+            ? {
+                kind: "status",
+                vendorId: contact._id,
+                activityId: contact.activityId,
+                status: "FAILED",
+                raw: code,
+                reasonCode: code,
+                reason: message,
+                retryable: false,
+                at: now,
+              }
+            : {
+                kind: "call-result",
+                vendorId: contact._id,
+                activityId: contact.activityId,
+                outcome: "NETWORK_ERROR",
+                raw: code,
+                reasonCode: code,
+                reason: message,
+                retryable,
+                at: now,
+              },
+        ]);
+      });
     }
   }
 
@@ -644,6 +698,8 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
     pulsing = true;
     try {
       subscribe();
+      // What could not be recorded comes first: nothing is paced on a store that is away.
+      if (!(await recordKept())) return;
       const now = new Date();
       const running = await store.runningCampaigns();
       await ownCampaigns(running, now);

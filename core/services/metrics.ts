@@ -11,6 +11,7 @@ export class HubMetrics implements DispatchMetrics {
   readonly pluginLatency: Histogram;
   readonly pluginErrors: Counter;
   readonly webhookBacklog: Gauge;
+  readonly storeReachable: Gauge;
   readonly dialer: DialerMetrics;
 
   constructor() {
@@ -51,6 +52,11 @@ export class HubMetrics implements DispatchMetrics {
       name: "dialmesh_webhook_backlog",
       help: "Webhook deliveries by state (pending, dead)",
       labelNames: ["state"],
+      registers: [this.registry],
+    });
+    this.storeReachable = new Gauge({
+      name: "dialmesh_store_reachable",
+      help: "1 while this node reaches its database, 0 while it does not",
       registers: [this.registry],
     });
     this.dialer = new DialerMetrics(this.registry);
