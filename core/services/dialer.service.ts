@@ -617,7 +617,8 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
   async function blockReason(contact: DialerContact, spec: DialerCampaignSpec, now: Date): Promise<string | undefined> {
     const phone = contact.phone.split(";")[0]!;
     const suppressed = await runtime.suppressions.find(phone);
-    if (suppressed && suppressionApplies(suppressed, undefined)) return `${phone} is on the suppression list (${suppressed.reason})`;
+    if (suppressed && suppressionApplies(suppressed, undefined))
+      return `${phone} is on the suppression list (${suppressed.reason})`;
     // Attempt limits and the no-repeat rule after an abandoned call (UK: 72 hours) look back at
     // most a month.
     const history = await store.numberHistory(contact.phone, new Date(now.getTime() - 31 * 86_400_000));
