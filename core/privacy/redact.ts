@@ -60,8 +60,22 @@ const WEBHOOK_KEPT = new Set([
   "talkSeconds",
 ]);
 
-/** The body of a stored webhook delivery (kept for replay) without the customer's data. */
-export function redactedWebhookBody(body: string, hash: KeyedHash): string {
+/**
+ * The id an erased customer's conversation moves to: campaign and inbound conversation ids are
+ * plain hashes of the customer id or the address (domain/ids.ts stableId), which trying every
+ * phone number reverses; the keyed hash of the old id cannot be.
+ */
+export const erasedConversationId = (id: string, hash: KeyedHash): string => `cv_e${hash(id).slice(3, 27)}`;
+
+/**
+ * The body of a stored webhook delivery (kept for replay) without the customer's data; its
+ * conversation id as `rekey` moved it.
+ */
+export function redactedWebhookBody(
+  body: string,
+  hash: KeyedHash,
+  rekey: ReadonlyMap<string, string> = new Map(),
+): string {
   let payload: { id?: unknown; event?: unknown; occurredAt?: unknown; data?: unknown };
   try {
     payload = JSON.parse(body) as typeof payload;
@@ -72,6 +86,8 @@ export function redactedWebhookBody(body: string, hash: KeyedHash): string {
   const kept: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(data)) if (WEBHOOK_KEPT.has(k)) kept[k] = v;
   if (typeof data.customerId === "string") kept.customerId = hash(data.customerId);
+  if (typeof data.conversationId === "string")
+    kept.conversationId = rekey.get(data.conversationId) ?? data.conversationId;
   return JSON.stringify({
     id: payload.id,
     event: payload.event,

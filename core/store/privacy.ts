@@ -27,6 +27,7 @@ import { escapeRegex } from "../audience/filters.ts";
 import type { KeyedHash } from "../privacy/keyed-hash.ts";
 import {
   addressesOf,
+  erasedConversationId,
   mentionsAny,
   redactedActivity,
   redactedWebhookBody,
@@ -219,6 +220,8 @@ export class PrivacyStore {
       const tomb = await this.erasures.findOne({ _id: this.hash(customerId) });
       return tomb ? { outcome: "already-erased", erasedAt: tomb.erasedAt } : { outcome: "unknown" };
     }
+    // Conversation ids can be plain hashes of the customer id or address (stableId): new ids.
+    const rekey = new Map(h.conversations.map((c) => [c._id, erasedConversationId(c._id, this.hash)]));
     const busy: string[] = [];
     const erasedActivities: ActivityDoc[] = [];
     for (const a of h.activities) {
@@ -231,7 +234,16 @@ export class PrivacyStore {
       if (held.attempts.some((t) => t.unstored || t.status === "DISPATCHING")) {
         await this.activities.release(held, {}, now);
         busy.push(a._id);
-      } else if (await this.activities.release(held, redactedActivity(held, this.hash), now))
+      } else if (
+        await this.activities.release(
+          held,
+          {
+            ...redactedActivity(held, this.hash),
+            conversationId: rekey.get(held.conversationId) ?? held.conversationId,
+          },
+          now,
+        )
+      )
         erasedActivities.push(held);
       else busy.push(a._id);
     }
@@ -258,23 +270,29 @@ export class PrivacyStore {
     for (const ids of chunks(activityIds))
       counts.dialerContacts += (await this.dialerContacts.deleteMany({ activityId: { $in: ids } })).deletedCount;
 
-    if (h.conversations.length) {
-      const res = await this.models.Conversation.bulkWrite(
-        h.conversations.map((c) => ({
-          updateOne: {
-            filter: { _id: c._id },
-            update: { $set: { customerId: this.hash(c.customerId), addresses: [] } },
-          },
-        })),
-        { ordered: false },
-      );
-      counts.conversations = res.matchedCount;
-    }
+    // Moved to its new id: written there first, so a retry after a crash finds the old one again.
     const unset = Object.fromEntries(TIMELINE_PERSONAL_FIELDS.map((f) => [f, ""]));
-    for (const ids of chunks(conversationIds))
+    for (const c of h.conversations) {
+      const to = rekey.get(c._id)!;
+      await this.models.Conversation.collection.replaceOne(
+        { _id: to } as never,
+        {
+          customerId: this.hash(c.customerId),
+          ...(c.campaignId ? { campaignId: c.campaignId } : {}),
+          addresses: [],
+          createdAt: c.createdAt,
+          lastEventAt: c.lastEventAt,
+        },
+        { upsert: true },
+      );
       counts.timelineEvents += (
-        await this.models.TimelineEvent.updateMany({ conversationId: { $in: ids } }, { $unset: unset })
+        await this.models.TimelineEvent.updateMany(
+          { conversationId: c._id },
+          { $set: { conversationId: to }, $unset: unset },
+        )
       ).matchedCount;
+      counts.conversations += (await this.models.Conversation.deleteOne({ _id: c._id })).deletedCount;
+    }
     for (const ids of chunks(addresses))
       counts.timelineEvents += (
         await this.models.TimelineEvent.updateMany({ address: { $in: ids } }, { $unset: unset })
@@ -293,7 +311,7 @@ export class PrivacyStore {
     const rejects = await this.rejectsOf(subject);
     for (const ids of chunks(rejects.map((r) => r._id)))
       counts.importRejects += (await this.rejects.deleteMany({ _id: { $in: ids } })).deletedCount;
-    counts.webhookDeliveries = await this.eraseWebhookBodies([
+    counts.webhookDeliveries = await this.eraseWebhookBodies(rekey, [
       customerId,
       ...conversationIds,
       ...activityIds,
@@ -364,7 +382,7 @@ export class PrivacyStore {
   }
 
   /** Deliveries kept for replay (pending, dead, delivered not yet purged) naming the customer. */
-  private async eraseWebhookBodies(values: string[]): Promise<number> {
+  private async eraseWebhookBodies(rekey: ReadonlyMap<string, string>, values: string[]): Promise<number> {
     let n = 0;
     for (const part of chunks(values, 100)) {
       // Bodies are JSON: a value appears as a whole quoted string.
@@ -373,7 +391,10 @@ export class PrivacyStore {
       if (!found.length) continue;
       const res = await this.webhooks.Delivery.bulkWrite(
         found.map((d) => ({
-          updateOne: { filter: { _id: d._id }, update: { $set: { body: redactedWebhookBody(d.body, this.hash) } } },
+          updateOne: {
+            filter: { _id: d._id },
+            update: { $set: { body: redactedWebhookBody(d.body, this.hash, rekey) } },
+          },
         })),
         { ordered: false },
       );
