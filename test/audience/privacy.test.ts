@@ -234,7 +234,13 @@ describe("erasure and export", () => {
     // The suppression still blocks the email, by its keyed hash; the objection blocks marketing
     // to the phone (another customer id) and to the id (another phone); service still goes.
     const check = await hub.api("GET", `/api/v1/suppressions/${encodeURIComponent(CUSTOMER.email)}`);
-    assert.equal((check.body as { suppressed: boolean }).suppressed, true);
+    assert.deepEqual(check.body, {
+      suppressed: true,
+      reason: "suppressed before the customer was erased",
+      since: (check.body as { since: string }).since,
+    });
+    const phoneCheck = await hub.api("GET", `/api/v1/suppressions/${encodeURIComponent(CUSTOMER.phone)}`);
+    assert.deepEqual((phoneCheck.body as { purposes?: string[] }).purposes, ["marketing"]);
     const cases: [string, Record<string, unknown>, string, string | undefined][] = [
       ["any email", { customer: { id: "prv-new", email: CUSTOMER.email }, channel: "email" }, "BLOCKED", "SUPPRESSED"],
       [
