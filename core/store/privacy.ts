@@ -139,26 +139,25 @@ export class PrivacyStore {
 
   // ---------------------------------------------------------------- what is held
 
-  /** The customer's activities, conversations and addresses: by id, then by the addresses found. */
+  /**
+   * The customer's activities (by id: another customer's activities to a shared address are
+   * theirs), their conversations, and the inbound ones of their addresses (nobody else's).
+   */
   private async holdings(customerId: string) {
     const customer = await this.customers.findOne({ _id: customerId });
-    const byId = await this.models.Activity.find({ "customer.id": customerId }).lean<ActivityDoc[]>();
-    const emails = unique([customer?.email, ...byId.map((a) => a.customer.email?.toLowerCase())]);
-    const phones = unique([...(customer?.phones ?? []).map((p) => p.number), ...byId.map((a) => a.customer.phone)]);
+    const activities = await this.models.Activity.find({ "customer.id": customerId }).lean<ActivityDoc[]>();
+    const emails = unique([customer?.email, ...activities.map((a) => a.customer.email?.toLowerCase())]);
+    const phones = unique([
+      ...(customer?.phones ?? []).map((p) => p.number),
+      ...activities.map((a) => a.customer.phone),
+    ]);
     const subject: ErasureSubject = { customerId, emails, phones };
-    const byAddress =
-      emails.length || phones.length
-        ? await this.models.Activity.find({
-            $or: [{ "customer.email": { $in: emails } }, { "customer.phone": { $in: phones } }],
-          }).lean<ActivityDoc[]>()
-        : [];
-    const activities = [...new Map([...byId, ...byAddress].map((a) => [a._id, a])).values()];
-    const addresses = addressesOf(subject);
     const conversations = await this.models.Conversation.find({
       $or: [
         { customerId },
         { _id: { $in: unique(activities.map((a) => a.conversationId)) } },
-        ...(addresses.length ? [{ addresses: { $in: addresses } }] : []),
+        // ConversationStore.ensureInbound: from an address no activity was sent to.
+        { customerId: { $in: addressesOf(subject).map((a) => `unknown:${a}`) } },
       ],
     }).lean<ConversationDoc[]>();
     const consents = await this.consents.find({ customerId }).sort({ at: 1, _id: 1 }).toArray();
@@ -293,10 +292,6 @@ export class PrivacyStore {
       ).matchedCount;
       counts.conversations += (await this.models.Conversation.deleteOne({ _id: c._id })).deletedCount;
     }
-    for (const ids of chunks(addresses))
-      counts.timelineEvents += (
-        await this.models.TimelineEvent.updateMany({ address: { $in: ids } }, { $unset: unset })
-      ).matchedCount;
 
     const objection = h.consents.some((c) => c.kind === "objection");
     counts.consents = (await this.consents.deleteMany({ customerId, kind: "consent" })).deletedCount;
@@ -311,12 +306,8 @@ export class PrivacyStore {
     const rejects = await this.rejectsOf(subject);
     for (const ids of chunks(rejects.map((r) => r._id)))
       counts.importRejects += (await this.rejects.deleteMany({ _id: { $in: ids } })).deletedCount;
-    counts.webhookDeliveries = await this.eraseWebhookBodies(rekey, [
-      customerId,
-      ...conversationIds,
-      ...activityIds,
-      ...addresses,
-    ]);
+    // Every event names the customer id or the conversation (a reply's customer may be unknown).
+    counts.webhookDeliveries = await this.eraseWebhookBodies(rekey, [customerId, ...conversationIds, ...addresses]);
     counts.pluginDocuments = await this.erasePluginDocuments([customerId, ...addresses]);
 
     counts.customers = (await this.customers.deleteOne({ _id: customerId })).deletedCount;
@@ -381,8 +372,22 @@ export class PrivacyStore {
     return n;
   }
 
-  /** Deliveries kept for replay (pending, dead, delivered not yet purged) naming the customer. */
+  /**
+   * Deliveries kept for replay (pending, dead, delivered not yet purged) naming the customer.
+   * FerretDB applies an update as read-modify-write of the whole document: a sender's concurrent
+   * write to a delivery can put its old body back, so the search runs again until it finds none.
+   */
   private async eraseWebhookBodies(rekey: ReadonlyMap<string, string>, values: string[]): Promise<number> {
+    let n = 0;
+    for (let pass = 0; pass < 5; pass++) {
+      const changed = await this.eraseWebhookBodiesOnce(rekey, values);
+      if (changed === 0) return n;
+      n += changed;
+    }
+    throw new Error("webhook deliveries kept being rewritten during the erasure: retry it");
+  }
+
+  private async eraseWebhookBodiesOnce(rekey: ReadonlyMap<string, string>, values: string[]): Promise<number> {
     let n = 0;
     for (const part of chunks(values, 100)) {
       // Bodies are JSON: a value appears as a whole quoted string.
