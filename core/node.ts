@@ -12,6 +12,7 @@ import { PLUGINS_DIR } from "./plugins/catalog.ts";
 import { PluginRegistry } from "./plugins/registry.ts";
 import { configProblems } from "./plugins/config-check.ts";
 import { loadSecretKey, secretBox } from "./store/secret-box.ts";
+import { keyedHasher } from "./privacy/keyed-hash.ts";
 
 export interface NodeOptions {
   mongoUrl: string;
@@ -39,7 +40,8 @@ export async function prepareNode(config: HubConfig, opts: NodeOptions): Promise
   if (problems.length > 0)
     throw new Error(`Invalid plugin configuration:\n${problems.map((p) => `  ${p.path} ${p.message}`).join("\n")}`);
   const store = await openStore(opts.mongoUrl, config.store?.database ? { database: config.store.database } : {});
-  const secrets = secretBox(loadSecretKey(config.dataDir));
+  const key = loadSecretKey(config.dataDir);
+  const secrets = { ...secretBox(key), keyedHash: keyedHasher(key) };
   const runtime = createRuntime(config, nodeId, store, registry, opts.keys, secrets, opts.pluginsDir);
   return { nodeId, runtime, close: () => store.close() };
 }

@@ -1,6 +1,7 @@
 /** The hub configuration, as described by schemas/hub-config.schema.json. */
 import type { AttemptStatus } from "@dialmesh/sdk";
 import type { RoutingConfig } from "../routing/table.ts";
+import type { RetentionConfig } from "../privacy/retention.ts";
 
 export type Role = "admin" | "writer" | "reader";
 
@@ -78,4 +79,6 @@ export interface HubConfig {
     honourSuppressionOn?: string[];
     optOutKeywords?: Record<string, { optOut?: string[]; optIn?: string[] }>;
   };
+  /** How long each kind of data is kept, and the purge job that enforces it (core/privacy). */
+  retention: RetentionConfig;
 }

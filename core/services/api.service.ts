@@ -67,6 +67,9 @@ const API_V1_ALIASES: Record<string, string> = {
   "GET customers/:id/consents": "consents.list",
   "POST customers/:id/consents": "consents.record",
   "POST customers/:id/objections": "consents.object",
+  // Admin only (not in REQUIRED_ROLE): an export hands over everything held about a person.
+  "POST customers/:id/erase": "privacy.erase",
+  "GET customers/:id/export": "privacy.export",
   "GET attributes": "customers.listAttributes",
   "PUT attributes/:name": "customers.putAttribute",
   "GET attributes/:name": "customers.getAttribute",

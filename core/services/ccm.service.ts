@@ -8,6 +8,7 @@ import { Dispatcher } from "../ccm/dispatcher.ts";
 import { EventIngester } from "../ccm/ingest.ts";
 import type { AttemptState, EventPublisher, Peers, Routing, SendOutcome } from "../ccm/ports.ts";
 import { OutcomeJournal } from "../store/outcome-journal.ts";
+import { suppressionApplies } from "../store/suppressions.ts";
 import type { CanonicalEvent, InboundRequest, InboundResult } from "@dialmesh/sdk";
 import type { ActivityDoc } from "../store/models.ts";
 import { NotFoundError } from "./errors.ts";
@@ -154,7 +155,7 @@ export function ccmService(runtime: HubRuntime, registry: PluginRegistry): Servi
         compliance: {
           blockReason: async (channel, address, activity) => {
             const entry = honour && !honour.includes(channel) ? null : await runtime.suppressions.find(address);
-            if (entry)
+            if (entry && suppressionApplies(entry, activity.purpose))
               return {
                 reasonCode: "SUPPRESSED",
                 reason: `${address} is on the suppression list since ${entry.createdAt.toISOString()} (${entry.reason})`,

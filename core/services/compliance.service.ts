@@ -11,7 +11,11 @@ export function complianceService(runtime: HubRuntime): ServiceSchema {
     actions: {
       async check(ctx: Context<{ address: string }>) {
         const entry = await runtime.suppressions.find(ctx.params.address);
-        return { suppressed: !!entry, ...(entry ? { reason: entry.reason, since: entry.createdAt } : {}) };
+        return {
+          suppressed: !!entry,
+          ...(entry ? { reason: entry.reason, since: entry.createdAt } : {}),
+          ...(entry?.purposes ? { purposes: entry.purposes } : {}),
+        };
       },
       async suppress(ctx: Context<{ address?: unknown; reason?: unknown }, HttpMeta>) {
         const { address, reason } = ctx.params;

@@ -33,6 +33,7 @@ import { createPolicy, PacingStatisticsTracker, type PacingPolicy } from "../pac
 import { checkCall } from "../regulation/index.ts";
 import { loadPhoneZoneTable, loadRegulationTable } from "../regulation/load.ts";
 import { DialerStore, type DialerCampaignDoc } from "../store/dialer.ts";
+import { suppressionApplies } from "../store/suppressions.ts";
 import type { SendOutcome } from "../ccm/ports.ts";
 import { ConflictError, NotFoundError, ValidationError } from "./errors.ts";
 import { runtimeOf, sdkLogger, type HubRuntime } from "./runtime.ts";
@@ -675,7 +676,8 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
   async function blockReason(contact: DialerContact, spec: DialerCampaignSpec, now: Date): Promise<string | undefined> {
     const phone = contact.phone.split(";")[0]!;
     const suppressed = await runtime.suppressions.find(phone);
-    if (suppressed) return `${phone} is on the suppression list (${suppressed.reason})`;
+    if (suppressed && suppressionApplies(suppressed, undefined))
+      return `${phone} is on the suppression list (${suppressed.reason})`;
     // Attempt limits and the no-repeat rule after an abandoned call (UK: 72 hours) look back at
     // most a month.
     const history = await store.numberHistory(contact.phone, new Date(now.getTime() - 31 * 86_400_000));

@@ -9,6 +9,7 @@ import CcmService from "./ccm.service.ts";
 import DialerService from "./dialer.service.ts";
 import SchedulerService from "./scheduler.service.ts";
 import CustomersService from "./customers.service.ts";
+import PrivacyService from "./privacy.service.ts";
 import ImportsService from "./imports.service.ts";
 import FiltersService from "./filters.service.ts";
 import ApiService from "./api.service.ts";
@@ -24,6 +25,7 @@ export const HUB_SERVICES = [
   DialerService,
   SchedulerService,
   CustomersService,
+  PrivacyService,
   ImportsService,
   FiltersService,
   ApiService,

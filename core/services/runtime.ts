@@ -3,6 +3,9 @@ import type { ServiceBroker } from "moleculer";
 import type { ApiKeyConfig, HubConfig } from "../config/types.ts";
 import type { PluginRegistry } from "../plugins/registry.ts";
 import type { SecretBox } from "../store/secret-box.ts";
+import type { KeyedHash } from "../privacy/keyed-hash.ts";
+
+export type HubSecrets = SecretBox & { keyedHash: KeyedHash };
 import type { Store } from "../store/connection.ts";
 import { ActivityStore } from "../store/activities.ts";
 import { ConversationStore } from "../store/conversations.ts";
@@ -21,8 +24,11 @@ export interface HubRuntime {
   registry: PluginRegistry;
   /** API keys in force (config keys, or the generated admin key). */
   keys: readonly ApiKeyConfig[];
-  /** Seals secrets at rest (webhook secrets, secret options of API-added plugins). */
-  secrets: SecretBox;
+  /**
+   * Seals secrets at rest (webhook secrets, secret options of API-added plugins); its keyed hash
+   * stands in for what erasure must not keep in clear (core/privacy/keyed-hash.ts).
+   */
+  secrets: HubSecrets;
   nodeId: string;
   store: Store;
   activities: ActivityStore;
@@ -44,7 +50,7 @@ export function createRuntime(
   store: Store,
   registry: PluginRegistry,
   keys: readonly ApiKeyConfig[],
-  secrets: SecretBox,
+  secrets: HubSecrets,
   pluginsDir?: string,
 ): HubRuntime {
   return {
@@ -56,9 +62,9 @@ export function createRuntime(
     store,
     activities: new ActivityStore(store.models, new ClaimStore(store.conn)),
     conversations: new ConversationStore(store.models),
-    suppressions: new SuppressionStore(store.models),
+    suppressions: new SuppressionStore(store.models, secrets.keyedHash),
     dnc: new DncStore(store.conn),
-    consents: new ConsentStore(store.conn),
+    consents: new ConsentStore(store.conn, secrets.keyedHash),
     rateLimiter: new SharedRateLimiter(store.models),
     metrics: new HubMetrics(),
     ...(pluginsDir ? { pluginsDir } : {}),

@@ -10,6 +10,7 @@ import type { Connection } from "mongoose";
 import type { CustomerConsentRecord } from "../compliance/consent.ts";
 import { newId } from "../domain/ids.ts";
 import { Batcher } from "./batcher.ts";
+import type { KeyedHash } from "../privacy/keyed-hash.ts";
 
 export type ConsentDoc = CustomerConsentRecord & { _id: string; customerId: string };
 
@@ -18,11 +19,16 @@ export class ConsentStore {
   /** Concurrent checks' lookups, as one query: each customer's records, oldest first. */
   private readonly lookups: Batcher<string, ConsentDoc[]>;
 
-  constructor(conn: Connection) {
+  /**
+   * `hash`: an erased customer's objection is kept under the keyed hash of their id
+   * (core/store/privacy.ts); the check reads it too, so a customer id that comes back is still
+   * not sent marketing.
+   */
+  constructor(conn: Connection, hash?: KeyedHash) {
     this.records = conn.collection<ConsentDoc>("consents");
     this.lookups = new Batcher(async (ids) => {
-      const byCustomer = await this.forCustomers(ids);
-      return ids.map((id) => byCustomer.get(id) ?? []);
+      const byCustomer = await this.forCustomers(hash ? [...ids, ...ids.map(hash)] : ids);
+      return ids.map((id) => [...(byCustomer.get(id) ?? []), ...(hash ? (byCustomer.get(hash(id)) ?? []) : [])]);
     });
   }
 

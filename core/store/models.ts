@@ -124,6 +124,8 @@ export interface SuppressionDoc {
   _id: string;
   reason: string;
   source: string;
+  /** Blocks only attempts for these purposes (an objection kept after erasure); absent: all. */
+  purposes?: Purpose[];
   createdAt: Date;
 }
 
@@ -259,7 +261,7 @@ timelineSchema.index({ activityId: 1, type: 1 });
 timelineSchema.index({ address: 1, type: 1, at: -1 });
 
 const suppressionSchema = new Schema<SuppressionDoc>(
-  { _id: String, reason: String, source: String, createdAt: Date },
+  { _id: String, reason: String, source: String, purposes: { type: [String], default: undefined }, createdAt: Date },
   { versionKey: false },
 );
 

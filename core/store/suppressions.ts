@@ -2,17 +2,34 @@
 import { normalizeAddress } from "@dialmesh/sdk";
 import type { Models, SuppressionDoc } from "./models.ts";
 import { Batcher } from "./batcher.ts";
+import type { KeyedHash } from "../privacy/keyed-hash.ts";
+import type { Purpose } from "../compliance/consent.ts";
+
+/** Whether an entry blocks an attempt for `purpose`: a purpose-limited one only blocks those. */
+export function suppressionApplies(entry: SuppressionDoc, purpose: Purpose | undefined): boolean {
+  return !entry.purposes || (purpose !== undefined && entry.purposes.includes(purpose));
+}
 
 export class SuppressionStore {
   private readonly models: Models;
-  /** The check before every attempt: concurrent lookups as one `$in` query. */
+  /** Erased customers' addresses are kept as their keyed hash (core/store/privacy.ts). */
+  private readonly hash: KeyedHash | undefined;
+  /** The check before every attempt: concurrent lookups, clear and hashed ids, as one `$in` query. */
   private readonly lookups: Batcher<string, SuppressionDoc | null>;
-  constructor(models: Models) {
+  constructor(models: Models, hash?: KeyedHash) {
     this.models = models;
+    this.hash = hash;
     this.lookups = new Batcher(async (ids) => {
-      const found = await this.models.Suppression.find({ _id: { $in: [...new Set(ids)] } }).lean<SuppressionDoc[]>();
+      const wanted = new Set(ids);
+      if (hash) for (const id of ids) wanted.add(hash(id));
+      const found = await this.models.Suppression.find({ _id: { $in: [...wanted] } }).lean<SuppressionDoc[]>();
       const byId = new Map(found.map((d) => [d._id, d]));
-      return ids.map((id) => byId.get(id) ?? null);
+      return ids.map((id) => {
+        const clear = byId.get(id);
+        const hashed = hash ? byId.get(hash(id)) : undefined;
+        // Both: the one that blocks every purpose.
+        return (clear && !clear.purposes ? clear : hashed && !hashed.purposes ? hashed : (clear ?? hashed)) ?? null;
+      });
     });
   }
 
@@ -30,8 +47,8 @@ export class SuppressionStore {
 
   async remove(address: string): Promise<boolean> {
     const id = normalizeAddress(address) ?? address;
-    const res = await this.models.Suppression.deleteOne({ _id: id });
-    return res.deletedCount === 1;
+    const res = await this.models.Suppression.deleteMany({ _id: { $in: this.hash ? [id, this.hash(id)] : [id] } });
+    return res.deletedCount > 0;
   }
 
   find(address: string): Promise<SuppressionDoc | null> {
