@@ -17,8 +17,13 @@ test("a plan has one cutoff per configured kind, `now` minus its period; unset k
   assert.deepEqual(plan, [
     { kind: "activities", before: new Date(now.getTime() - 365 * DAY) },
     { kind: "callResults", before: new Date(now.getTime() - 90 * DAY) },
+    { kind: "dialHistory", before: new Date(now.getTime() - 31 * DAY) },
   ]);
-  assert.deepEqual(purgePlan(policy({}), now), []);
+  assert.deepEqual(
+    purgePlan(policy({}), now),
+    [{ kind: "dialHistory", before: new Date(now.getTime() - 31 * DAY) }],
+    "the dial history is kept as long as the rules read it back, whatever is configured",
+  );
 });
 
 test("bad periods and limits are named by their JSON pointer", () => {

@@ -20,6 +20,14 @@ import type { ValidationDetail } from "../validation/json-schema.ts";
 export const RETENTION_KINDS = ["activities", "conversations", "callResults", "importRejects"] as const;
 export type RetentionKind = (typeof RETENTION_KINDS)[number];
 
+/**
+ * The dialer's number history (hashed numbers and dial times) is kept as long as the rules read
+ * it back (attempt limits, the UK's 72 hours: at most a month) and no longer; not configurable,
+ * since less would break the rules and more is not needed.
+ */
+export const DIAL_HISTORY_KEEP_MS = 31 * 86_400_000;
+export type PurgeKind = RetentionKind | "dialHistory";
+
 export interface RetentionConfig {
   /** How often the purge runs (one node per run). */
   purgeIntervalMs: number;
@@ -68,17 +76,18 @@ export function retentionPolicy(
 }
 
 export interface PurgeStep {
-  kind: RetentionKind;
+  kind: PurgeKind;
   /** Data of this kind dated before this is deleted. */
   before: Date;
 }
 
-/** What a purge run at `now` deletes: one cutoff per configured kind, in a fixed order. */
+/** What a purge run at `now` deletes: one cutoff per configured kind in a fixed order, then the dial history. */
 export function purgePlan(policy: RetentionPolicy, now: Date): PurgeStep[] {
-  return RETENTION_KINDS.filter((k) => policy.keepMs[k] !== undefined).map((kind) => ({
+  const configured: PurgeStep[] = RETENTION_KINDS.filter((k) => policy.keepMs[k] !== undefined).map((kind) => ({
     kind,
     before: new Date(now.getTime() - policy.keepMs[kind]!),
   }));
+  return [...configured, { kind: "dialHistory", before: new Date(now.getTime() - DIAL_HISTORY_KEEP_MS) }];
 }
 
 /**

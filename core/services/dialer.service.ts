@@ -85,7 +85,7 @@ function checkId(id: string, what: string): void {
 }
 
 export function dialerService(runtime: HubRuntime): ServiceSchema {
-  const store = new DialerStore(runtime.store.conn);
+  const store = new DialerStore(runtime.store.conn, runtime.secrets.keyedHash);
   const rules = loadRegulationTable();
   const zones = loadPhoneZoneTable();
   const calls = new LiveCalls();

@@ -7,7 +7,7 @@
  */
 import { type Context, type ServiceSchema, Service, type ServiceBroker } from "moleculer";
 import { ConfigError } from "../config/load.ts";
-import { purgePlan, purgeSlot, retentionPolicy, type RetentionKind } from "../privacy/retention.ts";
+import { purgePlan, purgeSlot, retentionPolicy, type PurgeKind } from "../privacy/retention.ts";
 import { PrivacyStore, type CustomerExport } from "../store/privacy.ts";
 import { customerView } from "./customers.service.ts";
 import { activityView } from "./scheduler.service.ts";
@@ -50,12 +50,12 @@ export function privacyService(runtime: HubRuntime): ServiceSchema {
   let running: Promise<unknown> | undefined;
 
   /** One purge, if this node wins its slot; the counts per kind, or null when another node runs it. */
-  async function purgeOnce(this: Service, now: Date): Promise<Partial<Record<RetentionKind, number>> | null> {
+  async function purgeOnce(this: Service, now: Date): Promise<Partial<Record<PurgeKind, number>> | null> {
     const steps = purgePlan(policy, now);
     if (!steps.length) return {};
     const slot = purgeSlot(policy, now);
     if (!(await store.claimRun(slot, runtime.nodeId, now))) return null;
-    const counts: Partial<Record<RetentionKind, number>> = {};
+    const counts: Partial<Record<PurgeKind, number>> = {};
     for (const step of steps) counts[step.kind] = await store.purge(step, policy.batchSize, now);
     await store.finishRun(slot, counts, new Date());
     this.logger.info("retention purge", { slot, counts });

@@ -8,6 +8,7 @@
  * - `seize:<agentId>:<generation>`: an agent is seized by one campaign at a time.
  */
 import type { Collection, Connection } from "mongoose";
+import type { KeyedHash } from "../privacy/keyed-hash.ts";
 import type { AgentPresence, AgentRecord } from "../dialer/agents.ts";
 import type { CampaignState, DialerCampaignSpec } from "../dialer/campaign.ts";
 import { CONTROL_TRANSITIONS, type ContactStatus, type DialerContact } from "../dialer/contacts.ts";
@@ -63,9 +64,10 @@ export class DialerStore {
   private readonly queue: DialerQueue;
   private readonly history: NumberHistory;
 
-  constructor(conn: Connection) {
+  /** `hash`: the keyed hash numbers are kept under in their dial history. */
+  constructor(conn: Connection, hash: KeyedHash) {
     this.queue = new DialerQueue(conn);
-    this.history = new NumberHistory(conn);
+    this.history = new NumberHistory(conn, hash);
     this.campaigns = conn.collection<DialerCampaignDoc>("dialer_campaigns");
     this.contacts = conn.collection<StoredContact>("dialer_contacts");
     this.agents = conn.collection<AgentRecord>("dialer_agents");

@@ -9,7 +9,8 @@
  * not reached: dnc_lists/dnc_entries (list data from a registry, see the service),
  * customer_attributes, customer_filters, import_mappings, import_jobs (declarations, counters),
  * activity_due, activity_claims claims, dialer_claims, dialer_campaigns, dialer_agents,
- * dialer_queues, rate_windows, webhook_subscriptions, webhook_delivery_claims, plugin_instances
+ * dialer_queues, dialer_queue (contact ids), dialer_number_history (keyed hashes of numbers and
+ * dial times, kept 31 days for the rules), rate_windows, webhook_subscriptions, webhook_delivery_claims, plugin_instances
  * (ids, keys and config only).
  *
  * Only what FerretDB 1.24 and MongoDB both do. Activities are written as their holder (a claim,
@@ -35,7 +36,8 @@ import {
   TIMELINE_PERSONAL_FIELDS,
   type ErasureSubject,
 } from "../privacy/redact.ts";
-import { isOpenActivity, type PurgeStep, type RetentionKind } from "../privacy/retention.ts";
+import { isOpenActivity, type PurgeKind, type PurgeStep } from "../privacy/retention.ts";
+import { NumberHistory } from "./number-history.ts";
 import { isDuplicateKey } from "./write-errors.ts";
 
 /** Generations of an attempt's reservation (claims.ts GENERATIONS_READ) that may hold it. */
@@ -88,7 +90,7 @@ interface PurgeRunDoc {
   node: string;
   startedAt: Date;
   finishedAt?: Date;
-  counts?: Partial<Record<RetentionKind, number>>;
+  counts?: Partial<Record<PurgeKind, number>>;
 }
 
 type DialerContactDoc = { _id: string; activityId: string; phone: string; customerId: string };
@@ -113,6 +115,7 @@ export class PrivacyStore {
   private readonly dialerContacts: Collection<DialerContactDoc>;
   private readonly erasures: Collection<ErasureDoc>;
   private readonly runs: Collection<PurgeRunDoc>;
+  private readonly numberHistory: NumberHistory;
 
   constructor(conn: Connection, models: Models, activities: ActivityStore, hash: KeyedHash) {
     this.conn = conn;
@@ -127,6 +130,7 @@ export class PrivacyStore {
     this.dialerContacts = conn.collection<DialerContactDoc>("dialer_contacts");
     this.erasures = conn.collection<ErasureDoc>("privacy_erasures");
     this.runs = conn.collection<PurgeRunDoc>("privacy_purge_runs");
+    this.numberHistory = new NumberHistory(conn, hash);
   }
 
   /** The date ranges the purges walk. Creation dates: never rewritten, so no cost on updates. */
@@ -135,6 +139,7 @@ export class PrivacyStore {
     await this.models.Conversation.collection.createIndex({ createdAt: 1 }, { name: "created_at" });
     await this.models.TimelineEvent.collection.createIndex({ type: 1, at: 1 }, { name: "type_at" });
     await this.jobs.createIndex({ finishedAt: 1 }, { name: "finished_at" });
+    await this.numberHistory.ensureIndexes();
   }
 
   // ---------------------------------------------------------------- what is held
@@ -438,7 +443,7 @@ export class PrivacyStore {
     }
   }
 
-  async finishRun(slot: string, counts: Partial<Record<RetentionKind, number>>, now: Date): Promise<void> {
+  async finishRun(slot: string, counts: Partial<Record<PurgeKind, number>>, now: Date): Promise<void> {
     await this.runs.updateOne({ _id: slot }, { $set: { finishedAt: now, counts } });
     // The runs' own records: a month is enough to see what the job did.
     await this.runs.deleteMany({ startedAt: { $lt: new Date(now.getTime() - 30 * 86_400_000) } });
@@ -455,6 +460,8 @@ export class PrivacyStore {
         return this.purgeCallResults(step.before, batchSize);
       case "importRejects":
         return this.purgeImportRejects(step.before, batchSize);
+      case "dialHistory":
+        return this.numberHistory.purge(step.before, batchSize, MAX_BATCHES_PER_RUN);
     }
   }
 

@@ -4,9 +4,12 @@
  * claim, and the number history the compliance check reads.
  */
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, test } from "@jest/globals";
 import { openStore, type Store } from "../../core/store/connection.ts";
 import { DialerStore } from "../../core/store/dialer.ts";
+import { NumberHistory } from "../../core/store/number-history.ts";
+import { keyedHasher } from "../../core/privacy/keyed-hash.ts";
 import type { DialerContact } from "../../core/dialer/contacts.ts";
 import { parseCampaign } from "../../core/dialer/campaign.ts";
 import { freshDatabaseUrl } from "../support/mongo.ts";
@@ -34,9 +37,10 @@ function contact(id: string, over: Partial<DialerContact> = {}): DialerContact {
 (hasDb ? describe : describe.skip)("DialerStore", () => {
   let store: Store;
   let dialer: DialerStore;
+  const hash = keyedHasher(randomBytes(32));
   beforeAll(async () => {
     store = await openStore(freshDatabaseUrl("dialer_store"));
-    dialer = new DialerStore(store.conn);
+    dialer = new DialerStore(store.conn, hash);
     await dialer.ensureIndexes();
     const parsed = parseCampaign({ mode: "progressive", voicePlugin: "v", queue: "q" }, () => true);
     assert.ok(parsed.ok);
@@ -118,12 +122,26 @@ function contact(id: string, over: Partial<DialerContact> = {}): DialerContact {
     const lastDay = await dialer.numberHistory(phone, t(24));
     assert.equal(lastDay.dialedAt.length, 1, "only the dial within the window");
     assert.equal(lastDay.lastAbandonedAt, undefined);
+    const entries = await store.conn.db!.collection("dialer_number_history").find({}).toArray();
+    assert.ok(entries.length >= 3);
+    assert.ok(
+      entries.every((e) => !JSON.stringify(e).includes("7700900123")),
+      "numbers are kept only as keyed hashes",
+    );
+    const line = String(entries[0]!._id).split("|")[0]!;
     const plan = (await store.conn.db!.command({
-      explain: { find: "dialer_number_history", filter: { _id: { $gte: `${phone}|0`, $lt: `${phone}|~` } } },
+      explain: { find: "dialer_number_history", filter: { _id: { $gte: `${line}|0`, $lt: `${line}|~` } } },
     })) as { queryPlanner?: { Plan?: string[] }; filterPushdown?: boolean };
     // MongoDB explains differently; the embedded FerretDB must search the index, not scan.
     if (plan.filterPushdown !== undefined)
       assert.match(String(plan.queryPlanner?.Plan), /SEARCH .* USING INDEX .*_id_/, JSON.stringify(plan.queryPlanner));
+
+    // Kept as long as the rules read back (31 days), then purged by the retention job.
+    const entries40 = new NumberHistory(store.conn, hash);
+    await entries40.record(phone, t(24 * 40), "dialed", "h0");
+    assert.equal((await dialer.numberHistory(phone, t(24 * 41))).dialedAt.length, 3);
+    assert.equal(await entries40.purge(t(24 * 31), 1, 10), 1, "only the entry older than 31 days");
+    assert.equal((await dialer.numberHistory(phone, t(24 * 41))).dialedAt.length, 2);
   });
 
   test("the queue gives due pending contacts in dialling order and drops the ones that left it", async () => {

@@ -9,6 +9,7 @@ import { openStore, type Store } from "../../core/store/connection.ts";
 import { ActivityStore } from "../../core/store/activities.ts";
 import { ClaimStore } from "../../core/store/claims.ts";
 import { PrivacyStore } from "../../core/store/privacy.ts";
+import { NumberHistory } from "../../core/store/number-history.ts";
 import { keyedHasher } from "../../core/privacy/keyed-hash.ts";
 import { purgePlan, retentionPolicy } from "../../core/privacy/retention.ts";
 import { freshDatabaseUrl } from "../support/mongo.ts";
@@ -112,6 +113,11 @@ test("purges what is past its period, in batches, and keeps open and recent data
     })) as never[],
   );
 
+  // The dial history: one dial read back by the rules (20 days ago), one past their 31 days.
+  const dials = new NumberHistory(store.conn, keyedHasher(Buffer.alloc(32, 3)));
+  await dials.record("+14155550100", daysAgo(20), "dialed", "c-recent");
+  await dials.record("+14155550100", daysAgo(40), "dialed", "c-old");
+
   const checked = retentionPolicy({
     purgeIntervalMs: 3_600_000,
     batchSize: 500,
@@ -127,7 +133,14 @@ test("purges what is past its period, in batches, and keeps open and recent data
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   console.log(`purge of ${CLOSED_OLD} old activities and the rest: ${ms.toFixed(0)} ms`);
 
-  assert.deepEqual(counts, { activities: CLOSED_OLD, conversations: 1, callResults: 1, importRejects: 1 });
+  assert.deepEqual(counts, {
+    activities: CLOSED_OLD,
+    conversations: 1,
+    callResults: 1,
+    importRejects: 1,
+    dialHistory: 1,
+  });
+  assert.equal((await dials.since("+14155550100", daysAgo(60))).dialedAt.length, 1, "the recent dial kept");
   const left = (await A.find({}, { projection: { _id: 1 } }).toArray()).map((d) => d._id).sort();
   assert.deepEqual(left, ["old-leased", "old-scheduled", "old-waiting-step", "recent-closed"]);
   const convs = (await store.models.Conversation.collection.find({}).toArray()).map((d) => d._id).sort();
