@@ -9,10 +9,11 @@ import createPlugin, { createCiscoCce, type CiscoCceOptions, type CiscoCcePlugin
 import {
   appendAll,
   callResults,
+  deliverAll,
   describeAppendPaths,
   ManualTimers,
-  rejection,
   runCiscoContract,
+  statusEventOf,
   voiceRequests,
 } from "../../test/support/cisco-plugin-test.ts";
 
@@ -106,9 +107,7 @@ describe("cisco-cce", () => {
       const { ctx, plugin: p } = build({ batchSize: 10_000 });
       server.injectUnavailable(4);
       const requests = Array.from({ length: 25_000 }, () => request());
-      const sends = requests.map((r) => p.send(r));
-      timers.fire();
-      await Promise.all(sends);
+      await appendAll(p, timers, requests);
       assert.deepEqual(
         server.appliedImports().map((i) => i.accountNumbers.length),
         [10_000, 10_000, 5_000],
@@ -129,12 +128,10 @@ describe("cisco-cce", () => {
     });
 
     it("writes the documented columns: national number, zone bias and DST from the customer's zone", async () => {
-      const sends = [
-        plugin.send(request()),
-        plugin.send(request({}, { phone: "+447911123456", timezone: "Europe/London", firstName: "Bo" })),
-      ];
-      timers.fire();
-      await Promise.all(sends);
+      await appendAll(plugin, timers, [
+        request(),
+        request({}, { phone: "+447911123456", timezone: "Europe/London", firstName: "Bo" }),
+      ]);
       const [us, uk] = server.campaignContacts(5001);
       assert.deepEqual(us?.phones, [{ number: "4155552671", callResult: 0, gmtOffset: "-300", dstObserved: "true" }]);
       assert.deepEqual(uk?.phones, [{ number: "447911123456", callResult: 0, gmtOffset: "0", dstObserved: "true" }]);
@@ -145,21 +142,23 @@ describe("cisco-cce", () => {
       );
     });
 
-    it("gives up within its time budget, below the hub's send timeout, retryable; the next send goes through", async () => {
-      const { ctx, plugin: p } = build({ batchSize: 1 });
-      server.injectUnavailable(5);
+    it("retries 503s with backoff for 8 deliveries, then the contact ends FAILED retryable by an event; the next goes through", async () => {
+      server.injectUnavailable(8);
       const r = request();
-      const err = await rejection(p.send(r));
-      assert.equal(err.code, "CISCO_UNAVAILABLE");
-      assert.equal(err.retryable, true);
-      assert.match(err.message, /queue is at capacity/);
-      assert.deepEqual(timers.sleeps, [500, 1000, 2000, 4000], "the next wait (8 s) would pass the 15 s budget");
-      assert.equal(server.imports.length, 5);
+      assert.equal((await plugin.send(r)).status, "QUEUED");
+      await deliverAll(plugin, timers);
+      assert.deepEqual(
+        timers.sleeps,
+        [500, 1000, 2000, 4000, 8000, 10_000, 10_000],
+        "no send timeout bounds the retries any more",
+      );
+      const event = statusEventOf(tc.emitted, r.attemptId);
+      assert.deepEqual([event.status, event.reasonCode, event.retryable], ["FAILED", "CISCO_UNAVAILABLE", true]);
+      assert.match(event.reason ?? "", /queue is at capacity/);
+      assert.equal(server.imports.length, 8);
       assert.equal(server.rowCount(r.attemptId), 0);
-      const next = request();
-      await p.send(next);
-      assert.equal(server.rowCount(next.attemptId), 1);
-      ctx.cleanup();
+      const [next] = await appendAll(plugin, timers, [request()]);
+      assert.equal(server.rowCount((next as SendRequest).attemptId), 1);
     });
   });
 

@@ -69,7 +69,7 @@ export interface CiscoOutboundPlugin extends ChannelPlugin {
 
 export interface FlushResult {
   campaignId: number;
-  /** Activities ended CANCELLED. */
+  /** Activities ended CANCELLED: open at Cisco, or still in the outbox. */
   cancelled: number;
 }
 
@@ -133,7 +133,9 @@ export function createCiscoOutbound<Row extends AppendRow, Contact>(
   if (!ctx.storage) {
     ctx.logger.warn(`${setup.names.plugin} has no hub storage: open contacts are kept in memory and lost on restart`);
   }
-  const outbox: ContactOutbox<Row> = ctx.storage ? new MongoContactOutbox<Row>(ctx.storage) : new MemoryContactOutbox<Row>();
+  const outbox: ContactOutbox<Row> = ctx.storage
+    ? new MongoContactOutbox<Row>(ctx.storage)
+    : new MemoryContactOutbox<Row>();
   const nodeId = deps.nodeId ?? `${process.pid}-${randomBytes(4).toString("hex")}`;
   let lastAuthFailure: string | undefined;
   const flusher: OutboxFlusher<Row> = new OutboxFlusher<Row>({
@@ -229,7 +231,7 @@ export function createCiscoOutbound<Row extends AppendRow, Contact>(
     const reason = `Cisco campaign ${campaignId} flushed: its ${setup.names.flushed} were deleted`;
     // The rows not appended yet end CANCELLED; an append under way would land after the
     // delete: cancel lets it finish first.
-    await flusher.cancel(campaignId, new PluginError("CAMPAIGN_FLUSHED", reason, { retryable: false }));
+    const unsent = await flusher.cancel(campaignId, new PluginError("CAMPAIGN_FLUSHED", reason, { retryable: false }));
     try {
       await setup.deleteAll(campaignId);
     } catch (err) {
@@ -252,8 +254,8 @@ export function createCiscoOutbound<Row extends AppendRow, Contact>(
     }));
     if (events.length > 0) await ctx.emit(events);
     await store.close(open);
-    ctx.logger.info("cisco campaign flushed", { campaignId, cancelled: open.length });
-    return { campaignId, cancelled: open.length };
+    ctx.logger.info("cisco campaign flushed", { campaignId, cancelled: open.length, unsent });
+    return { campaignId, cancelled: open.length + unsent };
   }
 
   /** Cisco campaigns this instance appends to, ascending. */
