@@ -5,6 +5,9 @@ import { createTestContext, type TestContext } from "@dialmesh/sdk/contract-kit"
 import type { PluginStorage, SendRequest } from "@dialmesh/sdk";
 import { startCiscoAwServer, type CiscoAwServer } from "../../test/vendors/cisco-aw-server.ts";
 import { freshDatabaseUrl } from "../../test/support/mongo.ts";
+import { TERM_MS } from "../cisco-common/flusher.ts";
+import { CiscoAwClient } from "./cisco-cce.api.ts";
+import { contactRow, contactsCsv } from "./cisco-cce.contacts.ts";
 import createPlugin, { createCiscoCce, type CiscoCceOptions, type CiscoCcePlugin } from "./cisco-cce.provider.ts";
 import {
   appendAll,
@@ -293,6 +296,54 @@ describe("cisco-cce with the hub's storage", () => {
     assert.equal((await b.plugin.pollResults()) + (await c.plugin.pollResults()), 0);
     b.ctx.cleanup();
     c.ctx.cleanup();
+  });
+
+  it("the outbox survives its node: after the term lapses another node flushes it, each contact once", async () => {
+    const storage = storageOf("plugin_cce_outbox_");
+    const timers = new ManualTimers();
+    const node = (nodeId: string) => {
+      const ctx = createTestContext(serverOptions(server, { batchWindowMs: 5000 }), { instanceId: "cce", storage });
+      return { ctx, plugin: createCiscoCce(ctx.context, { nodeId, timers, now: () => new Date(timers.clock) }) };
+    };
+    const importsBefore = server.appliedImports().length;
+    const a = node("node-a");
+    const requests = Array.from({ length: 6 }, () => request());
+    await Promise.all(requests.map((r) => a.plugin.send(r))); // node a now holds the campaign's term
+    // Node a took two rows into an import Cisco applied, and died before it recorded that.
+    const taken = requests.slice(0, 2);
+    const client = new CiscoAwClient({ ...serverOptions(server), timeoutMs: 5000 });
+    await client.importContacts(5001, contactsCsv(taken.map((r) => contactRow(r, "US", new Date()))), 5000);
+    await db
+      .collection("plugin_cce_outbox_outbox")
+      .updateMany(
+        { _id: { $in: taken.map((r) => r.attemptId) } as never },
+        { $set: { takenAt: new Date(timers.clock) } },
+      );
+
+    const b = node("node-b");
+    const late = request();
+    assert.equal((await b.plugin.send(late)).status, "QUEUED");
+    await b.plugin.idle();
+    assert.equal(server.appliedImports().length, importsBefore + 1, "node a's term still runs: b appends nothing");
+
+    timers.clock += TERM_MS + 5000;
+    await b.plugin.start?.();
+    timers.fire(1000); // node b's outbox check; node a is gone (its timers never fire)
+    await b.plugin.idle();
+    assert.deepEqual(
+      server
+        .appliedImports()
+        .slice(importsBefore)
+        .map((i) => i.accountNumbers.length),
+      [2, 5],
+      "b read the list for the taken rows and appended only the others",
+    );
+    for (const r of [...requests, late]) assert.equal(server.rowCount(r.attemptId), 1, r.attemptId);
+    assert.equal(await db.collection("plugin_cce_outbox_outbox").countDocuments(), 0, "the outbox is empty");
+    assert.equal(b.ctx.emitted.length, 0, "nothing failed");
+    await b.plugin.stop?.();
+    a.ctx.cleanup();
+    b.ctx.cleanup();
   });
 
   it("the default export builds the plugin from the hub's context", async () => {

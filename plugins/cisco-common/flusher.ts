@@ -110,6 +110,7 @@ export class OutboxFlusher<Row extends AppendRow> {
   private readonly campaigns = new Map<number, CampaignFlush>();
   private readonly waiters = new Map<string, Waiter>();
   private cancelTick: (() => void) | undefined;
+  private ticking: Promise<void> | undefined;
   private stopping = false;
   private readonly log: string;
 
@@ -147,15 +148,17 @@ export class OutboxFlusher<Row extends AppendRow> {
   start(): void {
     const tick = (): void => {
       if (this.stopping) return;
-      void this.tick().finally(() => {
+      this.ticking = this.tick().finally(() => {
+        this.ticking = undefined;
         if (!this.stopping) this.cancelTick = this.opts.timers.setTimer(tick, TICK_MS);
       });
     };
     this.cancelTick = this.opts.timers.setTimer(tick, TICK_MS);
   }
 
-  /** Waits until no round runs on this node. */
+  /** Waits until no outbox check or round runs on this node. */
   async idle(): Promise<void> {
+    await this.ticking;
     for (;;) {
       const running = [...this.campaigns.values()].map((s) => s.running).filter((r) => r !== undefined);
       if (running.length === 0) return;
