@@ -103,6 +103,7 @@ interface CampaignFlush {
   windowAt: number | undefined;
   cancelWindow: (() => void) | undefined;
   heldUntil: number;
+  heldElsewhereUntil: number;
 }
 
 export class OutboxFlusher<Row extends AppendRow> {
@@ -217,6 +218,7 @@ export class OutboxFlusher<Row extends AppendRow> {
         windowAt: undefined,
         cancelWindow: undefined,
         heldUntil: 0,
+        heldElsewhereUntil: 0,
       };
       this.campaigns.set(campaignId, state);
     }
@@ -301,10 +303,13 @@ export class OutboxFlusher<Row extends AppendRow> {
   }
 
   private async hold(campaignId: number, state: CampaignFlush): Promise<boolean> {
-    const now = this.opts.now();
-    if (state.heldUntil - now.getTime() > TERM_MS / 2) return true;
-    const held = await this.opts.outbox.holdTerm(campaignId, this.opts.nodeId, now, TERM_MS);
-    state.heldUntil = held ? now.getTime() + TERM_MS : 0;
+    const now = this.opts.now().getTime();
+    if (state.heldUntil - now > TERM_MS / 2) return true;
+    // Another node flushes the campaign: look again at the next tick, not at every send.
+    if (state.heldElsewhereUntil > now) return false;
+    const held = await this.opts.outbox.holdTerm(campaignId, this.opts.nodeId, new Date(now), TERM_MS);
+    state.heldUntil = held ? now + TERM_MS : 0;
+    state.heldElsewhereUntil = held ? 0 : now + TICK_MS;
     return held;
   }
 

@@ -28,6 +28,8 @@ export interface DialerVendor {
   readonly flushPath: string;
   /** Whether the server saw a request of that method and path. */
   saw(method: string, path: string): boolean;
+  /** The next append refuses every row it holds (400 naming them). */
+  rejectNextAppend(): void;
   /** The dialer ends the contacts: one connected, one unreached (attempts used), one `third`. */
   dial(connected: string, unreached: string, third: string): void;
   stop(): Promise<void>;
@@ -146,6 +148,36 @@ export function describeDialerThroughHub(scenario: DialerScenario): void {
       );
       if (scenario.third.reasonCode) assert.equal(ended.attempts[0]?.reasonCode, scenario.third.reasonCode);
       assert.equal(vendor.appliedAppends(), 1, "nothing appended again");
+    });
+
+    test("a contact the vendor refuses ends FAILED with its message through the plugin's event; the journey moves on to SMS", async () => {
+      const before = vendor.appliedAppends();
+      vendor.rejectNextAppend();
+      const res = await hub.api("POST", "/api/v1/activities", {
+        activities: [
+          {
+            customer: { id: "rf-1", firstName: "Di", phone: "+14155550121" },
+            channel: "voice",
+            campaignId: "renewals",
+            fallbackPolicy: "voice-sms",
+            content: { text: "Hi {{firstName}}, about your renewal." },
+          },
+        ],
+      });
+      assert.equal(res.status, 202, res.text);
+      const [id] = (res.body as { activities: { id: string }[] }).activities.map((i) => i.id) as [string];
+      const moved = await waitForActivity(
+        hub,
+        id,
+        (a) => a.attempts.some((t) => t.channel === "sms"),
+        "fallback to SMS",
+      );
+      const refused = moved.attempts[0]!;
+      assert.equal(refused.status, "FAILED");
+      assert.equal(refused.reasonCode, "CISCO_INVALID_ROW");
+      assert.match(refused.reason ?? "", /is not a dialable number/, "the vendor's message");
+      assert.equal(vendor.rowCount(refused.id), 0, "never appended");
+      assert.equal(vendor.appliedAppends(), before, "the refused append applied nothing");
     });
 
     test("flush through the API: the campaign's contacts deleted, the open activities CANCELLED; bad input 400, unknown action 404", async () => {
