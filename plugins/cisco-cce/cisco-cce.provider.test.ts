@@ -298,6 +298,36 @@ describe("cisco-cce with the hub's storage", () => {
     c.ctx.cleanup();
   });
 
+  it("two nodes take sends into one outbox; one of them flushes each campaign: full batches, each contact once", async () => {
+    const storage = storageOf("plugin_cce_shared_");
+    const timers = new ManualTimers();
+    const node = (nodeId: string) => {
+      const ctx = createTestContext(serverOptions(server, { batchWindowMs: 5000 }), { instanceId: "cce", storage });
+      return { ctx, plugin: createCiscoCce(ctx.context, { nodeId, timers, now: () => new Date(timers.clock) }) };
+    };
+    const importsBefore = server.appliedImports().length;
+    const a = node("node-a");
+    const b = node("node-b");
+    const fromA = Array.from({ length: 7 }, () => request());
+    const fromB = Array.from({ length: 8 }, () => request());
+    await Promise.all([...fromA.map((r) => a.plugin.send(r)), ...fromB.map((r) => b.plugin.send(r))]);
+    await Promise.all([a.plugin.idle(), b.plugin.idle()]);
+    for (let i = 0; i < 5 && timers.fire(5000) > 0; i++) await Promise.all([a.plugin.idle(), b.plugin.idle()]);
+    assert.deepEqual(
+      server
+        .appliedImports()
+        .slice(importsBefore)
+        .map((i) => i.accountNumbers.length),
+      [10, 5],
+    );
+    for (const r of [...fromA, ...fromB]) assert.equal(server.rowCount(r.attemptId), 1, r.attemptId);
+    const importers = [a, b].filter((n) => n.ctx.logs.some((l) => l.msg === "cisco import accepted"));
+    assert.equal(importers.length, 1, "one node holds the campaign's term");
+    await Promise.all([a.plugin.stop?.(), b.plugin.stop?.()]);
+    a.ctx.cleanup();
+    b.ctx.cleanup();
+  });
+
   it("the outbox survives its node: after the term lapses another node flushes it, each contact once", async () => {
     const storage = storageOf("plugin_cce_outbox_");
     const timers = new ManualTimers();
@@ -308,7 +338,8 @@ describe("cisco-cce with the hub's storage", () => {
     const importsBefore = server.appliedImports().length;
     const a = node("node-a");
     const requests = Array.from({ length: 6 }, () => request());
-    await Promise.all(requests.map((r) => a.plugin.send(r))); // node a now holds the campaign's term
+    await Promise.all(requests.map((r) => a.plugin.send(r)));
+    await a.plugin.idle(); // node a holds the campaign's term; its window is open
     // Node a took two rows into an import Cisco applied, and died before it recorded that.
     const taken = requests.slice(0, 2);
     const client = new CiscoAwClient({ ...serverOptions(server), timeoutMs: 5000 });

@@ -11,9 +11,10 @@
  * - a node that dies leaves its rows in the outbox, those it had taken marked: the next term's
  *   holder reconciles them against the campaign's list before appending them again.
  *
- * A send whose row this node takes into a delivery at once (batchWindowMs 0, or the row that
- * filled a batch) waits for the verdict for up to SEND_WAIT_MS, below the hub's send timeout,
- * so that a refusal is the send's own error; past that it is answered QUEUED too.
+ * With batchWindowMs 0 (no window: each row goes at once) a send waits for its import's
+ * verdict for up to SEND_WAIT_MS, below the hub's send timeout, so that a refusal is the
+ * send's own error; past that, or with a window, it is answered QUEUED once its row is in the
+ * outbox and the verdict comes as an event.
  */
 import { PluginError, type CanonicalEvent, type Logger, type Timers } from "@dialmesh/sdk";
 import type { AppendRow, BatchDelivery, BatchOutcome, BatcherNames } from "./batcher.ts";
@@ -138,7 +139,11 @@ export class OutboxFlusher<Row extends AppendRow> {
     state.estimate += 1;
     const roundNeeded =
       this.opts.batchWindowMs === 0 || state.estimate >= this.opts.batchSize || state.windowAt === undefined;
-    if (!roundNeeded || state.delivering || state.paused) return "waiting";
+    if (!roundNeeded || state.paused) return "waiting";
+    if (this.opts.batchWindowMs > 0) {
+      this.schedule(campaignId);
+      return "waiting";
+    }
     return new Promise<Acceptance>((resolve, reject) => {
       this.waiters.set(row.accountNumber, { campaignId, taken: false, cancelTimer: undefined, resolve, reject });
       this.schedule(campaignId);
