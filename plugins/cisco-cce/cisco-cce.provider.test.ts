@@ -255,6 +255,26 @@ describe("cisco-cce with the hub's storage", () => {
     bucket: (name) => new GridFSBucket(db, { bucketName: `${prefix}${name}` }),
   });
 
+  /**
+   * Hub nodes running the instance on one storage, on the same driven clock (window 5 s), and
+   * the sizes of the imports applied since.
+   */
+  const cluster = (prefix: string) => {
+    const storage = storageOf(prefix);
+    const timers = new ManualTimers();
+    const importsBefore = server.appliedImports().length;
+    const node = (nodeId: string) => {
+      const ctx = createTestContext(serverOptions(server, { batchWindowMs: 5000 }), { instanceId: "cce", storage });
+      return { ctx, plugin: createCiscoCce(ctx.context, { nodeId, timers, now: () => new Date(timers.clock) }) };
+    };
+    const newImports = (): number[] =>
+      server
+        .appliedImports()
+        .slice(importsBefore)
+        .map((i) => i.accountNumbers.length);
+    return { timers, node, newImports };
+  };
+
   beforeAll(async () => {
     client = new MongoClient(freshDatabaseUrl("cisco_cce"));
     await client.connect();
@@ -299,13 +319,7 @@ describe("cisco-cce with the hub's storage", () => {
   });
 
   it("two nodes take sends into one outbox; one of them flushes each campaign: full batches, each contact once", async () => {
-    const storage = storageOf("plugin_cce_shared_");
-    const timers = new ManualTimers();
-    const node = (nodeId: string) => {
-      const ctx = createTestContext(serverOptions(server, { batchWindowMs: 5000 }), { instanceId: "cce", storage });
-      return { ctx, plugin: createCiscoCce(ctx.context, { nodeId, timers, now: () => new Date(timers.clock) }) };
-    };
-    const importsBefore = server.appliedImports().length;
+    const { timers, node, newImports } = cluster("plugin_cce_shared_");
     const a = node("node-a");
     const b = node("node-b");
     const fromA = Array.from({ length: 7 }, () => request());
@@ -313,13 +327,7 @@ describe("cisco-cce with the hub's storage", () => {
     await Promise.all([...fromA.map((r) => a.plugin.send(r)), ...fromB.map((r) => b.plugin.send(r))]);
     await Promise.all([a.plugin.idle(), b.plugin.idle()]);
     for (let i = 0; i < 5 && timers.fire(5000) > 0; i++) await Promise.all([a.plugin.idle(), b.plugin.idle()]);
-    assert.deepEqual(
-      server
-        .appliedImports()
-        .slice(importsBefore)
-        .map((i) => i.accountNumbers.length),
-      [10, 5],
-    );
+    assert.deepEqual(newImports(), [10, 5]);
     for (const r of [...fromA, ...fromB]) assert.equal(server.rowCount(r.attemptId), 1, r.attemptId);
     const importers = [a, b].filter((n) => n.ctx.logs.some((l) => l.msg === "cisco import accepted"));
     assert.equal(importers.length, 1, "one node holds the campaign's term");
@@ -329,13 +337,7 @@ describe("cisco-cce with the hub's storage", () => {
   });
 
   it("the outbox survives its node: after the term lapses another node flushes it, each contact once", async () => {
-    const storage = storageOf("plugin_cce_outbox_");
-    const timers = new ManualTimers();
-    const node = (nodeId: string) => {
-      const ctx = createTestContext(serverOptions(server, { batchWindowMs: 5000 }), { instanceId: "cce", storage });
-      return { ctx, plugin: createCiscoCce(ctx.context, { nodeId, timers, now: () => new Date(timers.clock) }) };
-    };
-    const importsBefore = server.appliedImports().length;
+    const { timers, node, newImports } = cluster("plugin_cce_outbox_");
     const a = node("node-a");
     const requests = Array.from({ length: 6 }, () => request());
     await Promise.all(requests.map((r) => a.plugin.send(r)));
@@ -355,20 +357,13 @@ describe("cisco-cce with the hub's storage", () => {
     const late = request();
     assert.equal((await b.plugin.send(late)).status, "QUEUED");
     await b.plugin.idle();
-    assert.equal(server.appliedImports().length, importsBefore + 1, "node a's term still runs: b appends nothing");
+    assert.deepEqual(newImports(), [2], "node a's term still runs: b appends nothing");
 
     timers.clock += TERM_MS + 5000;
     await b.plugin.start?.();
     timers.fire(1000); // node b's outbox check; node a is gone (its timers never fire)
     await b.plugin.idle();
-    assert.deepEqual(
-      server
-        .appliedImports()
-        .slice(importsBefore)
-        .map((i) => i.accountNumbers.length),
-      [2, 5],
-      "b read the list for the taken rows and appended only the others",
-    );
+    assert.deepEqual(newImports(), [2, 5], "b read the list for the taken rows and appended only the others");
     for (const r of [...requests, late]) assert.equal(server.rowCount(r.attemptId), 1, r.attemptId);
     assert.equal(await db.collection("plugin_cce_outbox_outbox").countDocuments(), 0, "the outbox is empty");
     assert.equal(b.ctx.emitted.length, 0, "nothing failed");

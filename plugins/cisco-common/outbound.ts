@@ -50,7 +50,7 @@ export interface CiscoOutboundDeps {
   now?: () => Date;
   /** Holder name of this process's poll leases and flusher terms. */
   nodeId?: string;
-  /** Deliveries of one batch before its sends fail retryable. */
+  /** Deliveries of one batch before its rows fail retryable (default 8). */
   maxAttempts?: number;
 }
 
