@@ -5,14 +5,18 @@ import { createTestContext, type TestContext } from "@dialmesh/sdk/contract-kit"
 import type { PluginStorage, SendRequest } from "@dialmesh/sdk";
 import { startCiscoAwServer, type CiscoAwServer } from "../../test/vendors/cisco-aw-server.ts";
 import { freshDatabaseUrl } from "../../test/support/mongo.ts";
+import { TERM_MS } from "../cisco-common/flusher.ts";
+import { CiscoAwClient } from "./cisco-cce.api.ts";
+import { contactRow, contactsCsv } from "./cisco-cce.contacts.ts";
 import createPlugin, { createCiscoCce, type CiscoCceOptions, type CiscoCcePlugin } from "./cisco-cce.provider.ts";
 import {
   appendAll,
   callResults,
+  deliverAll,
   describeAppendPaths,
   ManualTimers,
-  rejection,
   runCiscoContract,
+  statusEventOf,
   voiceRequests,
 } from "../../test/support/cisco-plugin-test.ts";
 
@@ -106,9 +110,7 @@ describe("cisco-cce", () => {
       const { ctx, plugin: p } = build({ batchSize: 10_000 });
       server.injectUnavailable(4);
       const requests = Array.from({ length: 25_000 }, () => request());
-      const sends = requests.map((r) => p.send(r));
-      timers.fire();
-      await Promise.all(sends);
+      await appendAll(p, timers, requests);
       assert.deepEqual(
         server.appliedImports().map((i) => i.accountNumbers.length),
         [10_000, 10_000, 5_000],
@@ -129,12 +131,10 @@ describe("cisco-cce", () => {
     });
 
     it("writes the documented columns: national number, zone bias and DST from the customer's zone", async () => {
-      const sends = [
-        plugin.send(request()),
-        plugin.send(request({}, { phone: "+447911123456", timezone: "Europe/London", firstName: "Bo" })),
-      ];
-      timers.fire();
-      await Promise.all(sends);
+      await appendAll(plugin, timers, [
+        request(),
+        request({}, { phone: "+447911123456", timezone: "Europe/London", firstName: "Bo" }),
+      ]);
       const [us, uk] = server.campaignContacts(5001);
       assert.deepEqual(us?.phones, [{ number: "4155552671", callResult: 0, gmtOffset: "-300", dstObserved: "true" }]);
       assert.deepEqual(uk?.phones, [{ number: "447911123456", callResult: 0, gmtOffset: "0", dstObserved: "true" }]);
@@ -145,21 +145,23 @@ describe("cisco-cce", () => {
       );
     });
 
-    it("gives up within its time budget, below the hub's send timeout, retryable; the next send goes through", async () => {
-      const { ctx, plugin: p } = build({ batchSize: 1 });
-      server.injectUnavailable(5);
+    it("retries 503s with backoff for 8 deliveries, then the contact ends FAILED retryable by an event; the next goes through", async () => {
+      server.injectUnavailable(8);
       const r = request();
-      const err = await rejection(p.send(r));
-      assert.equal(err.code, "CISCO_UNAVAILABLE");
-      assert.equal(err.retryable, true);
-      assert.match(err.message, /queue is at capacity/);
-      assert.deepEqual(timers.sleeps, [500, 1000, 2000, 4000], "the next wait (8 s) would pass the 15 s budget");
-      assert.equal(server.imports.length, 5);
+      assert.equal((await plugin.send(r)).status, "QUEUED");
+      await deliverAll(plugin, timers);
+      assert.deepEqual(
+        timers.sleeps,
+        [500, 1000, 2000, 4000, 8000, 10_000, 10_000],
+        "no send timeout bounds the retries any more",
+      );
+      const event = statusEventOf(tc.emitted, r.attemptId);
+      assert.deepEqual([event.status, event.reasonCode, event.retryable], ["FAILED", "CISCO_UNAVAILABLE", true]);
+      assert.match(event.reason ?? "", /queue is at capacity/);
+      assert.equal(server.imports.length, 8);
       assert.equal(server.rowCount(r.attemptId), 0);
-      const next = request();
-      await p.send(next);
-      assert.equal(server.rowCount(next.attemptId), 1);
-      ctx.cleanup();
+      const [next] = await appendAll(plugin, timers, [request()]);
+      assert.equal(server.rowCount((next as SendRequest).attemptId), 1);
     });
   });
 
@@ -253,6 +255,26 @@ describe("cisco-cce with the hub's storage", () => {
     bucket: (name) => new GridFSBucket(db, { bucketName: `${prefix}${name}` }),
   });
 
+  /**
+   * Hub nodes running the instance on one storage, on the same driven clock (window 5 s), and
+   * the sizes of the imports applied since.
+   */
+  const cluster = (prefix: string) => {
+    const storage = storageOf(prefix);
+    const timers = new ManualTimers();
+    const importsBefore = server.appliedImports().length;
+    const node = (nodeId: string) => {
+      const ctx = createTestContext(serverOptions(server, { batchWindowMs: 5000 }), { instanceId: "cce", storage });
+      return { ctx, plugin: createCiscoCce(ctx.context, { nodeId, timers, now: () => new Date(timers.clock) }) };
+    };
+    const newImports = (): number[] =>
+      server
+        .appliedImports()
+        .slice(importsBefore)
+        .map((i) => i.accountNumbers.length);
+    return { timers, node, newImports };
+  };
+
   beforeAll(async () => {
     client = new MongoClient(freshDatabaseUrl("cisco_cce"));
     await client.connect();
@@ -294,6 +316,60 @@ describe("cisco-cce with the hub's storage", () => {
     assert.equal((await b.plugin.pollResults()) + (await c.plugin.pollResults()), 0);
     b.ctx.cleanup();
     c.ctx.cleanup();
+  });
+
+  it("two nodes take sends into one outbox; one of them flushes each campaign: full batches, each contact once", async () => {
+    const { timers, node, newImports } = cluster("plugin_cce_shared_");
+    const a = node("node-a");
+    const b = node("node-b");
+    const fromA = Array.from({ length: 7 }, () => request());
+    const fromB = Array.from({ length: 8 }, () => request());
+    await Promise.all([...fromA.map((r) => a.plugin.send(r)), ...fromB.map((r) => b.plugin.send(r))]);
+    await Promise.all([a.plugin.idle(), b.plugin.idle()]);
+    for (let i = 0; i < 5 && timers.fire(5000) > 0; i++) await Promise.all([a.plugin.idle(), b.plugin.idle()]);
+    assert.deepEqual(newImports(), [10, 5]);
+    for (const r of [...fromA, ...fromB]) assert.equal(server.rowCount(r.attemptId), 1, r.attemptId);
+    const importers = [a, b].filter((n) => n.ctx.logs.some((l) => l.msg === "cisco import accepted"));
+    assert.equal(importers.length, 1, "one node holds the campaign's term");
+    await Promise.all([a.plugin.stop?.(), b.plugin.stop?.()]);
+    a.ctx.cleanup();
+    b.ctx.cleanup();
+  });
+
+  it("the outbox survives its node: after the term lapses another node flushes it, each contact once", async () => {
+    const { timers, node, newImports } = cluster("plugin_cce_outbox_");
+    const a = node("node-a");
+    const requests = Array.from({ length: 6 }, () => request());
+    await Promise.all(requests.map((r) => a.plugin.send(r)));
+    await a.plugin.idle(); // node a holds the campaign's term; its window is open
+    // Node a took two rows into an import Cisco applied, and died before it recorded that.
+    const taken = requests.slice(0, 2);
+    const client = new CiscoAwClient({ ...serverOptions(server), timeoutMs: 5000 });
+    await client.importContacts(5001, contactsCsv(taken.map((r) => contactRow(r, "US", new Date()))), 5000);
+    await db
+      .collection("plugin_cce_outbox_outbox")
+      .updateMany(
+        { _id: { $in: taken.map((r) => r.attemptId) } as never },
+        { $set: { takenAt: new Date(timers.clock) } },
+      );
+
+    const b = node("node-b");
+    const late = request();
+    assert.equal((await b.plugin.send(late)).status, "QUEUED");
+    await b.plugin.idle();
+    assert.deepEqual(newImports(), [2], "node a's term still runs: b appends nothing");
+
+    timers.clock += TERM_MS + 5000;
+    await b.plugin.start?.();
+    timers.fire(1000); // node b's outbox check; node a is gone (its timers never fire)
+    await b.plugin.idle();
+    assert.deepEqual(newImports(), [2, 5], "b read the list for the taken rows and appended only the others");
+    for (const r of [...requests, late]) assert.equal(server.rowCount(r.attemptId), 1, r.attemptId);
+    assert.equal(await db.collection("plugin_cce_outbox_outbox").countDocuments(), 0, "the outbox is empty");
+    assert.equal(b.ctx.emitted.length, 0, "nothing failed");
+    await b.plugin.stop?.();
+    a.ctx.cleanup();
+    b.ctx.cleanup();
   });
 
   it("the default export builds the plugin from the hub's context", async () => {

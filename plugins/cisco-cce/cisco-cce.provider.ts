@@ -3,8 +3,10 @@
  * activity as a contact of a Cisco campaign (Import API at the AW, batched), Cisco's dialer
  * works it, and the plugin reads the result back from the campaign's import list.
  *
- * - send() resolves QUEUED with vendorId = the AccountNumber (the attemptId) once Cisco
- *   accepted the contact's import (see ../cisco-common/batcher.ts);
+ * - send() puts the contact into the plugin's durable outbox and resolves QUEUED with
+ *   vendorId = the AccountNumber (the attemptId); a flusher per campaign imports the outbox
+ *   in batches (../cisco-common/flusher.ts), and a contact Cisco refuses ends FAILED through
+ *   a status event;
  * - results are `call-result` (or `status`) events through ctx.emit (cisco-cce.results.ts);
  * - actions.flush({ campaign }) deletes a campaign's imported contacts and ends the
  *   activities still open there CANCELLED;
@@ -80,6 +82,7 @@ export function createCiscoCce(ctx: PluginContext<CiscoCceOptions>, deps: CiscoC
     views: { runtimestats: () => outbound.perCampaign((id) => client.runtimeStats(id)) },
     actions: { flush: outbound.flush },
     pollResults: outbound.pollResults,
+    idle: outbound.idle,
     start: outbound.start,
     stop: outbound.stop,
   };

@@ -4,6 +4,8 @@ import { dialerNumber, zoneBias } from "./contacts.ts";
 import { parseApiErrors } from "./http.ts";
 import { parseXml } from "./xml.ts";
 import { backoffMs } from "./batcher.ts";
+import { batchOf, flushPlan } from "./flusher.ts";
+import type { OutboxEntry } from "./outbox.ts";
 
 describe("cisco-common contacts", () => {
   it("dials national digits for the default region, international digits otherwise", () => {
@@ -45,5 +47,42 @@ describe("cisco-common XML and errors", () => {
     );
     assert.equal(backoffMs(0, 3000), 3000);
     assert.equal(backoffMs(0, 120_000), 60_000);
+  });
+});
+
+describe("cisco-common flusher decisions", () => {
+  const T = Date.parse("2026-03-02T10:00:00Z");
+
+  it("a full batch goes at once; fewer rows wait for the window from the oldest of them", () => {
+    assert.deepEqual(flushPlan({ waiting: 0, oldestAt: undefined }, T, 10, 2000), { kind: "idle" });
+    assert.deepEqual(flushPlan({ waiting: 25, oldestAt: T }, T, 10, 2000), { kind: "now", take: 10 });
+    assert.deepEqual(flushPlan({ waiting: 10, oldestAt: T }, T, 10, 2000), { kind: "now", take: 10 });
+    assert.deepEqual(flushPlan({ waiting: 9, oldestAt: T - 500 }, T, 10, 2000), { kind: "later", inMs: 1500 });
+    assert.deepEqual(flushPlan({ waiting: 9, oldestAt: T - 2000 }, T, 10, 2000), { kind: "now", take: 9 });
+    assert.deepEqual(flushPlan({ waiting: 1, oldestAt: T }, T, 10, 0), { kind: "now", take: 1 }, "window 0");
+  });
+
+  const entry = (accountNumber: string, takenAt?: Date): OutboxEntry<{ accountNumber: string }> => ({
+    campaignId: 5001,
+    row: { accountNumber },
+    activityId: `act-${accountNumber}`,
+    enqueuedAt: new Date(T),
+    ...(takenAt ? { takenAt } : {}),
+  });
+
+  it("a batch holds the rows in order, leaves out those Cisco holds, and is uncertain when one was taken before", () => {
+    const fresh = batchOf([entry("a"), entry("b")], new Set());
+    assert.deepEqual(fresh, {
+      rows: [{ accountNumber: "a" }, { accountNumber: "b" }],
+      uncertain: false,
+      alreadyOpen: [],
+    });
+    const handedOver = batchOf([entry("a"), entry("b", new Date(T)), entry("c")], new Set(["c"]));
+    assert.deepEqual(handedOver, {
+      rows: [{ accountNumber: "a" }, { accountNumber: "b" }],
+      uncertain: true,
+      alreadyOpen: ["c"],
+    });
+    assert.equal(batchOf([entry("c", new Date(T))], new Set(["c"])).uncertain, false, "nothing left to look up");
   });
 });

@@ -1,8 +1,8 @@
 /**
  * Shared by the Cisco plugins: what a plugin that appends contacts to a Cisco campaign and
  * polls their results does whatever the dialer (UCCE/PCCE Outbound Option, UCCX): options
- * checked, the campaign of a send, batched appends, the open-contact store, the result poller
- * and the flush of a campaign. The plugin supplies its vendor's rows, sink and result source.
+ * checked, the campaign of a send, the outbox and its flusher (batched appends), the
+ * open-contact store, the result poller and the flush of a campaign. The plugin supplies its vendor's rows, sink and result source.
  */
 import { randomBytes } from "node:crypto";
 import type { CountryCode } from "libphonenumber-js";
@@ -19,8 +19,10 @@ import {
   type SendResult,
   type Timers,
 } from "@dialmesh/sdk";
-import { ContactBatcher, type AppendRow, type BatcherNames, type ContactSink } from "./batcher.ts";
+import { BatchDelivery, type AppendRow, type BatcherNames, type ContactSink } from "./batcher.ts";
+import { OutboxFlusher, type Acceptance } from "./flusher.ts";
 import { CiscoApiError, isTransient } from "./http.ts";
+import { MemoryContactOutbox, MongoContactOutbox, type ContactOutbox } from "./outbox.ts";
 import { ResultPoller, type ResultSource } from "./poller.ts";
 import { MemoryOpenContactStore, MongoOpenContactStore, type OpenContactStore } from "./store.ts";
 
@@ -46,9 +48,9 @@ export interface CiscoOutboundOptions {
 export interface CiscoOutboundDeps {
   timers?: Timers;
   now?: () => Date;
-  /** Holder name of this process's poll leases. */
+  /** Holder name of this process's poll leases and flusher terms. */
   nodeId?: string;
-  /** Deliveries of one batch before its sends fail retryable. */
+  /** Deliveries of one batch before its rows fail retryable (default 8). */
   maxAttempts?: number;
 }
 
@@ -61,11 +63,13 @@ export interface CiscoOutboundPlugin extends ChannelPlugin {
   actions: { flush(input: unknown): Promise<FlushResult> };
   /** Reads every open campaign's results now (what the interval does). */
   pollResults(): Promise<number>;
+  /** Waits until the outbox deliveries under way on this node end (tests). */
+  idle(): Promise<void>;
 }
 
 export interface FlushResult {
   campaignId: number;
-  /** Activities ended CANCELLED. */
+  /** Activities ended CANCELLED: open at Cisco, or still in the outbox. */
   cancelled: number;
 }
 
@@ -90,6 +94,7 @@ export interface CiscoOutbound {
   send(request: SendRequest): Promise<SendResult>;
   flush(input: unknown): Promise<FlushResult>;
   pollResults(): Promise<number>;
+  idle(): Promise<void>;
   /** `read` of every configured campaign, by id; a failure is `{ error }` (redacted). */
   perCampaign<T>(read: (campaignId: number) => Promise<T>): Promise<Record<string, T | { error: string }>>;
   /**
@@ -128,16 +133,34 @@ export function createCiscoOutbound<Row extends AppendRow, Contact>(
   if (!ctx.storage) {
     ctx.logger.warn(`${setup.names.plugin} has no hub storage: open contacts are kept in memory and lost on restart`);
   }
-  const batcher = new ContactBatcher<Row>({
-    sink: setup.sink,
-    names: setup.names,
+  const outbox: ContactOutbox<Row> = ctx.storage
+    ? new MongoContactOutbox<Row>(ctx.storage)
+    : new MemoryContactOutbox<Row>();
+  const nodeId = deps.nodeId ?? `${process.pid}-${randomBytes(4).toString("hex")}`;
+  let lastAuthFailure: string | undefined;
+  const flusher: OutboxFlusher<Row> = new OutboxFlusher<Row>({
+    outbox,
     store,
+    delivery: new BatchDelivery<Row>({
+      sink: setup.sink,
+      names: setup.names,
+      logger: ctx.logger,
+      timers,
+      stopping: () => flusher.isStopping,
+      ...(deps.maxAttempts !== undefined ? { maxAttempts: deps.maxAttempts } : {}),
+    }),
+    names: setup.names,
     logger: ctx.logger,
     timers,
+    now,
+    nodeId,
     batchSize: Math.min(opts.batchSize ?? setup.maxBatchSize, setup.maxBatchSize),
     batchWindowMs: opts.batchWindowMs ?? 2000,
-    now: () => now().getTime(),
-    ...(deps.maxAttempts !== undefined ? { maxAttempts: deps.maxAttempts } : {}),
+    emit: (events) => ctx.emit(events),
+    redact,
+    observe: (authFailure) => {
+      lastAuthFailure = authFailure ? redact(authFailure.message) : undefined;
+    },
   });
   const poller = new ResultPoller<Contact>({
     source: setup.source,
@@ -145,11 +168,10 @@ export function createCiscoOutbound<Row extends AppendRow, Contact>(
     logger: ctx.logger,
     emit: (events) => ctx.emit(events),
     now,
-    nodeId: deps.nodeId ?? `${process.pid}-${randomBytes(4).toString("hex")}`,
+    nodeId,
     pollIntervalMs: opts.pollIntervalMs ?? 15_000,
     logName: "cisco",
   });
-  let lastAuthFailure: string | undefined;
 
   function ciscoCampaign(request: SendRequest): number {
     const mapped = request.campaignId !== undefined ? campaignMap[request.campaignId] : undefined;
@@ -163,16 +185,20 @@ export function createCiscoOutbound<Row extends AppendRow, Contact>(
     return campaignId;
   }
 
+  /**
+   * The contact goes into the outbox and the send is answered QUEUED; the flusher appends it
+   * with its batch. Only a send whose row went out at once waits for Cisco's verdict.
+   */
   async function send(request: SendRequest): Promise<SendResult> {
     const campaignId = ciscoCampaign(request);
     const row = setup.row(request, defaultRegion, now());
+    let acceptance: Acceptance;
     try {
-      await batcher.enqueue(campaignId, row);
+      acceptance = await flusher.accept(campaignId, row, request.activityId);
     } catch (err) {
       const error = isPluginError(err)
         ? err
         : new PluginError("CISCO_ERROR", `cisco ${setup.names.operation} failed`, { retryable: true });
-      if (error.code === "AUTH_FAILED") lastAuthFailure = error.message;
       ctx.logger.warn("cisco send failed", {
         attemptId: request.attemptId,
         code: error.code,
@@ -181,8 +207,11 @@ export function createCiscoOutbound<Row extends AppendRow, Contact>(
       });
       throw error;
     }
-    lastAuthFailure = undefined;
-    return { status: "QUEUED", vendorId: row.accountNumber, detail: `appended to Cisco campaign ${campaignId}` };
+    const detail =
+      acceptance === "appended"
+        ? `appended to Cisco campaign ${campaignId}`
+        : `accepted: appended to Cisco campaign ${campaignId} with its batch`;
+    return { status: "QUEUED", vendorId: row.accountNumber, detail };
   }
 
   function flushTarget(input: unknown): number {
@@ -200,9 +229,9 @@ export function createCiscoOutbound<Row extends AppendRow, Contact>(
   async function flush(input: unknown): Promise<FlushResult> {
     const campaignId = flushTarget(input);
     const reason = `Cisco campaign ${campaignId} flushed: its ${setup.names.flushed} were deleted`;
-    batcher.drop(campaignId, new PluginError("CAMPAIGN_FLUSHED", reason, { retryable: false }));
-    // An append under way would land after the delete: let it finish first.
-    await batcher.idle();
+    // The rows not appended yet end CANCELLED; an append under way would land after the
+    // delete: cancel lets it finish first.
+    const unsent = await flusher.cancel(campaignId, new PluginError("CAMPAIGN_FLUSHED", reason, { retryable: false }));
     try {
       await setup.deleteAll(campaignId);
     } catch (err) {
@@ -225,8 +254,8 @@ export function createCiscoOutbound<Row extends AppendRow, Contact>(
     }));
     if (events.length > 0) await ctx.emit(events);
     await store.close(open);
-    ctx.logger.info("cisco campaign flushed", { campaignId, cancelled: open.length });
-    return { campaignId, cancelled: open.length };
+    ctx.logger.info("cisco campaign flushed", { campaignId, cancelled: open.length, unsent });
+    return { campaignId, cancelled: open.length + unsent };
   }
 
   /** Cisco campaigns this instance appends to, ascending. */
@@ -269,15 +298,18 @@ export function createCiscoOutbound<Row extends AppendRow, Contact>(
     send,
     flush,
     pollResults: () => poller.pollOnce(),
+    idle: () => flusher.idle(),
     perCampaign,
     health,
     async start() {
       await store.init();
+      await outbox.init();
       poller.start((fn, ms) => timers.setTimer(fn, ms));
+      flusher.start();
     },
     async stop() {
       await poller.stop();
-      await batcher.stop();
+      await flusher.stop();
     },
   };
 }

@@ -9,8 +9,8 @@ import {
   callResults,
   describeAppendPaths,
   ManualTimers,
-  rejection,
   runCiscoContract,
+  statusEventOf,
   voiceRequests,
 } from "../../test/support/cisco-plugin-test.ts";
 import createPlugin, { createCiscoUccx, type CiscoUccxOptions, type CiscoUccxPlugin } from "./cisco-uccx.provider.ts";
@@ -93,10 +93,7 @@ describe("cisco-uccx", () => {
 
   describe("appending", () => {
     it("writes the documented csvdata: the account number, names, Phone1 in national digits", async () => {
-      const r = request();
-      const sending = plugin.send(r);
-      timers.fire();
-      await sending;
+      const [r] = (await appendAll(plugin, timers, [request()])) as [SendRequest];
       const [contact] = server.campaignContacts(200);
       assert.deepEqual(
         [contact?.accountNumber, contact?.firstName, contact?.lastName, contact?.phones],
@@ -121,27 +118,26 @@ describe("cisco-uccx", () => {
 
     it("a lost answer with a list at UCCX's 10,000-record cap cannot be reconciled: OUTCOME_UNKNOWN, never resent", async () => {
       const { ctx, plugin: p } = build({ batchSize: 10_000 });
-      const first = Array.from({ length: 10_000 }, () => request());
-      const sends = first.map((r) => p.send(r));
-      timers.fire();
-      await Promise.all(sends);
+      await appendAll(
+        p,
+        timers,
+        Array.from({ length: 10_000 }, () => request()),
+      );
       server.dropNextAnswer(1);
-      const r = request();
-      const sending = p.send(r);
-      timers.fire();
-      const err = await rejection(sending);
-      assert.equal(err.code, "OUTCOME_UNKNOWN");
-      assert.match(err.message, /cannot tell whether the append was applied/);
+      const [r] = (await appendAll(p, timers, [request()])) as [SendRequest];
+      const event = statusEventOf(ctx.emitted, r.attemptId);
+      assert.deepEqual([event.status, event.reasonCode, event.retryable], ["FAILED", "OUTCOME_UNKNOWN", false]);
+      assert.match(event.reason ?? "", /cannot tell whether the append was applied/);
       assert.equal(server.rowCount(r.attemptId), 1, "appended once, not again");
       ctx.cleanup();
     }, 30_000);
 
     it("202 Accepted (UCCX imports in the background) counts as appended", async () => {
       server.answerAccepted = true;
-      const sending = plugin.send(request());
-      timers.fire();
-      assert.equal((await sending).status, "QUEUED");
+      const [r] = (await appendAll(plugin, timers, [request()])) as [SendRequest];
       assert.equal(server.appends[0]?.status, 202);
+      assert.equal(server.rowCount(r.attemptId), 1);
+      assert.equal(tc.emitted.length, 0, "nothing failed");
     });
 
     it("a 500 without a body is retried like a 503 (nock: one odd answer)", async () => {
@@ -152,9 +148,8 @@ describe("cisco-uccx", () => {
         .post("/adminapi/campaign/200/contacts")
         .reply(200, "<campaignContacts><csvdata/></campaignContacts>");
       const { ctx, plugin: p } = build({ baseUrl: base, batchWindowMs: 0 });
-      const sending = p.send(request());
-      timers.fire();
-      assert.equal((await sending).status, "QUEUED");
+      const sent = await p.send(request());
+      assert.equal(sent.detail, "appended to Cisco campaign 200", "window 0: the send waited for the append");
       assert.ok(scope.isDone());
       assert.deepEqual(timers.sleeps, [500]);
       ctx.cleanup();

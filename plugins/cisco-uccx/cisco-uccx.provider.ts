@@ -106,6 +106,7 @@ export function createCiscoUccx(ctx: PluginContext<CiscoUccxOptions>, deps: Cisc
     views: { importstatus: () => outbound.perCampaign((id) => client.importStatus(id)) },
     actions: { flush: outbound.flush },
     pollResults: outbound.pollResults,
+    idle: outbound.idle,
     start: outbound.start,
     stop: outbound.stop,
   };

@@ -28,6 +28,7 @@ describeDialerThroughHub({
         aw.setResult(campaignId, unreached, { callResult: 8, callStatus: "M" });
         aw.setResult(campaignId, blocked, { callResult: 26, callStatus: "C" });
       },
+      rejectNextAppend: () => aw.rejectNext(),
       stop: () => aw.stop(),
     };
   },

@@ -28,6 +28,8 @@ export interface DialerVendor {
   readonly flushPath: string;
   /** Whether the server saw a request of that method and path. */
   saw(method: string, path: string): boolean;
+  /** The next append refuses every row it holds (400 naming them). */
+  rejectNextAppend(): void;
   /** The dialer ends the contacts: one connected, one unreached (attempts used), one `third`. */
   dial(connected: string, unreached: string, third: string): void;
   stop(): Promise<void>;
@@ -103,9 +105,11 @@ export function describeDialerThroughHub(scenario: DialerScenario): void {
       const ids = (res.body as { activities: { id: string }[] }).activities.map((i) => i.id);
       assert.equal(ids.length, 3);
 
+      // QUEUED once the contact is in the plugin's outbox; the append follows with the window.
       const queued = await Promise.all(
         ids.map((id) => waitForActivity(hub, id, (a) => a.status === "QUEUED", `${id} QUEUED`)),
       );
+      await eventually(async () => vendor.appliedAppends() > 0, 10_000, "the append");
       assert.equal(vendor.appliedAppends(), 1, "the three contacts share one append");
       for (const a of queued) {
         const attempt = a.attempts[0]!;
@@ -146,6 +150,36 @@ export function describeDialerThroughHub(scenario: DialerScenario): void {
       assert.equal(vendor.appliedAppends(), 1, "nothing appended again");
     });
 
+    test("a contact the vendor refuses ends FAILED with its message through the plugin's event; the journey moves on to SMS", async () => {
+      const before = vendor.appliedAppends();
+      vendor.rejectNextAppend();
+      const res = await hub.api("POST", "/api/v1/activities", {
+        activities: [
+          {
+            customer: { id: "rf-1", firstName: "Di", phone: "+14155550121" },
+            channel: "voice",
+            campaignId: "renewals",
+            fallbackPolicy: "voice-sms",
+            content: { text: "Hi {{firstName}}, about your renewal." },
+          },
+        ],
+      });
+      assert.equal(res.status, 202, res.text);
+      const [id] = (res.body as { activities: { id: string }[] }).activities.map((i) => i.id) as [string];
+      const moved = await waitForActivity(
+        hub,
+        id,
+        (a) => a.attempts.some((t) => t.channel === "sms"),
+        "fallback to SMS",
+      );
+      const refused = moved.attempts[0]!;
+      assert.equal(refused.status, "FAILED");
+      assert.equal(refused.reasonCode, "CISCO_INVALID_ROW");
+      assert.match(refused.reason ?? "", /is not a dialable number/, "the vendor's message");
+      assert.equal(vendor.rowCount(refused.id), 0, "never appended");
+      assert.equal(vendor.appliedAppends(), before, "the refused append applied nothing");
+    });
+
     test("flush through the API: the campaign's contacts deleted, the open activities CANCELLED; bad input 400, unknown action 404", async () => {
       const res = await hub.api("POST", "/api/v1/activities", {
         activities: ["+14155550111", "+14155550112"].map((phone, i) => ({
@@ -158,8 +192,8 @@ export function describeDialerThroughHub(scenario: DialerScenario): void {
       });
       assert.equal(res.status, 202, res.text);
       const ids = (res.body as { activities: { id: string }[] }).activities.map((i) => i.id);
-      await Promise.all(ids.map((id) => waitForActivity(hub, id, (a) => a.status === "QUEUED", "appended")));
-      assert.ok(vendor.campaignSize() >= 2);
+      await Promise.all(ids.map((id) => waitForActivity(hub, id, (a) => a.status === "QUEUED", "accepted")));
+      await eventually(async () => vendor.campaignSize() >= 2, 10_000, "the append");
 
       const bad = await hub.api("POST", `/api/v1/plugins/${pluginId}/actions/flush`, {});
       assert.equal(bad.status, 400, bad.text);

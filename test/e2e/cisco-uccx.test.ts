@@ -31,6 +31,7 @@ describeDialerThroughHub({
         uccx.setResult(campaignId, unreached, { callResult: 15, callStatus: "MAX_CALLS" });
         uccx.setResult(campaignId, busy, { callResult: 11, callStatus: "MAX_CALLS" });
       },
+      rejectNextAppend: () => uccx.rejectNext(),
       stop: () => uccx.stop(),
     };
   },

@@ -21,16 +21,16 @@ import type {
 import type { CiscoVendorServer } from "../vendors/cisco-vendor-server.ts";
 
 /**
- * Timers the test drives: windows fire on fire(); backoffs resolve at once, are recorded and
- * move the clock on.
+ * Timers the test drives: timers run on fire(), the clock moving on to when they were due;
+ * backoffs resolve at once, are recorded and move the clock on.
  */
 export class ManualTimers implements Timers {
   readonly sleeps: number[] = [];
   clock = Date.parse("2026-03-02T10:00:00Z");
-  private pending: { fn: () => void; ms: number }[] = [];
+  private pending: { fn: () => void; ms: number; dueAt: number }[] = [];
 
   setTimer(fn: () => void, ms: number): () => void {
-    const timer = { fn, ms };
+    const timer = { fn, ms, dueAt: this.clock + ms };
     this.pending.push(timer);
     return () => {
       this.pending = this.pending.filter((t) => t !== timer);
@@ -46,21 +46,39 @@ export class ManualTimers implements Timers {
   fire(maxMs = Number.POSITIVE_INFINITY): number {
     const due = this.pending.filter((t) => t.ms <= maxMs);
     this.pending = this.pending.filter((t) => t.ms > maxMs);
-    for (const t of due) t.fn();
+    for (const t of due) {
+      this.clock = Math.max(this.clock, t.dueAt);
+      t.fn();
+    }
     return due.length;
   }
 }
 
-/** Sends `requests` through `plugin`, fires their batch window, and waits for every send. */
+/**
+ * Lets the outbox flush: fires the batch windows (and flusher ticks) due within 2 s and waits
+ * for the deliveries they start, until none is left. Send-wait bounds (15 s) never fire.
+ */
+export async function deliverAll(plugin: CiscoOutboundPlugin, timers: ManualTimers): Promise<void> {
+  await plugin.idle();
+  for (let round = 0; round < 20 && timers.fire(2000) > 0; round++) await plugin.idle();
+}
+
+/** Sends `requests` through `plugin` (each answered once its row is in the outbox) and delivers them. */
 export async function appendAll(
   plugin: CiscoOutboundPlugin,
   timers: ManualTimers,
   requests: SendRequest[],
 ): Promise<SendRequest[]> {
-  const sends = requests.map((r) => plugin.send(r));
-  timers.fire(2000);
-  await Promise.all(sends);
+  await Promise.all(requests.map((r) => plugin.send(r)));
+  await deliverAll(plugin, timers);
   return requests;
+}
+
+/** The status event the plugin reported for `vendorId` (a row Cisco refused, or cancelled). */
+export function statusEventOf(events: CanonicalEvent[], vendorId: string): Extract<CanonicalEvent, { kind: "status" }> {
+  const event = events.find((e) => e.kind === "status" && e.vendorId === vendorId);
+  assert.ok(event?.kind === "status", `no status event for ${vendorId}`);
+  return event;
 }
 
 /** The PluginError `promise` rejects with. */
@@ -106,7 +124,7 @@ export interface AppendPathsHarness<Server extends CiscoVendorServer, Options ex
 }
 
 /**
- * The paths every Cisco plugin shares (cisco-common's batcher, poller and flush through the
+ * The paths every Cisco plugin shares (cisco-common's outbox, flusher, poller and flush through the
  * vendor's client and server): batching, campaigns, 503 backoff, lost answers reconciled,
  * requests cut before being applied, 400 rows, refusals before any request, wrong
  * credentials, the poll interval, the flush.
@@ -140,29 +158,50 @@ export function describeAppendPaths<Server extends CiscoVendorServer, Options ex
 
     it("batches N sends into ceil(N/batchSize) appends, each contact once, QUEUED with the account number", async () => {
       const requests = Array.from({ length: 25 }, () => request());
-      const sends = requests.map((r) => plugin.send(r));
-      assert.equal(timers.fire(2000), 1, "two full batches went at once; the last 5 waited for the window");
-      const results = await Promise.all(sends);
+      const results = await Promise.all(requests.map((r) => plugin.send(r)));
+      await plugin.idle();
+      assert.deepEqual(
+        server.appendLog.map((a) => a.accountNumbers.length),
+        [10, 10],
+        "two full batches went at once",
+      );
+      assert.equal(timers.fire(2000), 1, "the last 5 waited for the window");
+      await plugin.idle();
       assert.deepEqual(
         server.appendLog.map((a) => a.accountNumbers.length),
         [10, 10, 5],
       );
       for (const [i, r] of requests.entries()) {
-        assert.deepEqual(results[i], {
-          status: "QUEUED",
-          vendorId: r.attemptId,
-          detail: `appended to Cisco campaign ${h.defaultCampaign}`,
-        });
+        assert.equal(results[i]?.status, "QUEUED");
+        assert.equal(results[i]?.vendorId, r.attemptId);
+        assert.match(results[i]?.detail ?? "", new RegExp(`Cisco campaign ${h.defaultCampaign}`));
         assert.equal(server.rowCount(r.attemptId), 1, r.attemptId);
       }
+      assert.equal(tc.emitted.length, 0, "nothing to report for contacts Cisco took");
+    });
+
+    it("a send is answered once its contact is in the outbox, before any append; a resend adds nothing", async () => {
+      const r = request();
+      const first = await plugin.send(r);
+      assert.equal(first.detail, `accepted: appended to Cisco campaign ${h.defaultCampaign} with its batch`);
+      assert.equal(server.appendLog.length, 0, "the window is still open");
+      await plugin.send(r);
+      await deliverAll(plugin, timers);
+      assert.deepEqual(
+        server.appendLog.map((a) => a.accountNumbers),
+        [[r.attemptId]],
+      );
+      // The hub sends the same attempt again after a crash: Cisco holds it, nothing is appended.
+      await plugin.send(r);
+      await deliverAll(plugin, timers);
+      assert.equal(server.appendLog.length, 1);
+      assert.equal(server.rowCount(r.attemptId), 1);
     });
 
     it("appends to the campaign campaignMap names, else to defaultCampaign", async () => {
       const mapped = request({ campaignId: "hub-b" });
       const other = request({ campaignId: "hub-unmapped" });
-      const sends = [plugin.send(mapped), plugin.send(other)];
-      timers.fire();
-      await Promise.all(sends);
+      await appendAll(plugin, timers, [mapped, other]);
       assert.deepEqual(h.campaignAccounts(server, h.mappedCampaign), [mapped.attemptId]);
       assert.deepEqual(h.campaignAccounts(server, h.defaultCampaign), [other.attemptId]);
     });
@@ -171,6 +210,7 @@ export function describeAppendPaths<Server extends CiscoVendorServer, Options ex
       server.injectUnavailable(3);
       const requests = Array.from({ length: 10 }, () => request());
       await Promise.all(requests.map((r) => plugin.send(r)));
+      await plugin.idle();
       assert.deepEqual(statuses(), [503, 503, 503, 200]);
       assert.deepEqual(timers.sleeps, [500, 1000, 2000], "exponential backoff between attempts");
       for (const r of requests) assert.equal(server.rowCount(r.attemptId), 1);
@@ -180,11 +220,12 @@ export function describeAppendPaths<Server extends CiscoVendorServer, Options ex
       server.dropNextAnswer(1);
       server.injectListUnavailable(20);
       const r = request();
-      const sending = plugin.send(r);
-      timers.fire();
-      const err = await rejection(sending);
-      assert.equal(err.code, "OUTCOME_UNKNOWN");
-      assert.equal(err.retryable, false);
+      assert.equal((await plugin.send(r)).status, "QUEUED");
+      await deliverAll(plugin, timers);
+      const event = statusEventOf(tc.emitted, r.attemptId);
+      assert.equal(event.status, "FAILED");
+      assert.equal(event.reasonCode, "OUTCOME_UNKNOWN");
+      assert.equal(event.retryable, false);
       assert.deepEqual(statuses(), [0], "never appended again");
       assert.equal(server.rowCount(r.attemptId), 1);
     });
@@ -193,6 +234,7 @@ export function describeAppendPaths<Server extends CiscoVendorServer, Options ex
       server.dropNextAnswer(1);
       const requests = Array.from({ length: 10 }, () => request());
       const results = await Promise.all(requests.map((r) => plugin.send(r)));
+      await plugin.idle();
       assert.ok(results.every((res) => res.status === "QUEUED"));
       assert.deepEqual(statuses(), [0], "one append, applied but unanswered; none sent again");
       assert.ok(server.requests.some((req) => req.method === "GET" && req.path.endsWith(h.listPathEnd)));
@@ -203,6 +245,7 @@ export function describeAppendPaths<Server extends CiscoVendorServer, Options ex
       server.cutNextRequest(1);
       const requests = Array.from({ length: 10 }, () => request());
       await Promise.all(requests.map((r) => plugin.send(r)));
+      await plugin.idle();
       assert.deepEqual(statuses(), [-1, 200]);
       for (const r of requests) assert.equal(server.rowCount(r.attemptId), 1, r.attemptId);
     });
@@ -211,20 +254,28 @@ export function describeAppendPaths<Server extends CiscoVendorServer, Options ex
       const requests = Array.from({ length: 4 }, () => request());
       const bad = requests[1] as SendRequest;
       server.rejectAccounts(bad.attemptId);
-      const sends = requests.map((r) => plugin.send(r));
-      timers.fire();
-      const outcomes = await Promise.allSettled(sends);
-      assert.deepEqual(
-        outcomes.map((o) => o.status),
-        ["fulfilled", "rejected", "fulfilled", "fulfilled"],
-      );
-      const err = await rejection(sends[1] as Promise<unknown>);
-      assert.equal(err.code, "CISCO_INVALID_ROW");
-      assert.equal(err.retryable, false);
-      assert.ok(err.message.includes(`Row 2: ${h.phoneField} is not a dialable number`), err.message);
+      await appendAll(plugin, timers, requests);
+      const event = statusEventOf(tc.emitted, bad.attemptId);
+      assert.equal(tc.emitted.length, 1, "only the named row is reported");
+      assert.equal(event.status, "FAILED");
+      assert.equal(event.reasonCode, "CISCO_INVALID_ROW");
+      assert.equal(event.retryable, false);
+      assert.equal(event.activityId, bad.activityId);
+      assert.ok(event.reason?.includes(`Row 2: ${h.phoneField} is not a dialable number`), event.reason);
       assert.deepEqual(statuses(), [400, 200]);
       assert.equal(server.rowCount(bad.attemptId), 0);
       for (const r of requests.filter((x) => x !== bad)) assert.equal(server.rowCount(r.attemptId), 1);
+    });
+
+    it("a row sent at once (window 0) waits for Cisco's verdict: a refusal is the send's own error", async () => {
+      const { ctx, plugin: p } = build({ batchWindowMs: 0 } as Partial<Options>);
+      const r = request();
+      server.rejectAccounts(r.attemptId);
+      const err = await rejection(p.send(r));
+      assert.equal(err.code, "CISCO_INVALID_ROW");
+      assert.equal(ctx.emitted.length, 0, "reported once: by the send, not also as an event");
+      await p.stop?.();
+      ctx.cleanup();
     });
 
     it("a customer without a dialable number fails at once, without a request", async () => {
@@ -250,25 +301,25 @@ export function describeAppendPaths<Server extends CiscoVendorServer, Options ex
       assert.equal(tc.emitted.length, 1);
     });
 
-    it("flush deletes the campaign's contacts and ends the open ones CANCELLED; unsent ones fail", async () => {
+    it("flush deletes the campaign's contacts and ends the open ones CANCELLED, the unsent ones too", async () => {
       const sent = await append(3, { campaignId: "hub-b" });
       h.connect(server, h.mappedCampaign, (sent[0] as SendRequest).attemptId);
       await plugin.pollResults();
-      const waiting = rejection(plugin.send(request({ campaignId: "hub-b" })));
+      const unsent = request({ campaignId: "hub-b" });
+      assert.equal((await plugin.send(unsent)).status, "QUEUED");
       const result = await plugin.actions.flush({ campaign: "hub-b" });
-      assert.deepEqual(result, { campaignId: h.mappedCampaign, cancelled: 2 });
+      assert.deepEqual(result, { campaignId: h.mappedCampaign, cancelled: 3 });
       assert.deepEqual(h.campaignAccounts(server, h.mappedCampaign), []);
       const flushPath = h.flushPathEnd(h.mappedCampaign);
       assert.ok(server.requests.some((r) => r.method === "DELETE" && r.path.endsWith(flushPath)));
       const cancelled = tc.emitted.filter((e) => e.kind === "status" && e.status === "CANCELLED");
       assert.deepEqual(
         cancelled.map((e) => ("vendorId" in e ? e.vendorId : "")).sort(),
-        sent
-          .slice(1)
-          .map((r) => r.attemptId)
-          .sort(),
+        [...sent.slice(1), unsent].map((r) => r.attemptId).sort(),
       );
-      assert.equal((await waiting).code, "CAMPAIGN_FLUSHED");
+      assert.equal(statusEventOf(tc.emitted, unsent.attemptId).reasonCode, "CAMPAIGN_FLUSHED");
+      await deliverAll(plugin, timers);
+      assert.equal(server.rowCount(unsent.attemptId), 0, "never appended");
       assert.equal(await plugin.pollResults(), 0, "nothing open there any more");
       await assert.rejects(plugin.actions.flush({}), { code: "INVALID_INPUT" });
       await assert.rejects(plugin.actions.flush({ campaign: "nope" }), { code: "INVALID_INPUT" });
@@ -276,9 +327,7 @@ export function describeAppendPaths<Server extends CiscoVendorServer, Options ex
 
     it("wrong credentials: AUTH_FAILED, not retryable, health not ok, the password nowhere", async () => {
       const { ctx, plugin: p } = build({ password: "wrong-password-4711", batchWindowMs: 0 } as Partial<Options>);
-      const sending = p.send(request());
-      timers.fire();
-      const err = await rejection(sending);
+      const err = await rejection(p.send(request()));
       assert.equal(err.code, "AUTH_FAILED");
       assert.equal(err.retryable, false);
       const health = await p.health();
