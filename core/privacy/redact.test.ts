@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "@jest/globals";
 import type { ActivityDoc } from "../store/models.ts";
 import { keyedHasher } from "./keyed-hash.ts";
-import { mentionsAny, redactedActivity, redactedWebhookBody, rowMentions } from "./redact.ts";
+import { isRedactedWebhookBody, mentionsAny, redactedActivity, redactedWebhookBody, rowMentions } from "./redact.ts";
 
 const hash = keyedHasher(Buffer.alloc(32, 7));
 const at = new Date("2026-01-01T00:00:00Z");
@@ -74,6 +74,14 @@ test("a webhook body keeps its envelope and ids; the customer id is hashed; text
   assert.equal(out.id, "e1");
   assert.deepEqual(out.data, { conversationId: "cv_1", customerId: hash("42"), erased: true });
   assert.match(redactedWebhookBody("not json", hash), /"erased":true/);
+  // Erasure searches again until no body names the customer; a redacted one is done even when a
+  // kept field equals the id (customer "0", event id "0"), or the search never ends.
+  const zero = JSON.stringify({ id: "0", event: "activity.status", data: { customerId: "0", activityId: "0" } });
+  assert.equal(isRedactedWebhookBody(zero), false);
+  const redacted = redactedWebhookBody(zero, hash);
+  assert.equal(mentionsAny(redacted, ["0"]), true);
+  assert.equal(isRedactedWebhookBody(redacted), true);
+  assert.equal(isRedactedWebhookBody("not json"), false);
 });
 
 test("mentions are whole JSON strings; import rows match by id, email or a phone's national digits", () => {

@@ -96,6 +96,16 @@ export function redactedWebhookBody(
   });
 }
 
+/** Whether a webhook body is one `redactedWebhookBody` wrote. */
+export function isRedactedWebhookBody(body: string): boolean {
+  try {
+    const payload = JSON.parse(body) as { data?: { erased?: unknown } };
+    return payload.data?.erased === true;
+  } catch {
+    return false;
+  }
+}
+
 /** Whether a JSON text holds one of `values` as a whole string (quoted, so "42" is not in "420"). */
 export function mentionsAny(json: string, values: readonly string[]): boolean {
   return values.some((v) => json.includes(JSON.stringify(v)));
