@@ -47,18 +47,12 @@ function request(url: URL, opts: http.RequestOptions): http.ClientRequest {
   return (url.protocol === "https:" ? https : http).request(url, opts);
 }
 
-/**
- * The body of an answer, or its first line for a 202, whose response lasts as long as the job
- * (it is read on to its end, not destroyed: that would abort the upload on the same socket).
- */
+/** The body of an answer (the 202 of an import comes once the upload is in, and ends at once). */
 export function bodyOf(res: http.IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     let out = "";
     res.setEncoding("utf8");
-    res.on("data", (chunk: string) => {
-      out += chunk;
-      if (res.statusCode === 202 && out.includes("\n")) resolve(out.split("\n")[0]!);
-    });
+    res.on("data", (chunk: string) => (out += chunk));
     res.on("error", reject);
     res.on("end", () => resolve(out));
   });

@@ -1,8 +1,9 @@
 /**
  * `imports`: CSV imports of customers as jobs. `start` takes the upload as a stream (multipart
- * `options` then `file`, or a text/csv body with query options), checks the header and the
- * first batch, answers 202 with the job and goes on reading the upload. Every node sweeps for
- * jobs whose node stopped writing and marks them interrupted with exactly what landed.
+ * `options` then `file`, or a text/csv body with query options), checks the options, writes the
+ * upload to the node's spool (import-spool.ts), checks its header and first batch, answers 202
+ * with the job and runs it from the spooled file. Every node sweeps for jobs whose node stopped
+ * writing and marks them interrupted with exactly what landed.
  */
 import { Readable } from "node:stream";
 import busboy from "busboy";
@@ -12,6 +13,7 @@ import { CsvFormatError } from "../audience/csv-source.ts";
 import { loadPhoneZoneTable } from "../regulation/load.ts";
 import { CustomerStore } from "../store/customers.ts";
 import { ImportStore, type ImportJobDoc } from "../store/imports.ts";
+import { ImportSpool, type SpooledUpload } from "./import-spool.ts";
 import { ConflictError, NotFoundError, ValidationError, type HttpMeta } from "./errors.ts";
 import { newImportId, newJob, prepareImport, runImport, type ImportDeps } from "./import-job.ts";
 import { runtimeOf, type HubRuntime } from "./runtime.ts";
@@ -103,6 +105,7 @@ export function importsService(runtime: HubRuntime): ServiceSchema {
   const customers = new CustomerStore(runtime.store.conn);
   const imports = new ImportStore(runtime.store.conn);
   const zones = loadPhoneZoneTable();
+  const spool = new ImportSpool(runtime.config.dataDir, runtime.nodeId);
   const deps: ImportDeps = {
     customers,
     imports,
@@ -136,6 +139,7 @@ export function importsService(runtime: HubRuntime): ServiceSchema {
   return {
     name: "imports",
     async started() {
+      await spool.clearLeftovers();
       await imports.ensureIndexes();
       await customers.ensureIndexes();
       sweeper = setInterval(() => void sweep().catch(() => undefined), 5_000);
@@ -156,6 +160,8 @@ export function importsService(runtime: HubRuntime): ServiceSchema {
             throw new ValidationError("No upload", [{ path: "", message: "send multipart/form-data or text/csv" }]);
           let rawOptions: unknown;
           let file: Readable;
+          /** Only a text/csv body's length is the file's own (a multipart one counts the parts). */
+          let fileBytes: number | undefined;
           if (/^multipart\/form-data\b/i.test(upload.contentType)) {
             ({ options: rawOptions, file } = await multipartParts(stream, { "content-type": upload.contentType }));
           } else if (/^text\/csv\b/i.test(upload.contentType)) {
@@ -163,6 +169,7 @@ export function importsService(runtime: HubRuntime): ServiceSchema {
               QUERY_OPTIONS.filter((k) => ctx.params[k] !== undefined).map((k) => [k, ctx.params[k]]),
             );
             file = stream;
+            fileBytes = upload.contentLength;
           } else {
             stream.resume();
             throw new ValidationError("Unsupported upload", [
@@ -195,20 +202,25 @@ export function importsService(runtime: HubRuntime): ServiceSchema {
                 ),
               );
           }
-          let prepared;
-          try {
-            prepared = await prepareImport(file, options, declarations, BATCH_SIZE);
-          } catch (err) {
-            if (err instanceof CsvFormatError)
-              fail(
-                new ValidationError(`The CSV cannot be imported: ${err.message}`, [
-                  { path: `/file/line/${err.line}`, message: err.message },
-                ]),
-              );
-            throw err;
-          }
+          // The whole upload first: the 202 is a finished response, and the job reads the file.
+          const spooled: SpooledUpload = await spool.write(file, fileBytes);
+          const input = spooled.open();
+          const discard = async (e: unknown): Promise<never> => {
+            input.destroy();
+            await spooled.remove();
+            throw e;
+          };
+          const prepared = await prepareImport(input, options, declarations, BATCH_SIZE).catch((err: unknown) =>
+            discard(
+              err instanceof CsvFormatError
+                ? new ValidationError(`The CSV cannot be imported: ${err.message}`, [
+                    { path: `/file/line/${err.line}`, message: err.message },
+                  ])
+                : err,
+            ),
+          );
           if (previous && JSON.stringify(previous.header) !== JSON.stringify(prepared.header))
-            fail(
+            await discard(
               new ConflictError(`the file's header differs from the one of import ${previous._id}: not the same file`),
             );
           if (hasMapping && options.mappingId) await imports.putMapping(options.mappingId, options.mapping, new Date());
@@ -232,24 +244,20 @@ export function importsService(runtime: HubRuntime): ServiceSchema {
               },
             );
           } else {
-            job = newJob(newImportId(now), options, prepared.header, deps, upload.contentLength);
+            job = newJob(newImportId(now), options, prepared.header, deps, spooled.bytes);
             await imports.create(job);
           }
           const abort = new AbortController();
           const done = runImport(deps, prepared, job, previous?.committedThroughLine ?? 1, abort.signal)
             .catch((err: unknown) => this.logger.error("import failed", { id: job._id, error: (err as Error).message }))
-            .finally(() => running.delete(job._id));
+            .finally(() => {
+              running.delete(job._id);
+              return spooled.remove();
+            });
           running.set(job._id, { abort, done });
           ctx.meta.$statusCode = 202;
           ctx.meta.$location = `/api/v1/imports/${job._id}`;
-          ctx.meta.$responseType = "application/json; charset=utf-8";
-          // The job's JSON goes out at once, but the response ends only when the job does:
-          // Node's HTTP server stops reading a request whose response has finished (the upload
-          // stalled after a few hundred KB when the 202 was a finished response).
-          const body = new Readable({ read() {} });
-          body.push(`${JSON.stringify(importView(job))}\n`);
-          void done.finally(() => body.push(null));
-          return body;
+          return importView(job);
         },
       },
       async get(ctx: Context<{ id: string }>) {

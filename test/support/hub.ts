@@ -14,6 +14,8 @@ export const TEST_KEYS = {
 };
 
 export interface TestHub extends Hub {
+  /** The node's data dir (keys, journal, import spool). */
+  dataDir: string;
   api(
     method: string,
     url: string,
@@ -50,6 +52,7 @@ export async function startTestHub(
   });
   return {
     ...hub,
+    dataDir: config.dataDir,
     async api(method, url, body, key = TEST_KEYS.admin) {
       const res = await fetch(hub.apiUrl + url, {
         method,
