@@ -409,13 +409,7 @@ export class ActivityStore {
         this.moved(activity, nextRunAt);
         return true;
       }
-      const late = await this.models.Activity.updateOne(
-        { _id: activity._id, ...notRecorded },
-        { $push: { attempts: done }, $set: { status: outcome.status, nextRunAt: now, updatedAt: now } },
-      );
-      if (late.modifiedCount !== 1) return false;
-      await this.due.add([{ activityId: activity._id, at: now }]);
-      return true;
+      return this.pushUnrecorded(activity._id, index, done, outcome.status, now, now);
     }
     const set: Record<string, unknown> = { status: outcome.status, nextRunAt, updatedAt: now };
     for (const [k, v] of Object.entries(outcome)) if (v !== undefined) set[`attempts.${index}.${k}`] = v;
@@ -430,6 +424,28 @@ export class ActivityStore {
   }
 
   /**
+   * Pushes an attempt known only from its start record, with its outcome, whoever holds the
+   * activity (its sender alone writes attempt `index` while it answers), unless someone recorded
+   * it since; the activity is due by `nextRunAt` so that its holder looks again.
+   */
+  private async pushUnrecorded(
+    activityId: string,
+    index: number,
+    attempt: AttemptDoc,
+    status: AttemptStatus,
+    nextRunAt: Date,
+    now: Date,
+  ): Promise<boolean> {
+    const res = await this.models.Activity.updateOne(
+      { _id: activityId, [`attempts.${index}`]: { $exists: false } },
+      { $push: { attempts: attempt }, $set: { status, nextRunAt, updatedAt: now } },
+    );
+    if (res.modifiedCount !== 1) return false;
+    await this.due.add([{ activityId, at: nextRunAt }]);
+    return true;
+  }
+
+  /**
    * Writes a journaled vendor answer (outcome-journal.ts) to the attempt it belongs to, if that
    * attempt is still DISPATCHING: the answer is the truth whoever holds the activity now. The
    * lease is released only when it is still the sender's; otherwise the holder releases it.
@@ -440,17 +456,9 @@ export class ActivityStore {
     if (entry.attempt) {
       // Sent from its start record: the attempt goes in whole, unless someone recorded it since.
       const { unstored: _, ...attempt } = entry.attempt;
-      const nextRunAt = entry.nextRunAt ? new Date(entry.nextRunAt) : null;
-      const res = await this.models.Activity.updateOne(
-        { _id: entry.activityId, [`attempts.${i}`]: { $exists: false } },
-        {
-          $push: { attempts: { ...attempt, ...definedOnly(entry.update), updatedAt: new Date(entry.answeredAt) } },
-          $set: { status: entry.update.status, nextRunAt: nextRunAt ?? now, updatedAt: now },
-        },
-      );
-      if (res.modifiedCount !== 1) return false;
-      await this.due.add([{ activityId: entry.activityId, at: nextRunAt ?? now }]);
-      return true;
+      const done = { ...attempt, ...definedOnly(entry.update), updatedAt: new Date(entry.answeredAt) };
+      const nextRunAt = entry.nextRunAt ? new Date(entry.nextRunAt) : now;
+      return this.pushUnrecorded(entry.activityId, i, done, entry.update.status, nextRunAt, now);
     }
     const set: Record<string, unknown> = {
       status: entry.update.status,
