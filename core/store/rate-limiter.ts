@@ -1,9 +1,9 @@
 /**
- * A send-rate limit shared by every hub node. Each second has `perSecond` slots; a send
- * takes one by inserting `<key>@<second>#<slot>` (a unique insert is the one atomic write
- * FerretDB offers; a `$inc` counter would over-admit under concurrency). When every slot of
- * the second is taken, the caller waits for the next. Old slots are purged by a job, not a
- * TTL index (FerretDB has none).
+ * A send-rate limit shared by every hub node. Each window (a second unless the caller says
+ * otherwise) has `perWindow` slots; a send takes one by inserting `<key>@<window>#<slot>`
+ * (a unique insert is the one atomic write FerretDB offers; a `$inc` counter would over-admit
+ * under concurrency). When every slot of the window is taken, the caller waits for the next.
+ * Old slots are purged by a job, not a TTL index (FerretDB has none).
  */
 import type { RateLimiter } from "@dialmesh/sdk";
 import type { Models } from "./models.ts";
@@ -20,19 +20,22 @@ export class SharedRateLimiter implements RateLimiter {
     this.now = now;
   }
 
-  async acquire(key: string, perSecond: number): Promise<void> {
-    if (!(perSecond > 0)) return;
-    const slots = Math.max(1, Math.floor(perSecond));
+  async acquire(key: string, perWindow: number, windowMs = 1000): Promise<void> {
+    if (!(perWindow > 0)) return;
+    const slots = Math.max(1, Math.floor(perWindow));
+    const span = Math.max(1, Math.floor(windowMs));
+    // Windows other than the second carry their length, so two limits under one key never share slots.
+    const name = span === 1000 ? key : `${key}/${span}ms`;
     for (;;) {
       const t = this.now();
-      const second = Math.floor(t / 1000);
-      const hintKey = `${key}@${second}`;
+      const window = Math.floor(t / span);
+      const hintKey = `${name}@${window}`;
       for (let slot = this.hint.get(hintKey) ?? 0; slot < slots; slot++) {
         try {
           await this.models.RateWindow.collection.insertOne({
             _id: `${hintKey}#${slot}`,
             n: 1,
-            expiresAt: new Date((second + 60) * 1000),
+            expiresAt: new Date((window + 1) * span + 60_000),
           } as never);
           this.hint.set(hintKey, slot + 1);
           if (this.hint.size > 1000) this.hint.clear();
@@ -40,10 +43,10 @@ export class SharedRateLimiter implements RateLimiter {
         } catch (err) {
           if (!isDuplicateKey(err)) throw err;
         }
-        if (Math.floor(this.now() / 1000) !== second) break;
+        if (Math.floor(this.now() / span) !== window) break;
       }
       this.hint.set(hintKey, slots);
-      const wait = (second + 1) * 1000 - this.now();
+      const wait = (window + 1) * span - this.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait + 1));
     }
   }

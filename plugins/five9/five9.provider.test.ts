@@ -153,6 +153,13 @@ describe("five9", () => {
       assert.deepEqual(batches, [10, 10, 3]);
       assert.ok(server.succeeded("getListImportResult").length >= 3, "every import was confirmed");
       for (const r of requests) assert.equal(server.keyCount(r.attemptId), 1, r.attemptId);
+      // Each import took a slot of the shared limiter: 20 a minute as 4 per quarter minute.
+      const imports = tc.rateLimits.filter((l) => l.key === `five9:${server.username}:async`);
+      assert.equal(imports.length, server.calls.filter((c) => c.operation === "asyncAddRecordsToList").length);
+      assert.ok(
+        imports.every((l) => l.perSecond === 4 && l.windowMs === 15_000),
+        JSON.stringify(imports),
+      );
     });
 
     it("sending the same attempt again does not add it twice (the key is the attemptId)", async () => {

@@ -133,19 +133,16 @@ export function requestFields(request: InboundRequest): Record<string, string> {
   return fields;
 }
 
-/** A per-process sliding-minute limiter (the hub's shared limiter counts per second only). */
-function minuteLimiter(perMinute: number, timers: Timers, now: () => number): () => Promise<void> {
-  const calls: number[] = [];
-  return async () => {
-    for (;;) {
-      const t = now();
-      while (calls.length > 0 && calls[0]! <= t - 60_000) calls.shift();
-      if (calls.length < perMinute) {
-        calls.push(t);
-        return;
-      }
-      await timers.sleep(calls[0]! + 60_000 - t + 1);
-    }
+/**
+ * Five9 allows `perMinute` asynchronous imports in any minute. The hub's limiter is shared by
+ * every node but counts fixed windows: with windows of a quarter minute holding a fifth of the
+ * limit each, no sliding minute (which spans at most five such windows) exceeds the limit.
+ */
+export const ASYNC_WINDOWS_PER_MINUTE = 4;
+export function asyncWindow(perMinute: number): { perWindow: number; windowMs: number } {
+  return {
+    perWindow: Math.max(1, Math.floor(perMinute / (ASYNC_WINDOWS_PER_MINUTE + 1))),
+    windowMs: 60_000 / ASYNC_WINDOWS_PER_MINUTE,
   };
 }
 
@@ -198,7 +195,7 @@ export function createFive9(ctx: PluginContext<Five9Options>, deps: Five9Deps = 
     return counters.value;
   }
 
-  const asyncSlot = minuteLimiter(opts.asyncPerMinute ?? 20, timers, () => now().getTime());
+  const asyncLimit = asyncWindow(opts.asyncPerMinute ?? 20);
   const singlePerSecond = opts.singlePerSecond ?? 2;
   const limiterKey = `five9:${opts.username}`;
   const sender = new RecordSender({
@@ -214,10 +211,11 @@ export function createFive9(ctx: PluginContext<Five9Options>, deps: Five9Deps = 
     importPollMs: opts.importPollMs ?? 1000,
     budgetMs: opts.sendBudgetMs ?? 15_000,
     now: () => now().getTime(),
-    // Single inserts share the hub's store-backed limiter (every node); its unit is one per
-    // second at least, too coarse for 20 asynchronous imports a minute, which are limited per
-    // node here and by the domain's counters and OperationsLimitExceeded faults for all.
-    acquire: (op) => (op === "single" ? ctx.rateLimiter.acquire(`${limiterKey}:single`, singlePerSecond) : asyncSlot()),
+    // Both kinds share the hub's store-backed limiter, so the domain's limits hold across nodes.
+    acquire: (op) =>
+      op === "single"
+        ? ctx.rateLimiter.acquire(`${limiterKey}:single`, singlePerSecond)
+        : ctx.rateLimiter.acquire(`${limiterKey}:async`, asyncLimit.perWindow, asyncLimit.windowMs),
     counters: callCounters,
   });
   let lastAuthFailure: string | undefined;

@@ -28,3 +28,29 @@ test("two limiters on one database (two nodes) never admit more than perSecond i
   assert.ok(perSecond.size >= 4, "40 at 10/s spans at least four seconds");
   assert.ok(elapsed >= 2000, `40 at 10/s cannot all pass within ${elapsed} ms`);
 });
+
+test("a limit over a longer window (Five9's per-minute imports): at most perWindow in each window, across nodes", async () => {
+  const nodes = [new SharedRateLimiter(store.models), new SharedRateLimiter(store.models)];
+  // 9 imports at 3 per 250 ms window across two nodes; the per-second limit of the same key is apart.
+  await Promise.all(Array.from({ length: 9 }, (_, i) => nodes[i % 2]!.acquire("five9:acct:async", 3, 250)));
+  await nodes[0]!.acquire("five9:acct:async", 1);
+  const slots = await store.models.RateWindow.find({ _id: { $regex: "^five9:acct:async/250ms@" } }).lean();
+  assert.equal(slots.length, 9, "each admission took a distinct slot");
+  const perWindow = new Map<string, number>();
+  for (const s of slots) {
+    const window = s._id.split("@")[1]!.split("#")[0]!;
+    perWindow.set(window, (perWindow.get(window) ?? 0) + 1);
+  }
+  assert.ok(Math.max(...perWindow.values()) <= 3, `admitted per window: ${[...perWindow.values()].join(",")}`);
+  assert.ok(perWindow.size >= 3, "9 at 3 a window span at least three windows");
+  const windows = [...perWindow.keys()].map(Number);
+  assert.ok(
+    windows.every((w) => w * 250 <= Date.now()),
+    "window numbers count 250 ms windows since the epoch",
+  );
+  assert.equal(
+    await store.models.RateWindow.countDocuments({ _id: { $regex: "^five9:acct:async@" } }),
+    1,
+    "the per-second slot of the key is its own",
+  );
+});

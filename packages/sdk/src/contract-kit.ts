@@ -85,7 +85,7 @@ export interface TestContext<Options> {
   /** Every event the plugin reported through `context.emit`. */
   emitted: CanonicalEvent[];
   /** Every `rateLimiter.acquire` call. */
-  rateLimits: { key: string; perSecond: number }[];
+  rateLimits: { key: string; perSecond: number; windowMs?: number }[];
   /** The logs as text, one line per call (`level msg {json data}`): search it for leaks. */
   logText(): string;
   /** Removes the temporary data dir (when the kit created it). */
@@ -115,7 +115,7 @@ export function createTestContext<Options>(
 ): TestContext<Options> {
   const logs: LogEntry[] = [];
   const emitted: CanonicalEvent[] = [];
-  const rateLimits: { key: string; perSecond: number }[] = [];
+  const rateLimits: { key: string; perSecond: number; windowMs?: number }[] = [];
   const ownDataDir = overrides.dataDir === undefined;
   const dataDir = overrides.dataDir ?? mkdtempSync(path.join(tmpdir(), "dialmesh-plugin-test-"));
   const instanceId = overrides.instanceId ?? "contract";
@@ -131,8 +131,8 @@ export function createTestContext<Options>(
     options,
     webhookUrl: `https://hub.test/webhooks/${instanceId}`,
     rateLimiter: {
-      acquire: async (key, perSecond) => {
-        rateLimits.push({ key, perSecond });
+      acquire: async (key, perSecond, windowMs) => {
+        rateLimits.push({ key, perSecond, ...(windowMs !== undefined ? { windowMs } : {}) });
       },
     },
     conversations: { lastInboundAt: async () => undefined },

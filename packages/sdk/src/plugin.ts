@@ -247,8 +247,13 @@ export interface ConversationLookup {
 }
 
 export interface RateLimiter {
-  /** Resolves when one more send under `key` is allowed at `perSecond`, across all hub nodes. */
-  acquire(key: string, perSecond: number): Promise<void>;
+  /**
+   * Resolves when one more send under `key` is allowed, across all hub nodes: at most
+   * `perWindow` in each window of `windowMs` (default 1,000: `perWindow` is then per second).
+   * Windows are fixed (aligned to the epoch); for a vendor limit over a sliding window of W,
+   * use windows of W/k with floor(limit/(k+1)) each, which no sliding W can exceed.
+   */
+  acquire(key: string, perWindow: number, windowMs?: number): Promise<void>;
 }
 
 export interface PluginContext<Options> {
