@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { describe, test, beforeAll, afterAll } from "@jest/globals";
 import { startTwilioServer, type TwilioTestServer } from "../vendors/twilio-server.ts";
 import { eventually, startTestHub, type TestHub } from "../support/hub.ts";
-import { getActivity, timeline, waitForActivity } from "./digital-helpers.ts";
+import { getActivity, waitForActivity, waitForTimelineEvent } from "./digital-helpers.ts";
 
 /** A local vendor server as the scenario drives it. */
 export interface DialerVendor {
@@ -122,7 +122,12 @@ export function describeDialerThroughHub(scenario: DialerScenario): void {
 
       const [a, b, c] = ids as [string, string, string];
       const done = await waitForActivity(hub, a, (x) => x.status === "CONNECTED", "CONNECTED");
-      const callResult = (await timeline(hub, done.conversationId)).find((e) => e.type === "CALL_RESULT");
+      const callResult = await waitForTimelineEvent(
+        hub,
+        done.conversationId,
+        (e) => e.type === "CALL_RESULT",
+        "the call result on the timeline",
+      );
       assert.equal(callResult?.status, "CONNECTED");
       assert.equal(callResult?.pluginId, pluginId);
       assert.equal(callResult?.vendorId, connected);
@@ -137,7 +142,12 @@ export function describeDialerThroughHub(scenario: DialerScenario): void {
       const fellBack = await getActivity(hub, b);
       assert.equal(fellBack.attempts[0]?.status, "NO_ANSWER");
       assert.equal(fellBack.attempts[1]?.channel, "sms");
-      const unreachedResult = (await timeline(hub, fellBack.conversationId)).find((e) => e.type === "CALL_RESULT");
+      const unreachedResult = await waitForTimelineEvent(
+        hub,
+        fellBack.conversationId,
+        (e) => e.type === "CALL_RESULT",
+        "the unreached call's result on the timeline",
+      );
       assert.equal((unreachedResult as { raw?: string } | undefined)?.raw, scenario.rawCodes.noAnswer);
 
       const ended = await waitForActivity(

@@ -96,6 +96,20 @@ export async function timeline(hub: TestHub, conversationId: string): Promise<Ti
   return (res.body as { timeline: TimelineEventView[] }).timeline;
 }
 
+/**
+ * Waits for an event on a conversation's timeline: an activity's status is written a moment
+ * before the timeline event that goes with it.
+ */
+export function waitForTimelineEvent(
+  hub: TestHub,
+  conversationId: string,
+  match: (e: TimelineEventView) => boolean,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<TimelineEventView> {
+  return eventually(async () => (await timeline(hub, conversationId)).find(match), timeoutMs, what);
+}
+
 export async function suppression(hub: TestHub, address: string): Promise<{ suppressed: boolean; reason?: string }> {
   const res = await hub.api("GET", `/api/v1/suppressions/${encodeURIComponent(address)}`);
   assert.equal(res.status, 200, res.text);
