@@ -181,3 +181,18 @@ export function countSegments(text: string): number {
   const units = text.length;
   return units <= 70 ? 1 : Math.ceil(units / 67);
 }
+
+/** The longest wait a `Retry-After` is followed for (a larger one is a vendor's typo or an outage). */
+const MAX_RETRY_AFTER_MS = 10 * 60_000;
+
+/**
+ * A `Retry-After` header (RFC 9110: delay-seconds or an HTTP date) as milliseconds from
+ * `nowMs`, or undefined when absent or unreadable.
+ */
+export function retryAfterMs(value: string | undefined, nowMs: number): number | undefined {
+  if (value === undefined) return undefined;
+  const text = value.trim();
+  const ms = /^\d+$/.test(text) ? Number(text) * 1000 : Date.parse(text) - nowMs;
+  if (!Number.isFinite(ms)) return undefined;
+  return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms));
+}

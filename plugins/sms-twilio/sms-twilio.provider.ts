@@ -24,7 +24,7 @@ import {
   type SendRequest,
   type SendResult,
 } from "@dialmesh/sdk";
-import { countSegments, describeTwilioError, mapTwilioStatus } from "./sms-twilio.mapping.ts";
+import { countSegments, describeTwilioError, mapTwilioStatus, retryAfterMs } from "./sms-twilio.mapping.ts";
 
 export interface SmsTwilioOptions {
   accountSid: string;
@@ -48,19 +48,50 @@ export const DEFAULT_MAX_PER_SECOND = 1;
 const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
 
 /**
- * The SDK's RequestClient, sending every request for a `*.twilio.com` host to `baseUrl`
- * instead (path and query kept; a path in `baseUrl` is prefixed).
+ * The SDK's RequestClient, with two changes: a refusal that says when to come back
+ * (`Retry-After` on a 429 or 503, which the SDK's error drops) fails with that wait, and, given
+ * a `baseUrl`, every request for a `*.twilio.com` host goes there instead (path and query
+ * kept; a path in `baseUrl` is prefixed).
  */
-export class BaseUrlRequestClient extends twilio.RequestClient {
-  readonly baseUrl: URL;
+export class TwilioRequestClient extends twilio.RequestClient {
+  readonly baseUrl: URL | undefined;
 
-  constructor(baseUrl: string, opts: { timeout?: number } = {}) {
+  constructor(baseUrl: string | undefined, opts: { timeout?: number } = {}) {
     super({ timeout: opts.timeout });
-    this.baseUrl = new URL(baseUrl);
+    this.baseUrl = baseUrl ? new URL(baseUrl) : undefined;
   }
 
-  override request<TData>(opts: RequestClient.RequestOptions<TData>): Promise<ResponseModule.default<TData>> {
-    return super.request<TData>({ ...opts, uri: rewriteUri(opts.uri, this.baseUrl) });
+  override async request<TData>(opts: RequestClient.RequestOptions<TData>): Promise<ResponseModule.default<TData>> {
+    const res = await super.request<TData>(this.baseUrl ? { ...opts, uri: rewriteUri(opts.uri, this.baseUrl) } : opts);
+    if (res.statusCode >= 400) {
+      const wait = retryAfterMs(headerOf(res.headers, "retry-after"), Date.now());
+      if (wait !== undefined) {
+        const body = (typeof res.body === "string" ? parseJson(res.body) : res.body) as
+          { code?: number; message?: string } | undefined;
+        const err = toPluginError({ status: res.statusCode, code: body?.code, message: body?.message });
+        throw new PluginError(err.code, err.message, {
+          retryable: err.retryable,
+          status: err.status,
+          optOut: err.optOut,
+          retryAfterMs: wait,
+        });
+      }
+    }
+    return res;
+  }
+}
+
+function headerOf(headers: unknown, name: string): string | undefined {
+  if (!headers || typeof headers !== "object") return undefined;
+  for (const [key, value] of Object.entries(headers)) if (key.toLowerCase() === name) return String(value);
+  return undefined;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
   }
 }
 
@@ -163,11 +194,10 @@ export function createSmsTwilio(ctx: PluginContext<SmsTwilioOptions>): ChannelPl
   const smsSender = sender.startsWith("whatsapp:") ? undefined : sender;
   const keywords = compileKeywords(opts.optOutKeywords);
   const timeout = opts.timeoutMs ?? 30_000;
-  // With the default base URL the SDK's own client is kept, so TWILIO_REGION / TWILIO_EDGE still apply.
-  const httpClient =
-    baseUrl.replace(/\/+$/, "") === DEFAULT_BASE_URL
-      ? new twilio.RequestClient({ timeout })
-      : new BaseUrlRequestClient(baseUrl, { timeout });
+  // With the default base URL nothing is rewritten, so TWILIO_REGION / TWILIO_EDGE still apply.
+  const httpClient = new TwilioRequestClient(baseUrl.replace(/\/+$/, "") === DEFAULT_BASE_URL ? undefined : baseUrl, {
+    timeout,
+  });
   const client = twilio(opts.accountSid, opts.authToken, { httpClient, autoRetry: false });
   let lastAuthFailure: string | undefined;
 

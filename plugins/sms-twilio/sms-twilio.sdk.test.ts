@@ -11,6 +11,7 @@ import nock from "nock";
 import { createTestContext } from "@dialmesh/sdk/contract-kit";
 import { isPluginError, type PluginError, type SendRequest } from "@dialmesh/sdk";
 import createPlugin, { type SmsTwilioOptions } from "./sms-twilio.provider.ts";
+import { retryAfterMs } from "./sms-twilio.mapping.ts";
 
 const ACCOUNT = `AC${"1".repeat(32)}`;
 const TOKEN = "nock-token-0123456789";
@@ -36,6 +37,14 @@ function request(): SendRequest {
 function json(body: unknown): [string, Record<string, string>] {
   const text = JSON.stringify(body);
   return [text, { "content-type": "application/json", "content-length": String(Buffer.byteLength(text)) }];
+}
+
+function withHeader(
+  [body, headers]: [string, Record<string, string>],
+  name: string,
+  value: string,
+): [string, Record<string, string>] {
+  return [body, { ...headers, [name]: value }];
 }
 
 async function plugin() {
@@ -106,6 +115,43 @@ describe("sms-twilio through the twilio SDK, at the HTTP level", () => {
     assert.ok((err.retryAfterMs ?? 0) > 0);
     assert.ok(scope.isDone());
     assert.deepEqual(nock.pendingMocks(), []);
+  });
+
+  test("a Retry-After on a 429 or a 503 is the wait the hub is told (seconds, or an HTTP date)", async () => {
+    nock("https://api.twilio.com")
+      .post(PATH)
+      .reply(429, ...withHeader(json({ code: 20429, message: "Too Many Requests", status: 429 }), "Retry-After", "7"));
+    const limited = await sendFails();
+    assert.equal(limited.code, "RATE_LIMITED", limited.message);
+    assert.equal(limited.retryable, true);
+    assert.equal(limited.retryAfterMs, 7000);
+    assert.match(limited.message, /Twilio 20429/);
+
+    const inTwoMinutes = new Date(Date.now() + 120_000).toUTCString();
+    nock("https://api.twilio.com")
+      .post(PATH)
+      .reply(
+        503,
+        ...withHeader(json({ code: 20503, message: "Service Unavailable", status: 503 }), "Retry-After", inTwoMinutes),
+      );
+    const unavailable = await sendFails();
+    assert.equal(unavailable.code, "VENDOR_UNAVAILABLE");
+    // An HTTP date has whole seconds: the wait is within the second before it.
+    assert.ok(
+      unavailable.retryAfterMs! > 118_000 && unavailable.retryAfterMs! <= 120_000,
+      String(unavailable.retryAfterMs),
+    );
+    assert.deepEqual(nock.pendingMocks(), []);
+  });
+
+  test("Retry-After values: seconds, a date, nonsense, and a cap", () => {
+    const now = Date.parse("2026-12-02T10:00:00Z");
+    assert.equal(retryAfterMs("30", now), 30_000);
+    assert.equal(retryAfterMs("Wed, 02 Dec 2026 10:01:00 GMT", now), 60_000);
+    assert.equal(retryAfterMs("Wed, 02 Dec 2026 09:00:00 GMT", now), 0, "a date passed: no wait");
+    assert.equal(retryAfterMs("soon", now), undefined);
+    assert.equal(retryAfterMs(undefined, now), undefined);
+    assert.equal(retryAfterMs("86400", now), 600_000, "at most ten minutes");
   });
 
   test("503 is a retryable VENDOR_UNAVAILABLE; 400 21211 is a final INVALID_NUMBER", async () => {
