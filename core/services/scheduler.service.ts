@@ -221,7 +221,7 @@ export function schedulerService(runtime: HubRuntime, registry: PluginRegistry):
         const until = date("until");
         const limit = parseLimit(q.limit, { default: 50, max: 500 });
         if (details.length) throw new ValidationError("Invalid query parameters", details);
-        const page = await activities.list(
+        const { docs, read, lastId } = await activities.list(
           {
             ...(status ? { status } : {}),
             ...(typeof q.channel === "string" ? { channel: q.channel } : {}),
@@ -231,11 +231,10 @@ export function schedulerService(runtime: HubRuntime, registry: PluginRegistry):
             ...(until ? { until } : {}),
           },
           after,
-          limit + 1,
+          limit,
         );
-        const more = page.length > limit;
-        const shown = more ? page.slice(0, limit) : page;
-        return { activities: shown.map(activityView), next: more ? shown.at(-1)!._id : null };
+        // A full page read may have more after it, even when some of it did not match the status.
+        return { activities: docs.map(activityView), next: read === limit ? lastId! : null };
       },
       async get(ctx: Context<{ id: string }>) {
         const a = await activities.get(ctx.params.id);

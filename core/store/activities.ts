@@ -594,10 +594,22 @@ export class ActivityStore {
   }
 
   /** Counts by status and channel, for metrics. */
-  /** One page of activities matching `filter`, in id order (ids begin with their creation time), after the cursor. */
-  async list(filter: ActivityListFilter, after: string | undefined, limit: number): Promise<ActivityDoc[]> {
+  /**
+   * One page of activities matching `filter`, in id order (ids begin with their creation time),
+   * after the cursor: up to `limit` read, of which `docs` match (`lastId`: the last one read, the
+   * next page's cursor). A send in flight shows as DISPATCHING (its start record, not its stored
+   * status): a status filter is applied to what is shown, and DISPATCHING looks among the
+   * activities that were due (a send starts only once its activity is).
+   */
+  async list(
+    filter: ActivityListFilter,
+    after: string | undefined,
+    limit: number,
+    now = new Date(),
+  ): Promise<{ docs: ActivityDoc[]; read: number; lastId: string | undefined }> {
     const query: Record<string, unknown> = {};
-    if (filter.status) query.status = filter.status;
+    if (filter.status === "DISPATCHING") query.nextRunAt = { $lte: now };
+    else if (filter.status) query.status = filter.status;
     if (filter.channel) query.channel = filter.channel;
     if (filter.campaignId) query.campaignId = filter.campaignId;
     if (filter.customerId) query["customer.id"] = filter.customerId;
@@ -607,7 +619,11 @@ export class ActivityStore {
         ...(filter.until ? { $lt: filter.until } : {}),
       };
     if (after) query._id = { $gt: after };
-    return this.withStarted(await this.models.Activity.find(query).sort({ _id: 1 }).limit(limit).lean<ActivityDoc[]>());
+    const page = await this.withStarted(
+      await this.models.Activity.find(query).sort({ _id: 1 }).limit(limit).lean<ActivityDoc[]>(),
+    );
+    const docs = filter.status ? page.filter((d) => d.status === filter.status) : page;
+    return { docs, read: page.length, lastId: page.at(-1)?._id };
   }
 
   async countsByStatus(): Promise<{ status: string; channel: string; count: number }[]> {

@@ -1,7 +1,8 @@
 /** GET /api/v1/activities: filters, cursor paging, typed parameters. */
 import assert from "node:assert/strict";
 import { afterAll, beforeAll, describe, test } from "@jest/globals";
-import { startTestHub, type TestHub } from "../support/hub.ts";
+import { eventually, startTestHub, type TestHub } from "../support/hub.ts";
+import { startSmtpServer, type LocalSmtpServer } from "../vendors/smtp-server.ts";
 
 describe("listing activities", () => {
   let hub: TestHub;
@@ -69,5 +70,56 @@ describe("listing activities", () => {
         res.text,
       );
     }
+  });
+});
+
+describe("listing a send in flight", () => {
+  let hub: TestHub;
+  let smtp: LocalSmtpServer;
+  beforeAll(async () => {
+    smtp = await startSmtpServer();
+    hub = await startTestHub({
+      plugins: [{ id: "mail", use: "email-smtp", options: { host: "127.0.0.1", port: smtp.port, from: "a@b.co" } }],
+    });
+  });
+  afterAll(async () => {
+    await hub?.stop();
+    await smtp?.stop();
+  });
+
+  test("an activity whose email is being sent is listed as DISPATCHING, not under its stored status", async () => {
+    const release = smtp.holdAnswersAfter(0);
+    const res = await hub.api("POST", "/api/v1/activities", {
+      customer: { id: "in-flight", email: "flight@example.com" },
+      channel: "email",
+      content: { text: "x" },
+    });
+    assert.equal(res.status, 202, res.text);
+    const id = (res.body as { id: string }).id;
+    const list = async (status: string) =>
+      (
+        (await hub.api("GET", `/api/v1/activities?status=${status}&customerId=in-flight`)).body as {
+          activities: { id: string; status: string }[];
+        }
+      ).activities;
+    try {
+      const dispatching = await eventually(
+        async () => {
+          const found = await list("DISPATCHING");
+          return found.length > 0 && found;
+        },
+        10_000,
+        "the send listed as DISPATCHING",
+      );
+      assert.deepEqual(
+        dispatching.map((a) => [a.id, a.status]),
+        [[id, "DISPATCHING"]],
+      );
+      assert.deepEqual(await list("SCHEDULED"), [], "not under the status it is stored with");
+    } finally {
+      release();
+    }
+    await eventually(async () => (await list("SENT")).length === 1, 10_000, "SENT once answered");
+    assert.deepEqual(await list("DISPATCHING"), []);
   });
 });
