@@ -8,12 +8,15 @@
  * import is the outbox alone: `batchSize` rows waiting, or `batchWindowMs` after the oldest
  * waiting row.
  *
- * Size: the issue's 25,000 (3 imports of at most 10,000) does not fit this test's budget
- * (about 90 s). Measured on the 2 shared cores (load average 4-6): the hub takes in 200-300
- * voice activities a second (about 25 ms of each send is the plugin's outbox insert), so
- * 25,000 take 85-125 s before the last import's window even starts. The test keeps the
- * issue's shape with batchSize 3,000: 7,500 activities arrive as 3,000/3,000/1,500. The
- * plugin tests append 25,000 as 10,000/10,000/5,000 without the hub.
+ * Size: the issue's 25,000 (3 imports of at most 10,000) does not fit this test's budget.
+ * Measured on the 2 shared cores: the hub dispatches 200-300 voice activities a second (about
+ * 25 ms of each send is the plugin's outbox insert), and under a loaded CI machine a quarter of
+ * that. The test keeps the shape with batchSize 2,000: 6,000 activities arrive as 3 imports.
+ * Every import is closed by `batchSize`, never by the window (an hour): a window short enough
+ * for a test closed a batch early when the machine was slow (2,784 rows instead of 3,000), so
+ * the count of imports depended on the machine, not on the plugin. The window's own rule is
+ * unit-tested (plugins/cisco-common/cisco-common.test.ts, flushPlan), and the plugin tests append
+ * 25,000 as 10,000/10,000/5,000 without the hub.
  */
 import assert from "node:assert/strict";
 import { afterAll, beforeAll, describe, test } from "@jest/globals";
@@ -21,17 +24,12 @@ import { startCiscoAwServer, type CiscoAwServer } from "../vendors/cisco-aw-serv
 import { eventually, startTestHub, type TestHub } from "../support/hub.ts";
 import { getActivity } from "./digital-helpers.ts";
 
-const BATCH_SIZE = 3_000;
-const TOTAL = 2.5 * BATCH_SIZE;
+const BATCH_SIZE = 2_000;
+const TOTAL = 3 * BATCH_SIZE;
 /** The API takes at most this many activities a request (api.maxBatch, default). */
 const MAX_BATCH = 10_000;
-/**
- * Covers the hub's intake of TOTAL (25-40 s measured), so that only the last, partial import
- * waits for the window; a shorter one could close on a part of a batch while the hub is
- * still taking the activities in, and the number of imports would depend on the machine's
- * speed rather than on the plugin.
- */
-const INTAKE_WINDOW_MS = 40_000;
+/** Longer than the test: imports are closed by batchSize alone. */
+const WINDOW_MS = 3_600_000;
 const CAMPAIGN = 5001;
 
 describe("cisco-cce: thousands of activities through the hub", () => {
@@ -51,7 +49,7 @@ describe("cisco-cce: thousands of activities through the hub", () => {
             password: aw.password,
             campaignMap: { bulk: CAMPAIGN },
             batchSize: BATCH_SIZE,
-            batchWindowMs: INTAKE_WINDOW_MS,
+            batchWindowMs: WINDOW_MS,
             pollIntervalMs: 60_000,
           },
         },
@@ -63,7 +61,7 @@ describe("cisco-cce: thousands of activities through the hub", () => {
     await aw?.stop();
   });
 
-  test(`${TOTAL} voice activities arrive as 3 imports (batchSize, batchSize, half of it), each contact once, through 503s`, async () => {
+  test(`${TOTAL} voice activities arrive as 3 imports of batchSize, each contact once, through 503s`, async () => {
     aw.injectUnavailable(4);
     const ids: string[] = [];
     for (let offset = 0; offset < TOTAL; offset += MAX_BATCH) {
@@ -85,12 +83,12 @@ describe("cisco-cce: thousands of activities through the hub", () => {
 
     await eventually(
       async () => aw.appliedImports().reduce((n, i) => n + i.accountNumbers.length, 0) >= TOTAL,
-      INTAKE_WINDOW_MS * 3,
+      160_000,
       `${TOTAL} contacts imported`,
     );
     assert.deepEqual(
       aw.appliedImports().map((i) => i.accountNumbers.length),
-      [BATCH_SIZE, BATCH_SIZE, BATCH_SIZE / 2],
+      [BATCH_SIZE, BATCH_SIZE, BATCH_SIZE],
     );
     assert.deepEqual(
       aw.imports.map((i) => i.status),
