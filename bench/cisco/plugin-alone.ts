@@ -20,6 +20,7 @@ import { BatchDelivery } from "../../plugins/cisco-common/batcher.ts";
 import { CiscoAwClient } from "../../plugins/cisco-cce/cisco-cce.api.ts";
 import { contactRow, contactsCsv, type ContactRow } from "../../plugins/cisco-cce/cisco-cce.contacts.ts";
 import { createCiscoCce, type CiscoCceOptions } from "../../plugins/cisco-cce/cisco-cce.provider.ts";
+import { timedStorage, type CallTimes } from "./timed-storage.ts";
 import { startTimedAwServer, type TimedImport } from "./timed-aw.ts";
 import { accountCheck, until } from "./report.ts";
 
@@ -41,6 +42,8 @@ export interface PluginAloneResult {
     fullBatchRows: number;
     /** Rows of the full batches a second, from the first send to the end of the last full import. */
     rowsPerSecond: number;
+    /** Time in FerretDB by `<collection>.<method>` (from the send's first to the last import). */
+    storageMs: Record<string, CallTimes>;
     /** Status events (refused rows): 0 expected. */
     eventsEmitted: number;
     importSizes: number[];
@@ -109,6 +112,7 @@ async function measurePlugin(
   const aw = await startTimedAwServer({ campaigns: [CAMPAIGN] });
   const mongo = await MongoClient.connect(mongoUrl);
   const emitted: number[] = [];
+  const storageTimes = new Map<string, CallTimes>();
   // The contract kit's test context imports jest; this is the part the plugin reads.
   const context: PluginContext<CiscoCceOptions> = {
     instanceId: "cce",
@@ -134,7 +138,7 @@ async function measurePlugin(
     emit: async (events) => {
       emitted.push(events.length);
     },
-    storage: pluginStorage(mongo.db(), "cce"),
+    storage: timedStorage(pluginStorage(mongo.db(), "cce"), storageTimes),
   };
   const plugin = createCiscoCce(context);
   try {
@@ -159,6 +163,12 @@ async function measurePlugin(
       toLastImportSeconds,
       fullBatchRows: full.length * batchSize,
       rowsPerSecond: full.length > 0 ? Math.round((full.length * batchSize * 1000) / (fullEnd - t0)) : NaN,
+      storageMs: Object.fromEntries(
+        [...storageTimes].map(([name, t]) => [
+          name,
+          { calls: t.calls, totalMs: Math.round(t.totalMs), maxMs: Math.round(t.maxMs) },
+        ]),
+      ),
       eventsEmitted: emitted.reduce((a, b) => a + b, 0),
       importSizes: aw.appliedImports().map((i) => i.accountNumbers.length),
       accounts: accountCheck(

@@ -22,7 +22,7 @@ import { parseArgs } from "node:util";
 import { MongoClient } from "mongodb";
 import { startFerretDb } from "../../core/infra/processes.ts";
 import { startNodeProcess, type HubNodeProcess } from "../../test/support/node-process.ts";
-import { benchPhone, measurePluginAlone } from "./plugin-alone.ts";
+import { benchPhone, measurePluginAlone, type PluginAloneResult } from "./plugin-alone.ts";
 import { accountCheck, cpuMsOf, expectedImportSizes, spread, until } from "./report.ts";
 import { startTimedAwServer } from "./timed-aw.ts";
 
@@ -34,6 +34,7 @@ const { values } = parseArgs({
     "batch-size": { type: "string", default: "10000" },
     "window-ms": { type: "string", default: "120000" },
     unavailable: { type: "string", default: "4" },
+    parts: { type: "string", default: "plugin,hub" },
   },
 });
 const TOTAL = Number(values.activities);
@@ -49,6 +50,12 @@ const BATCH_SIZE = Number(values["batch-size"]);
  */
 const WINDOW_MS = Number(values["window-ms"]);
 const UNAVAILABLE = Number(values.unavailable);
+const KNOWN_PARTS = ["plugin", "hub"];
+const PARTS = new Set(values.parts.split(",").map((p) => p.trim()));
+for (const part of PARTS) {
+  if (!KNOWN_PARTS.includes(part))
+    throw new Error(`--parts: unknown part "${part}", expected some of ${KNOWN_PARTS.join(",")}`);
+}
 for (const [name, v] of Object.entries({ activities: TOTAL, "batch-size": BATCH_SIZE, "window-ms": WINDOW_MS })) {
   if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive integer, got ${String(v)}`);
 }
@@ -204,7 +211,12 @@ async function throughHub(dbUrl: string, dbPid: number) {
         appliedSizes: aw.appliedImports().map((i) => i.accountNumbers.length),
         statuses: aw.imports.map((i) => i.status),
         unavailableAnswered: aw.imports.filter((i) => i.status === 503).length,
-        timings: aw.timings.map((t) => ({ ...t, startedS: (t.startedMs - aw.timings[0]!.startedMs) / 1000 })),
+        timings: aw.timings.map((t) => ({
+          sinceFirstPostS: (t.atMs - t0) / 1000,
+          durationMs: Math.round(t.durationMs * 10) / 10,
+          rows: t.rows,
+          status: t.status,
+        })),
         accounts: accountCheck(
           queued.map((a) => a.attempts[0]!.vendorId ?? a.attempts[0]!.id),
           contacts,
@@ -237,23 +249,37 @@ async function throughHub(dbUrl: string, dbPid: number) {
 
 async function main(): Promise<void> {
   const loadAtStart = load();
-  log(`load average ${loadAtStart.join(" ")} on ${cpus().length} cores`);
+  log(`load average ${loadAtStart.join(" ")} on ${cpus().length} cores; parts ${[...PARTS].join(",")}`);
   const dbDir = mkdtempSync(path.join(tmpdir(), "dialmesh-bench-cisco-db-"));
   const db = await startFerretDb({ dataDir: dbDir });
   try {
-    log(`the plugin alone: ${TOTAL} rows`);
-    const pluginAlone = await measurePluginAlone({
-      mongoUrl: `${db.url}/bench_cisco_plugin`,
-      total: TOTAL,
-      batchSize: BATCH_SIZE,
-      concurrency: CONCURRENCY,
-    });
-    log(
-      `delivery ${pluginAlone.delivery.rowsPerSecond} rows/s; plugin ${pluginAlone.plugin.sendsPerSecond} sends/s, ` +
-        `${pluginAlone.plugin.rowsPerSecond} rows/s in full batches (imports ${pluginAlone.plugin.importSizes.join("/")})`,
-    );
-    log(`through the hub: ${TOTAL} activities, window ${WINDOW_MS} ms, ${UNAVAILABLE} 503s`);
-    const hub = await throughHub(db.url, db.process.pid!);
+    let pluginAlone: PluginAloneResult | undefined;
+    if (PARTS.has("plugin")) {
+      log(`the plugin alone: ${TOTAL} rows`);
+      pluginAlone = await measurePluginAlone({
+        mongoUrl: `${db.url}/bench_cisco_plugin`,
+        total: TOTAL,
+        batchSize: BATCH_SIZE,
+        concurrency: CONCURRENCY,
+      });
+      log(
+        `delivery ${pluginAlone.delivery.rowsPerSecond} rows/s; plugin ${pluginAlone.plugin.sendsPerSecond} sends/s, ` +
+          `${pluginAlone.plugin.rowsPerSecond} rows/s in full batches (imports ${pluginAlone.plugin.importSizes.join("/")})`,
+      );
+    }
+    let hub: Awaited<ReturnType<typeof throughHub>> | undefined;
+    if (PARTS.has("hub")) {
+      log(`through the hub: ${TOTAL} activities, window ${WINDOW_MS} ms, ${UNAVAILABLE} 503s`);
+      hub = await throughHub(db.url, db.process.pid!);
+      const c = hub.cpu.untilLastQueued;
+      log(
+        `imports ${hub.imports.appliedSizes.join("/")} (expected ${hub.imports.expectedSizes.join("/")}), ` +
+          `503s answered ${hub.imports.unavailableAnswered}, accounts ${JSON.stringify(hub.imports.accounts)}; ` +
+          `${hub.queued}/${TOTAL} QUEUED at ${hub.intake.activitiesPerSecond}/s; intake->QUEUED p50 ${hub.intakeToQueuedMs.p50} ms ` +
+          `p99 ${hub.intakeToQueuedMs.p99} ms; CPU per contact hub ${c.hubCpuMsPerContact.toFixed(2)} ms, ` +
+          `FerretDB ${c.dbCpuMsPerContact.toFixed(2)} ms`,
+      );
+    }
     const result = {
       date: new Date().toISOString(),
       commit: readGitHead(),
@@ -274,15 +300,7 @@ async function main(): Promise<void> {
     mkdirSync(dir, { recursive: true });
     const file = path.join(dir, `cisco-${result.date.replace(/[:.]/g, "-")}.json`);
     writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
-    const c = hub.cpu.untilLastQueued;
-    log(
-      `imports ${hub.imports.appliedSizes.join("/")} (expected ${hub.imports.expectedSizes.join("/")}), ` +
-        `503s answered ${hub.imports.unavailableAnswered}, accounts ${JSON.stringify(hub.imports.accounts)}; ` +
-        `${hub.queued}/${TOTAL} QUEUED at ${hub.intake.activitiesPerSecond}/s; intake->QUEUED p50 ${hub.intakeToQueuedMs.p50} ms ` +
-        `p99 ${hub.intakeToQueuedMs.p99} ms; CPU per contact hub ${c.hubCpuMsPerContact.toFixed(2)} ms, ` +
-        `FerretDB ${c.dbCpuMsPerContact.toFixed(2)} ms; load ${result.loadAverage.atEnd.join(" ")}`,
-    );
-    log(`wrote ${path.relative(ROOT, file)}`);
+    log(`load ${result.loadAverage.atEnd.join(" ")}; wrote ${path.relative(ROOT, file)}`);
   } finally {
     await db.stop();
     rmSync(dbDir, { recursive: true, force: true });

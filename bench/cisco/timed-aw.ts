@@ -8,6 +8,8 @@ import { CiscoAwServer, type CiscoAwServerOptions } from "../../test/vendors/cis
 export interface TimedImport {
   /** performance.now() when the request arrived. */
   startedMs: number;
+  /** Date.now() when it arrived (to place it on the hub's timeline). */
+  atMs: number;
   /** How long the server took to read, check, apply and answer it. */
   durationMs: number;
   rows: number;
@@ -20,6 +22,7 @@ export class TimedAwServer extends CiscoAwServer {
   protected override async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const isImport = req.method === "POST" && /\/import$/.test(req.url ?? "");
     const startedMs = performance.now();
+    const atMs = Date.now();
     const before = this.imports.length;
     await super.handle(req, res);
     // An import the server refused before reading it (401) records nothing.
@@ -27,6 +30,7 @@ export class TimedAwServer extends CiscoAwServer {
     if (recorded) {
       this.timings.push({
         startedMs,
+        atMs,
         durationMs: performance.now() - startedMs,
         rows: recorded.accountNumbers.length,
         status: recorded.status,
