@@ -19,11 +19,11 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { MongoClient } from "mongodb";
 import { startFerretDb } from "../../core/infra/processes.ts";
-import { startNodeProcess, type HubNodeProcess } from "../../test/support/node-process.ts";
-import { benchPhone, measurePluginAlone, type PluginAloneResult } from "./plugin-alone.ts";
-import { accountCheck, cpuMsOf, expectedImportSizes, spread, until } from "./report.ts";
+import { five9ThroughHub, measureFive9Alone } from "./five9.ts";
+import { runThroughHub } from "./hub-run.ts";
+import { measurePluginAlone, type PluginAloneResult } from "./plugin-alone.ts";
+import { accountCheck, expectedImportSizes, until } from "./report.ts";
 import { startTimedAwServer } from "./timed-aw.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -34,7 +34,9 @@ const { values } = parseArgs({
     "batch-size": { type: "string", default: "10000" },
     "window-ms": { type: "string", default: "120000" },
     unavailable: { type: "string", default: "4" },
-    parts: { type: "string", default: "plugin,hub" },
+    parts: { type: "string", default: "plugin,hub,five9" },
+    "five9-activities": { type: "string", default: "2000" },
+    "five9-faults": { type: "string", default: "3" },
   },
 });
 const TOTAL = Number(values.activities);
@@ -50,13 +52,24 @@ const BATCH_SIZE = Number(values["batch-size"]);
  */
 const WINDOW_MS = Number(values["window-ms"]);
 const UNAVAILABLE = Number(values.unavailable);
-const KNOWN_PARTS = ["plugin", "hub"];
+/**
+ * Five9 through the hub runs at Five9's default limits (20 asynchronous imports a minute, of
+ * at most the sends in flight): 2,000 take about 1.5 minutes, 25,000 would take 20.
+ */
+const FIVE9_TOTAL = Number(values["five9-activities"]);
+const FIVE9_FAULTS = Number(values["five9-faults"]);
+const KNOWN_PARTS = ["plugin", "hub", "five9"];
 const PARTS = new Set(values.parts.split(",").map((p) => p.trim()));
 for (const part of PARTS) {
   if (!KNOWN_PARTS.includes(part))
     throw new Error(`--parts: unknown part "${part}", expected some of ${KNOWN_PARTS.join(",")}`);
 }
-for (const [name, v] of Object.entries({ activities: TOTAL, "batch-size": BATCH_SIZE, "window-ms": WINDOW_MS })) {
+for (const [name, v] of Object.entries({
+  activities: TOTAL,
+  "batch-size": BATCH_SIZE,
+  "window-ms": WINDOW_MS,
+  "five9-activities": FIVE9_TOTAL,
+})) {
   if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive integer, got ${String(v)}`);
 }
 if (BATCH_SIZE > 10_000) throw new Error(`--batch-size is at most 10000 (Cisco's limit per import), got ${BATCH_SIZE}`);
@@ -69,143 +82,45 @@ const CAMPAIGN = 5001;
 const log = (line: string) => process.stdout.write(`[bench:cisco] ${line}\n`);
 const load = () => loadavg().map((l) => Math.round(l * 100) / 100);
 
-interface Sample {
-  t: number;
-  hubCpuMs: number;
-  dbCpuMs: number;
-  benchCpuMs: number;
-}
-
-interface ActivityPage {
-  activities: {
-    id: string;
-    status: string;
-    createdAt: string;
-    attempts: { id: string; status: string; vendorId?: string; dispatchedAt: string; updatedAt: string }[];
-  }[];
-  next: string | null;
-}
-
-async function allActivities(hub: HubNodeProcess): Promise<ActivityPage["activities"]> {
-  const out: ActivityPage["activities"] = [];
-  let after: string | null = null;
-  do {
-    const res = await hub.api("GET", `/api/v1/activities?campaignId=bulk&limit=500${after ? `&after=${after}` : ""}`);
-    if (res.status !== 200) throw new Error(`listing activities: ${res.status} ${res.text.slice(0, 300)}`);
-    const page = res.body as ActivityPage;
-    out.push(...page.activities);
-    after = page.next;
-  } while (after);
-  return out;
-}
-
-async function throughHub(dbUrl: string, dbPid: number) {
+async function ciscoThroughHub(dbUrl: string, dbPid: number) {
   const aw = await startTimedAwServer({ campaigns: [CAMPAIGN] });
-  const mongo = await MongoClient.connect(`${dbUrl}/bench_cisco`);
-  const hub = await startNodeProcess({
-    nodeId: "bench-cisco",
-    mongoUrl: `${dbUrl}/bench_cisco`,
-    smtpPort: 1,
-    config: {
-      // The dialer bench's scheduler: a lease long enough for claim rounds on a busy FerretDB.
-      scheduler: { pollIntervalMs: 100, batchSize: 500, concurrency: CONCURRENCY, leaseMs: 30_000 },
-      plugins: [
-        {
-          id: "cce",
-          use: "cisco-cce",
-          options: {
-            baseUrl: aw.baseUrl,
-            username: aw.username,
-            password: aw.password,
-            campaignMap: { bulk: CAMPAIGN },
-            batchSize: BATCH_SIZE,
-            batchWindowMs: WINDOW_MS,
-            // No result reads during the run: the AW's dialer is not run, and reading 25,000
-            // contacts 100 a page would be counted as intake overhead.
-            pollIntervalMs: 3_600_000,
-          },
-        },
-      ],
-      routing: {},
-    },
-  });
   try {
-    const cpu = (): Omit<Sample, "t"> => ({
-      hubCpuMs: cpuMsOf(hub.pid),
-      dbCpuMs: cpuMsOf(dbPid),
-      benchCpuMs: process.cpuUsage().user / 1000 + process.cpuUsage().system / 1000,
+    const run = await runThroughHub({
+      dbUrl,
+      dbPid,
+      name: "bench_cisco",
+      plugin: {
+        id: "cce",
+        use: "cisco-cce",
+        options: {
+          baseUrl: aw.baseUrl,
+          username: aw.username,
+          password: aw.password,
+          campaignMap: { bulk: CAMPAIGN },
+          batchSize: BATCH_SIZE,
+          batchWindowMs: WINDOW_MS,
+          // No result reads during the run: the AW's dialer is not run, and reading 25,000
+          // contacts 100 a page would be counted as intake overhead.
+          pollIntervalMs: 3_600_000,
+        },
+      },
+      total: TOTAL,
+      perRequest: PER_REQUEST,
+      concurrency: CONCURRENCY,
+      beforePosting: () => aw.injectUnavailable(UNAVAILABLE),
+      async settle(db) {
+        const imported = () => aw.appliedImports().reduce((n, i) => n + i.accountNumbers.length, 0);
+        await until(() => imported() >= TOTAL, WINDOW_MS * 2 + 600_000, `${TOTAL} contacts imported`, 500);
+        const lastImport = Date.now();
+        // The flusher records an import after its answer: the outbox is empty once it has.
+        const outbox = db.collection("plugin_cce_outbox");
+        await until(async () => (await outbox.countDocuments()) === 0, 120_000, "the outbox emptied", 500);
+        return { lastImport, outboxEmpty: Date.now() };
+      },
+      log,
     });
-    // What the idle hub and FerretDB spend (scheduler polls, flusher ticks), to tell from the run's.
-    const idle0 = { ...cpu(), t: Date.now() };
-    await new Promise((r) => setTimeout(r, 10_000));
-    const idle1 = { ...cpu(), t: Date.now() };
-    const idleShare = {
-      hub: (idle1.hubCpuMs - idle0.hubCpuMs) / (idle1.t - idle0.t),
-      db: (idle1.dbCpuMs - idle0.dbCpuMs) / (idle1.t - idle0.t),
-    };
-
-    aw.injectUnavailable(UNAVAILABLE);
-    const samples: Sample[] = [];
-    const sample = () => samples.push({ t: Date.now(), ...cpu() });
-    sample();
-    const sampler = setInterval(sample, 500);
-    const t0 = Date.now();
-    log(`posting ${TOTAL} voice activities in requests of ${PER_REQUEST}`);
-    const postMs: number[] = [];
-    for (let from = 0; from < TOTAL; from += PER_REQUEST) {
-      const started = performance.now();
-      const res = await hub.api("POST", "/api/v1/activities", {
-        activities: Array.from({ length: Math.min(PER_REQUEST, TOTAL - from) }, (_, k) => ({
-          customer: { id: `bulk-${from + k}`, phone: benchPhone(from + k) },
-          channel: "voice",
-          campaignId: "bulk",
-          content: {},
-          idempotencyKey: `bc-${from + k}`,
-        })),
-      });
-      if (res.status !== 202) throw new Error(`POST activities: ${res.status} ${res.text.slice(0, 500)}`);
-      postMs.push(performance.now() - started);
-    }
-    const postedAt = Date.now();
-    log(`posted in ${((postedAt - t0) / 1000).toFixed(1)} s; waiting for the imports`);
-    const imported = () => aw.appliedImports().reduce((n, i) => n + i.accountNumbers.length, 0);
-    await until(() => imported() >= TOTAL, WINDOW_MS * 2 + 600_000, `${TOTAL} contacts imported`, 500);
-    const importedAt = Date.now();
-    // The flusher records an import after its answer: the outbox is empty once it has.
-    const outbox = mongo.db().collection("plugin_cce_outbox");
-    await until(async () => (await outbox.countDocuments()) === 0, 120_000, "the outbox emptied", 500);
-    const flushedAt = Date.now();
-    clearInterval(sampler);
-    sample();
-
-    const activities = await allActivities(hub);
-    const queued = activities.filter((a) => a.status === "QUEUED" && a.attempts[0]?.status === "QUEUED");
-    const queuedSet = new Set(queued);
-    const ms = (iso: string) => new Date(iso).getTime();
-    const intakeToQueued = queued.map((a) => ms(a.attempts[0]!.updatedAt) - ms(a.createdAt));
-    const createdToDispatched = queued.map((a) => ms(a.attempts[0]!.dispatchedAt) - ms(a.createdAt));
-    const dispatchedToQueued = queued.map((a) => ms(a.attempts[0]!.updatedAt) - ms(a.attempts[0]!.dispatchedAt));
-    const lastQueuedAt = Math.max(...queued.map((a) => ms(a.attempts[0]!.updatedAt)));
-    // CPU at a moment: the first sample at or after it (samples every 0.5 s).
-    const at = (t: number): Sample => samples.find((s) => s.t >= t) ?? samples.at(-1)!;
-    const base = samples[0]!;
-    const per = (end: Sample) => ({
-      seconds: (end.t - base.t) / 1000,
-      hubCpuMsPerContact: (end.hubCpuMs - base.hubCpuMs) / TOTAL,
-      dbCpuMsPerContact: (end.dbCpuMs - base.dbCpuMs) / TOTAL,
-      benchCpuMsPerContact: (end.benchCpuMs - base.benchCpuMs) / TOTAL,
-      hubCoreShare: (end.hubCpuMs - base.hubCpuMs) / (end.t - base.t),
-      dbCoreShare: (end.dbCpuMs - base.dbCpuMs) / (end.t - base.t),
-    });
-
-    const contacts = aw.campaignContacts(CAMPAIGN).map((c) => c.accountNumber);
+    const { vendorIds, t0, ...figures } = run;
     return {
-      activities: activities.length,
-      queued: queued.length,
-      notQueued: activities
-        .filter((a) => !queuedSet.has(a))
-        .slice(0, 5)
-        .map((a) => ({ id: a.id, status: a.status, attempts: a.attempts })),
       imports: {
         expectedSizes: expectedImportSizes(TOTAL, BATCH_SIZE),
         appliedSizes: aw.appliedImports().map((i) => i.accountNumbers.length),
@@ -218,31 +133,13 @@ async function throughHub(dbUrl: string, dbPid: number) {
           status: t.status,
         })),
         accounts: accountCheck(
-          queued.map((a) => a.attempts[0]!.vendorId ?? a.attempts[0]!.id),
-          contacts,
+          vendorIds,
+          aw.campaignContacts(CAMPAIGN).map((c) => c.accountNumber),
         ),
-        contacts: contacts.length,
       },
-      postMs: spread(postMs),
-      intake: {
-        postSeconds: (postedAt - t0) / 1000,
-        toLastQueuedSeconds: (lastQueuedAt - t0) / 1000,
-        activitiesPerSecond: Math.round(TOTAL / ((lastQueuedAt - t0) / 1000)),
-        toLastImportSeconds: (importedAt - t0) / 1000,
-        toOutboxEmptySeconds: (flushedAt - t0) / 1000,
-      },
-      intakeToQueuedMs: spread(intakeToQueued),
-      createdToDispatchedMs: spread(createdToDispatched),
-      dispatchedToQueuedMs: spread(dispatchedToQueued),
-      cpu: {
-        untilLastQueued: per(at(lastQueuedAt)),
-        untilOutboxEmpty: per(at(flushedAt)),
-        idleCoreShare: idleShare,
-      },
+      ...figures,
     };
   } finally {
-    await hub.stop();
-    await mongo.close();
     await aw.stop();
   }
 }
@@ -267,10 +164,10 @@ async function main(): Promise<void> {
           `${pluginAlone.plugin.rowsPerSecond} rows/s in full batches (imports ${pluginAlone.plugin.importSizes.join("/")})`,
       );
     }
-    let hub: Awaited<ReturnType<typeof throughHub>> | undefined;
+    let hub: Awaited<ReturnType<typeof ciscoThroughHub>> | undefined;
     if (PARTS.has("hub")) {
       log(`through the hub: ${TOTAL} activities, window ${WINDOW_MS} ms, ${UNAVAILABLE} 503s`);
-      hub = await throughHub(db.url, db.process.pid!);
+      hub = await ciscoThroughHub(db.url, db.process.pid!);
       const c = hub.cpu.untilLastQueued;
       log(
         `imports ${hub.imports.appliedSizes.join("/")} (expected ${hub.imports.expectedSizes.join("/")}), ` +
@@ -279,6 +176,36 @@ async function main(): Promise<void> {
           `p99 ${hub.intakeToQueuedMs.p99} ms; CPU per contact hub ${c.hubCpuMsPerContact.toFixed(2)} ms, ` +
           `FerretDB ${c.dbCpuMsPerContact.toFixed(2)} ms`,
       );
+    }
+    let five9:
+      | { alone: Awaited<ReturnType<typeof measureFive9Alone>>; hub: Awaited<ReturnType<typeof five9ThroughHub>> }
+      | undefined;
+    if (PARTS.has("five9")) {
+      log(`five9 alone: ${TOTAL} sends, ${CONCURRENCY} in flight, Five9's limits raised`);
+      const alone = await measureFive9Alone(`${db.url}/bench_five9_plugin`, TOTAL, CONCURRENCY);
+      log(
+        `five9 alone: ${alone.recordsPerSecond} records/s, ${alone.vendor.asyncImports} asyncAddRecordsToList ` +
+          `(p50 ${alone.vendor.asyncSizes.p50} records), ${alone.failed} failed, keys ${JSON.stringify(alone.vendor.keys)}`,
+      );
+      log(
+        `five9 through the hub: ${FIVE9_TOTAL} activities, Five9's default limits, ${FIVE9_FAULTS} ServiceUnavailable`,
+      );
+      const viaHub = await five9ThroughHub({
+        dbUrl: db.url,
+        dbPid: db.process.pid!,
+        total: FIVE9_TOTAL,
+        perRequest: PER_REQUEST,
+        concurrency: CONCURRENCY,
+        faults: FIVE9_FAULTS,
+        log,
+      });
+      log(
+        `five9 through the hub: ${viaHub.queued}/${FIVE9_TOTAL} QUEUED at ${viaHub.intake.activitiesPerSecond}/s, ` +
+          `${viaHub.vendor.asyncImports} asyncAddRecordsToList (p50 ${viaHub.vendor.asyncSizes.p50} records), faults ` +
+          `${JSON.stringify(viaHub.vendor.faults)}, keys ${JSON.stringify(viaHub.vendor.keys)}; CPU per contact hub ` +
+          `${viaHub.cpu.untilLastQueued.hubCpuMsPerContact.toFixed(2)} ms, FerretDB ${viaHub.cpu.untilLastQueued.dbCpuMsPerContact.toFixed(2)} ms`,
+      );
+      five9 = { alone, hub: viaHub };
     }
     const result = {
       date: new Date().toISOString(),
@@ -292,9 +219,12 @@ async function main(): Promise<void> {
         unavailable: UNAVAILABLE,
         perRequest: PER_REQUEST,
         concurrency: CONCURRENCY,
+        five9Activities: FIVE9_TOTAL,
+        five9Faults: FIVE9_FAULTS,
       },
       pluginAlone,
       hub,
+      five9,
     };
     const dir = path.join(ROOT, "bench/results");
     mkdirSync(dir, { recursive: true });
