@@ -1,16 +1,17 @@
 /**
- * Cisco bridge benchmark (issue 10): `npm run bench:cisco [-- --activities 25000]`.
+ * Cisco and Five9 bridge benchmark (issue 10):
+ * `npm run bench:cisco [-- --activities 25000 --parts plugin,hub,five9 --five9-activities 2000]`.
  *
- * On a fresh FerretDB:
- * 1. The cisco-cce plugin alone with the local AW (bench/cisco/plugin-alone.ts): rows a second
- *    at the Cisco side (BatchDelivery), and the plugin's sends and rows a second with its
- *    durable outbox.
- * 2. Through the hub: a hub node in its own process (test/support/node-process.ts) with
- *    `cisco-cce` (batchSize 10,000) pointed at the local AW in this process, a burst of 503s
- *    injected, `--activities` voice activities POSTed through the REST API in requests of
- *    1,000. Reports the imports the AW received and their sizes, each account number's count,
- *    the 503s answered; intake-to-QUEUED wall time per activity; hub and FerretDB CPU per
- *    contact.
+ * On a fresh FerretDB (each part in its own database):
+ * - plugin: cisco-cce alone with the local AW in this process (plugin-alone.ts): rows a second
+ *   at the Cisco side (BatchDelivery), and the plugin's sends and rows a second with its
+ *   durable outbox, its FerretDB calls timed;
+ * - hub: a hub node in its own process (hub-run.ts) with `cisco-cce` (batchSize 10,000) pointed
+ *   at the local AW here, a burst of 503s injected, `--activities` voice activities POSTed
+ *   through the REST API in requests of 1,000: the imports the AW received and their sizes,
+ *   each account number's count, the 503s answered; intake-to-QUEUED wall time per activity;
+ *   hub and FerretDB CPU per contact;
+ * - five9: the same for the five9 plugin (five9.ts), alone and through the hub.
  * Writes bench/results/cisco-<time>.json.
  */
 import { execFileSync } from "node:child_process";
@@ -53,7 +54,8 @@ const BATCH_SIZE = Number(values["batch-size"]);
 const WINDOW_MS = Number(values["window-ms"]);
 const UNAVAILABLE = Number(values.unavailable);
 /**
- * Five9 through the hub runs at Five9's default limits (20 asynchronous imports a minute, of
+ * Five9 alone sends about as many a second as are in flight (each waits for its batch's
+ * window and import); through the hub it runs at Five9's default limits (20 asynchronous imports a minute, of
  * at most the sends in flight): 2,000 take about 1.5 minutes, 25,000 would take 20.
  */
 const FIVE9_TOTAL = Number(values["five9-activities"]);
@@ -181,8 +183,8 @@ async function main(): Promise<void> {
       | { alone: Awaited<ReturnType<typeof measureFive9Alone>>; hub: Awaited<ReturnType<typeof five9ThroughHub>> }
       | undefined;
     if (PARTS.has("five9")) {
-      log(`five9 alone: ${TOTAL} sends, ${CONCURRENCY} in flight, Five9's limits raised`);
-      const alone = await measureFive9Alone(`${db.url}/bench_five9_plugin`, TOTAL, CONCURRENCY);
+      log(`five9 alone: ${FIVE9_TOTAL} sends, ${CONCURRENCY} in flight, Five9's limits raised`);
+      const alone = await measureFive9Alone(`${db.url}/bench_five9_plugin`, FIVE9_TOTAL, CONCURRENCY);
       log(
         `five9 alone: ${alone.recordsPerSecond} records/s, ${alone.vendor.asyncImports} asyncAddRecordsToList ` +
           `(p50 ${alone.vendor.asyncSizes.p50} records), ${alone.failed} failed, keys ${JSON.stringify(alone.vendor.keys)}`,
