@@ -10,20 +10,29 @@
  * - through the hub: the plugin's and Five9's default limits (20 asynchronous imports a
  *   minute), a burst of ServiceUnavailable faults injected.
  */
-import { tmpdir } from "node:os";
 import { MongoClient } from "mongodb";
-import { realTimers, type Logger, type PluginContext } from "@dialmesh/sdk";
+import { realTimers } from "@dialmesh/sdk";
 import { pluginStorage } from "../../core/plugins/storage.ts";
 import { createFive9, type Five9Options } from "../../plugins/five9/five9.provider.ts";
 import { startFive9Server, type Five9SoapServer } from "../../test/vendors/five9-soap-server.ts";
 import { runThroughHub } from "./hub-run.ts";
-import { benchRequest } from "./plugin-alone.ts";
+import { benchContext, benchRequest } from "./plugin-alone.ts";
 import { accountCheck, spread, until } from "./report.ts";
 
 const LIST = "Bulk";
 const SECRET = "bench-five9-web-connector";
-const quiet: Logger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 const UNLIMITED = { SingleRecordImport: 1_000_000, AsyncMultiRecordImport: 1_000_000, Query: 1_000_000 };
+
+/** The plugin's options at the local server, its limits the plugin's defaults. */
+function five9Options(server: Five9SoapServer): Five9Options {
+  return {
+    endpoint: server.endpoint,
+    username: server.username,
+    password: server.password,
+    webhookSecret: SECRET,
+    listMap: { bulk: LIST },
+  };
+}
 
 /** What the server saw: import calls and their sizes, faults, each key and number once. */
 function vendorSide(server: Five9SoapServer, expectedKeys: readonly string[]) {
@@ -55,25 +64,11 @@ function vendorSide(server: Five9SoapServer, expectedKeys: readonly string[]) {
 export async function measureFive9Alone(mongoUrl: string, total: number, concurrency: number) {
   const server = await startFive9Server({ lists: [LIST], limitsPerMinute: UNLIMITED });
   const mongo = await MongoClient.connect(mongoUrl);
-  const context: PluginContext<Five9Options> = {
-    instanceId: "f9",
-    options: {
-      endpoint: server.endpoint,
-      username: server.username,
-      password: server.password,
-      webhookSecret: SECRET,
-      listMap: { bulk: LIST },
-      asyncPerMinute: 1_000_000,
-      singlePerSecond: 1_000_000,
-    },
-    logger: quiet,
-    webhookUrl: "https://hub.test/webhooks/f9",
-    dataDir: tmpdir(),
-    rateLimiter: { acquire: async () => {} },
-    conversations: { lastInboundAt: async () => undefined },
-    emit: async () => {},
-    storage: pluginStorage(mongo.db(), "f9"),
-  };
+  const context = benchContext<Five9Options>(
+    "f9",
+    { ...five9Options(server), asyncPerMinute: 1_000_000, singlePerSecond: 1_000_000 },
+    pluginStorage(mongo.db(), "f9"),
+  );
   const plugin = createFive9(context, { timers: realTimers });
   try {
     await plugin.start?.();
@@ -136,13 +131,7 @@ export async function five9ThroughHub(opts: {
       plugin: {
         id: "f9",
         use: "five9",
-        options: {
-          endpoint: server.endpoint,
-          username: server.username,
-          password: server.password,
-          webhookSecret: SECRET,
-          listMap: { bulk: LIST },
-        },
+        options: five9Options(server),
       },
       total: opts.total,
       perRequest: opts.perRequest,

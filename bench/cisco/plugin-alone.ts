@@ -13,7 +13,7 @@
  */
 import { tmpdir } from "node:os";
 import { MongoClient } from "mongodb";
-import { realTimers, type Logger, type PluginContext, type SendRequest } from "@dialmesh/sdk";
+import { realTimers, type Logger, type PluginContext, type PluginStorage, type SendRequest } from "@dialmesh/sdk";
 import { pluginStorage } from "../../core/plugins/storage.ts";
 import { newId } from "../../core/domain/ids.ts";
 import { BatchDelivery } from "../../plugins/cisco-common/batcher.ts";
@@ -48,6 +48,29 @@ export interface PluginAloneResult {
     eventsEmitted: number;
     importSizes: number[];
     accounts: { missing: number; unexpected: number; twice: number };
+  };
+}
+
+/**
+ * What a plugin reads of its context, as the hub gives it (the contract kit's test context
+ * imports jest): no rate limit, no conversations, events counted.
+ */
+export function benchContext<Options>(
+  instanceId: string,
+  options: Options,
+  storage: PluginStorage,
+  onEvents: (count: number) => void = () => {},
+): PluginContext<Options> {
+  return {
+    instanceId,
+    options,
+    logger: quiet,
+    webhookUrl: `https://hub.test/webhooks/${instanceId}`,
+    dataDir: tmpdir(),
+    rateLimiter: { acquire: async () => {} },
+    conversations: { lastInboundAt: async () => undefined },
+    emit: async (events) => onEvents(events.length),
+    storage,
   };
 }
 
@@ -113,10 +136,9 @@ async function measurePlugin(
   const mongo = await MongoClient.connect(mongoUrl);
   const emitted: number[] = [];
   const storageTimes = new Map<string, CallTimes>();
-  // The contract kit's test context imports jest; this is the part the plugin reads.
-  const context: PluginContext<CiscoCceOptions> = {
-    instanceId: "cce",
-    options: {
+  const context = benchContext<CiscoCceOptions>(
+    "cce",
+    {
       baseUrl: aw.baseUrl,
       username: aw.username,
       password: aw.password,
@@ -129,17 +151,10 @@ async function measurePlugin(
       // No result reads: only appends are measured.
       pollIntervalMs: 3_600_000,
     },
-    logger: quiet,
-    webhookUrl: "https://hub.test/webhooks/cce",
-    dataDir: tmpdir(),
-    rateLimiter: { acquire: async () => {} },
-    conversations: { lastInboundAt: async () => undefined },
+    timedStorage(pluginStorage(mongo.db(), "cce"), storageTimes),
     // Status events are rows Cisco refused: none are expected, their count is reported.
-    emit: async (events) => {
-      emitted.push(events.length);
-    },
-    storage: timedStorage(pluginStorage(mongo.db(), "cce"), storageTimes),
-  };
+    (count) => emitted.push(count),
+  );
   const plugin = createCiscoCce(context);
   try {
     await plugin.start?.();
