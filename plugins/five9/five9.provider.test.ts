@@ -190,6 +190,24 @@ describe("five9", () => {
       for (const r of requests) assert.equal(server.keyCount(r.attemptId), 1);
     });
 
+    it("no slot of the shared limiter within the budget: the send fails retryable and nothing is sent later", async () => {
+      tc?.cleanup();
+      let grant: () => void = () => {};
+      tc = createTestContext(serverOptions(server, { sendBudgetMs: 300 }), {
+        instanceId: "f9",
+        // Every node's slots are taken: the limiter answers only when the test says so.
+        rateLimiter: { acquire: () => new Promise<void>((resolve) => (grant = resolve)) },
+      });
+      plugin = createFive9(tc.context);
+      const err = await rejection(plugin.send(request()));
+      assert.equal(err.code, "FIVE9_RATE_LIMITED");
+      assert.equal(err.retryable, true);
+      assert.match(err.message, /within the send's budget/);
+      grant(); // the slot comes after all: the given-up record must not go out with it
+      await plugin.stop?.();
+      assert.equal(server.calls.filter((c) => /^add|^asyncAdd/.test(c.operation)).length, 0);
+    });
+
     it("retryable faults past the budget: the send fails retryable, naming the fault", async () => {
       build({ sendBudgetMs: 600 });
       server.injectFault("OperationsLimitExceeded", 50);

@@ -149,7 +149,7 @@ export class RecordSender {
   private async withRetries(
     rows: Pending[],
     what: string,
-    attempt: (remaining: Pending[]) => Promise<Pending[]>,
+    attempt: (remaining: Pending[], deadline: number) => Promise<Pending[]>,
   ): Promise<void> {
     const { logger } = this.opts;
     const deadline = Math.min(...rows.map((p) => p.enqueuedAt)) + this.opts.budgetMs;
@@ -171,7 +171,7 @@ export class RecordSender {
           if (this.opts.now() + waitMs > deadline) break;
           continue;
         }
-        remaining = await attempt(remaining);
+        remaining = await attempt(remaining, deadline);
         return this.failAll(remaining, lastError);
       } catch (err) {
         if (!(err instanceof Five9Error)) {
@@ -207,9 +207,30 @@ export class RecordSender {
     }
   }
 
+  /**
+   * A slot of the shared limiter, or a retryable failure once the budget would be past: a
+   * record is never sent after its send was given up (the hub would report it failed while
+   * Five9 dialled it). A slot granted too late goes unused.
+   */
+  private async slot(op: "single" | "async", deadline: number): Promise<void> {
+    const left = deadline - this.opts.now();
+    const late = new Five9Error("fault", "no slot of the domain's request limit within the send's budget", {
+      fault: "OperationsLimitExceeded",
+      retryable: true,
+    });
+    if (left <= 0) throw late;
+    let cancel = () => {};
+    const timedOut = await Promise.race([
+      this.opts.acquire(op).then(() => false),
+      new Promise<boolean>((resolve) => (cancel = this.opts.timers.setTimer(() => resolve(true), left))),
+    ]);
+    cancel();
+    if (timedOut || this.opts.now() > deadline) throw late;
+  }
+
   private deliverSingle(listName: string, pending: Pending): Promise<void> {
-    return this.withRetries([pending], "single", async (remaining) => {
-      await this.opts.acquire("single");
+    return this.withRetries([pending], "single", async (remaining, deadline) => {
+      await this.slot("single", deadline);
       const result = await this.opts.client.addRecordSimple(
         listName,
         this.opts.layout,
@@ -222,8 +243,8 @@ export class RecordSender {
   }
 
   private deliverBatch(listName: string, batch: Pending[]): Promise<void> {
-    return this.withRetries(batch, "async", async (remaining) => {
-      await this.opts.acquire("async");
+    return this.withRetries(batch, "async", async (remaining, deadline) => {
+      await this.slot("async", deadline);
       const identifier = await this.opts.client.asyncAddRecords(
         listName,
         this.opts.layout,
