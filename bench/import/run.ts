@@ -6,7 +6,7 @@
  * at best). Reports rows/s of both, their ratio, and peak RSS at 100k rows and at the end.
  * (No DNC scrub yet: DNC lists are item 4 of issue 12.)
  */
-import { createWriteStream, mkdtempSync, rmSync, statSync, createReadStream } from "node:fs";
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, statSync, createReadStream } from "node:fs";
 import http from "node:http";
 import { tmpdir, cpus } from "node:os";
 import path from "node:path";
@@ -73,6 +73,12 @@ async function writeCsv(file: string): Promise<void> {
   await once(out, "finish");
 }
 
+/** CPU seconds (user + system) of a process so far, from /proc (Linux). */
+function cpuSecondsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 function rssMb(): number {
   return Math.round(process.memoryUsage().rss / 2 ** 20);
 }
@@ -119,6 +125,8 @@ async function main(): Promise<void> {
       `--${boundary}\r\nContent-Disposition: form-data; name="options"\r\n\r\n${JSON.stringify(options)}\r\n--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="c.csv"\r\n\r\n`,
     );
     const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+    const cpu = () => ({ hub: cpuSecondsOf(process.pid), store: cpuSecondsOf(ferret.process.pid!) });
+    const cpuBefore = cpu();
     const started = performance.now();
     const req = http.request(`${hub.apiUrl}/api/v1/imports`, {
       method: "POST",
@@ -146,6 +154,7 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 200));
     }
     const importSeconds = (performance.now() - started) / 1000;
+    const cpuImport = cpu();
     clearInterval(sampler);
     const peakEnd = Math.max(peak, rssMb());
     if (job.state !== "completed") throw new Error(`import ${job.state}: ${job.error}`);
@@ -171,8 +180,13 @@ async function main(): Promise<void> {
       await baseline.insertMany(docs as never[], { ordered: false });
     }
     const insertSeconds = (performance.now() - t0) / 1000;
+    const cpuInsert = cpu();
     await client.close();
 
+    const perThousand = (a: { hub: number; store: number }, b: { hub: number; store: number }) => ({
+      hub: Math.round(((b.hub - a.hub) * 1e6) / ROWS),
+      store: Math.round(((b.store - a.store) * 1e6) / ROWS),
+    });
     const importRate = Math.round(ROWS / importSeconds);
     const insertRate = Math.round(ROWS / insertSeconds);
     const report = {
@@ -190,6 +204,12 @@ async function main(): Promise<void> {
         warnings: job.warnings,
       },
       plainInsertMany: { seconds: Math.round(insertSeconds * 10) / 10, rowsPerSecond: insertRate },
+      // CPU milliseconds per 1,000 rows, of this process (hub and benchmark client) and of
+      // FerretDB: what the rates are made of when other work shares the cores.
+      cpuMsPer1000Rows: {
+        import: perThousand(cpuBefore, cpuImport),
+        plainInsertMany: perThousand(cpuImport, cpuInsert),
+      },
       ratio: Math.round((importRate / insertRate) * 100) / 100,
       peakRssMb: { at100k: peakAt100k ?? null, atEnd: peakEnd },
     };
