@@ -152,6 +152,18 @@ export class DncStore {
     return ids.flatMap((id) => states.get(id) ?? []);
   }
 
+  /** The keys of a list's entries, or undefined when it has more than `max` (read no further). */
+  async exactKeysOf(id: string, max: number): Promise<Set<string> | undefined> {
+    const keys = new Set<string>();
+    const cursor = this.entries.find({ list: id }, { projection: { _id: 1 } }).batchSize(10_000);
+    try {
+      for await (const d of cursor) if (keys.add(d._id).size > max) return undefined;
+    } finally {
+      await cursor.close();
+    }
+    return keys;
+  }
+
   /** Which of the exact-entry keys (`<list>:<address>`) exist: `_id $in` queries of 1,000 keys. */
   async existingKeys(keys: readonly string[]): Promise<Set<string>> {
     const unique = [...new Set(keys)];
