@@ -95,14 +95,24 @@ export function firstListing(
   addresses: readonly string[],
   exact: ReadonlySet<string>,
 ): { list: string; address: string } | undefined {
-  for (const list of lists)
-    for (const address of addresses)
-      if (
-        exact.has(entryKey(list.id, { value: address, prefix: false })) ||
-        (address.startsWith("+") && list.prefixes.some((p) => address.startsWith(p)))
-      )
-        return { list: list.id, address };
+  for (const list of lists) {
+    const [address] = listedAddresses(list, addresses, exact);
+    if (address !== undefined) return { list: list.id, address };
+  }
   return undefined;
+}
+
+/** Those of `addresses` that `list` has, exactly (`exact`, keys of listingKeys) or by a prefix. */
+export function listedAddresses(
+  list: DncListState,
+  addresses: readonly string[],
+  exact: ReadonlySet<string>,
+): string[] {
+  return addresses.filter(
+    (a) =>
+      exact.has(entryKey(list.id, { value: a, prefix: false })) ||
+      (a.startsWith("+") && list.prefixes.some((p) => a.startsWith(p))),
+  );
 }
 
 /** Age of the list's last refresh in whole days, or null when it was never loaded. */
