@@ -20,7 +20,11 @@ import { loadConfig } from "../../core/config/load.ts";
 import { startHub } from "../../core/hub.ts";
 import { bodyOf, type JobView as Job } from "../../core/audience/import-cli.ts";
 
-const { values } = parseArgs({ options: { rows: { type: "string", default: "1000000" } } });
+const { values } = parseArgs({
+  options: { rows: { type: "string", default: "1000000" }, "no-dnc": { type: "boolean", default: false } },
+});
+/** --no-dnc: the same import without the DNC scrub (the list is not even created). */
+const DNC = !values["no-dnc"];
 const ROWS = Number(values.rows);
 if (!Number.isInteger(ROWS) || ROWS < 1000) throw new Error("--rows must be an integer of at least 1000");
 const KEY = "bench-import-admin-key-0123456789";
@@ -125,25 +129,28 @@ async function main(): Promise<void> {
 
     // A 100,000-entry DNC list: the first phone of every 50th row (2% of the rows), numbers no
     // row has, and a prefix.
-    const put = await fetch(`${hub.apiUrl}/api/v1/dnc-lists/national`, {
-      method: "PUT",
-      headers: { ...auth, "Content-Type": "application/json" },
-      body: JSON.stringify({ name: "National DNC", source: "bench" }),
-    });
-    if (put.status !== 201) throw new Error(`DNC list: ${put.status} ${await put.text()}`);
-    const entries = ["+1907556*"];
-    for (let i = 7; i < 10_000; i += 50) entries.push(e164Phone1(i));
-    for (let k = 0; entries.length < DNC_ENTRIES; k++)
-      entries.push(
-        `+1${AREAS[k % 8]}${557 + Math.floor(k / 80_000)}${String(Math.floor(k / 8) % 10_000).padStart(4, "0")}`,
-      );
-    for (let from = 0; from < entries.length; from += 10_000) {
-      const res = await fetch(`${hub.apiUrl}/api/v1/dnc-lists/national/entries`, {
-        method: "POST",
+    if (DNC) await loadDncList();
+    async function loadDncList(): Promise<void> {
+      const put = await fetch(`${hub.apiUrl}/api/v1/dnc-lists/national`, {
+        method: "PUT",
         headers: { ...auth, "Content-Type": "application/json" },
-        body: JSON.stringify({ entries: entries.slice(from, from + 10_000) }),
+        body: JSON.stringify({ name: "National DNC", source: "bench" }),
       });
-      if (res.status !== 200) throw new Error(`DNC entries: ${res.status} ${(await res.text()).slice(0, 300)}`);
+      if (put.status !== 201) throw new Error(`DNC list: ${put.status} ${await put.text()}`);
+      const entries = ["+1907556*"];
+      for (let i = 7; i < 10_000; i += 50) entries.push(e164Phone1(i));
+      for (let k = 0; entries.length < DNC_ENTRIES; k++)
+        entries.push(
+          `+1${AREAS[k % 8]}${557 + Math.floor(k / 80_000)}${String(Math.floor(k / 8) % 10_000).padStart(4, "0")}`,
+        );
+      for (let from = 0; from < entries.length; from += 10_000) {
+        const res = await fetch(`${hub.apiUrl}/api/v1/dnc-lists/national/entries`, {
+          method: "POST",
+          headers: { ...auth, "Content-Type": "application/json" },
+          body: JSON.stringify({ entries: entries.slice(from, from + 10_000) }),
+        });
+        if (res.status !== 200) throw new Error(`DNC entries: ${res.status} ${(await res.text()).slice(0, 300)}`);
+      }
     }
 
     // The import, through the API.
@@ -157,7 +164,7 @@ async function main(): Promise<void> {
       dedupeKey: "id",
       defaultRegion: "US",
       mode: "upsert",
-      dncLists: ["national"],
+      ...(DNC ? { dncLists: ["national"] } : {}),
     };
     const head = Buffer.from(
       `--${boundary}\r\nContent-Disposition: form-data; name="options"\r\n\r\n${JSON.stringify(options)}\r\n--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="c.csv"\r\n\r\n`,
