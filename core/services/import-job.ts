@@ -356,7 +356,8 @@ export async function runImport(
     mapped.catch(() => undefined);
     submitted = submitted.then(async () => submit(await mapped));
     const done = submitted;
-    done.catch(() => undefined);
+    // A failed write must not wait for the next record of a paused upload either.
+    done.catch(() => wake?.(undefined));
     queued.push(done);
   };
 
@@ -398,7 +399,7 @@ export async function runImport(
       }
       if (ended) break;
       const r = await nextRecord();
-      if (!r) break;
+      if (!r) break; // cancelled, or a batch failed (settle() below throws its error)
       if (r.done) ended = true;
       else if (r.value.line > skipThrough) batch.push(r.value);
     }
