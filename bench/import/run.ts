@@ -3,22 +3,28 @@
  * duplicate keys and 1% bad rows, imported through the API (multipart upload, E.164
  * normalisation with zones, dedupe, batched upserts) by a hub on a fresh FerretDB, and, in the
  * same run and store, the same rows written by plain unordered insertMany (what the store takes
- * at best). Reports rows/s of both, their ratio, and peak RSS at 100k rows and at the end.
- * (No DNC scrub yet: DNC lists are item 4 of issue 12.)
+ * at best). The import scrubs the rows against a 100,000-entry DNC list (2% of the rows are on
+ * it). Reports rows/s of both, their ratio, CPU per 1,000 rows of the hub and of FerretDB, and
+ * peak RSS at 100k rows and at the end; and, for comparison, the rate of the import's own
+ * documents inserted the same way into a collection with the customers' indexes.
  */
-import { createWriteStream, mkdtempSync, rmSync, statSync, createReadStream } from "node:fs";
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, statSync, createReadStream } from "node:fs";
 import http from "node:http";
 import { tmpdir, cpus } from "node:os";
 import path from "node:path";
 import { once } from "node:events";
 import { parseArgs } from "node:util";
-import { MongoClient } from "mongodb";
+import { MongoClient, type Document } from "mongodb";
 import { startFerretDb } from "../../core/infra/processes.ts";
 import { loadConfig } from "../../core/config/load.ts";
 import { startHub } from "../../core/hub.ts";
 import { bodyOf, type JobView as Job } from "../../core/audience/import-cli.ts";
 
-const { values } = parseArgs({ options: { rows: { type: "string", default: "1000000" } } });
+const { values } = parseArgs({
+  options: { rows: { type: "string", default: "1000000" }, "no-dnc": { type: "boolean", default: false } },
+});
+/** --no-dnc: the same import without the DNC scrub (the list is not even created). */
+const DNC = !values["no-dnc"];
 const ROWS = Number(values.rows);
 if (!Number.isInteger(ROWS) || ROWS < 1000) throw new Error("--rows must be an integer of at least 1000");
 const KEY = "bench-import-admin-key-0123456789";
@@ -47,10 +53,16 @@ const MAPPING = {
   Since: "attributes.since",
 };
 
+const AREAS = [212, 305, 415, 512, 617, 702, 808, 907];
+const DNC_ENTRIES = 100_000;
+
+/** Row i's first phone in E.164 (what its cell normalises to). */
+const e164Phone1 = (i: number) => `+1${AREAS[i % 8]}555${String(i % 10000).padStart(4, "0")}`;
+
 /** Row i (0-based): every 20th repeats an earlier key, every 100th has a bad segment. */
 function cells(i: number): string[] {
   const key = i % 20 === 19 ? i - 7 : i;
-  const area = [212, 305, 415, 512, 617, 702, 808, 907][i % 8];
+  const area = AREAS[i % 8];
   return [
     `A${key}`,
     `First${i}`,
@@ -71,6 +83,12 @@ async function writeCsv(file: string): Promise<void> {
   for (let i = 0; i < ROWS; i++) if (!out.write(`${cells(i).join(",")}\n`)) await once(out, "drain");
   out.end();
   await once(out, "finish");
+}
+
+/** CPU seconds (user + system) of a process so far, from /proc (Linux). */
+function cpuSecondsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function rssMb(): number {
@@ -109,16 +127,51 @@ async function main(): Promise<void> {
       if (res.status !== 201) throw new Error(`declaring ${name}: ${res.status} ${await res.text()}`);
     }
 
+    // A 100,000-entry DNC list: the first phone of every 50th row (2% of the rows), numbers no
+    // row has, and a prefix.
+    if (DNC) await loadDncList();
+    async function loadDncList(): Promise<void> {
+      const put = await fetch(`${hub.apiUrl}/api/v1/dnc-lists/national`, {
+        method: "PUT",
+        headers: { ...auth, "Content-Type": "application/json" },
+        body: JSON.stringify({ name: "National DNC", source: "bench" }),
+      });
+      if (put.status !== 201) throw new Error(`DNC list: ${put.status} ${await put.text()}`);
+      const entries = ["+1907556*"];
+      for (let i = 7; i < 10_000; i += 50) entries.push(e164Phone1(i));
+      for (let k = 0; entries.length < DNC_ENTRIES; k++)
+        entries.push(
+          `+1${AREAS[k % 8]}${557 + Math.floor(k / 80_000)}${String(Math.floor(k / 8) % 10_000).padStart(4, "0")}`,
+        );
+      for (let from = 0; from < entries.length; from += 10_000) {
+        const res = await fetch(`${hub.apiUrl}/api/v1/dnc-lists/national/entries`, {
+          method: "POST",
+          headers: { ...auth, "Content-Type": "application/json" },
+          body: JSON.stringify({ entries: entries.slice(from, from + 10_000) }),
+        });
+        if (res.status !== 200) throw new Error(`DNC entries: ${res.status} ${(await res.text()).slice(0, 300)}`);
+      }
+    }
+
     // The import, through the API.
-    let peak = rssMb();
+    const rssBefore = rssMb();
+    let peak = rssBefore;
     let peakAt100k: number | undefined;
     const sampler = setInterval(() => (peak = Math.max(peak, rssMb())), 100);
     const boundary = "bench-boundary";
-    const options = { mapping: MAPPING, dedupeKey: "id", defaultRegion: "US", mode: "upsert" };
+    const options = {
+      mapping: MAPPING,
+      dedupeKey: "id",
+      defaultRegion: "US",
+      mode: "upsert",
+      ...(DNC ? { dncLists: ["national"] } : {}),
+    };
     const head = Buffer.from(
       `--${boundary}\r\nContent-Disposition: form-data; name="options"\r\n\r\n${JSON.stringify(options)}\r\n--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="c.csv"\r\n\r\n`,
     );
     const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+    const cpu = () => ({ hub: cpuSecondsOf(process.pid), store: cpuSecondsOf(ferret.process.pid!) });
+    const cpuBefore = cpu();
     const started = performance.now();
     const req = http.request(`${hub.apiUrl}/api/v1/imports`, {
       method: "POST",
@@ -146,13 +199,36 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 200));
     }
     const importSeconds = (performance.now() - started) / 1000;
+    const cpuImport = cpu();
     clearInterval(sampler);
     const peakEnd = Math.max(peak, rssMb());
     if (job.state !== "completed") throw new Error(`import ${job.state}: ${job.error}`);
 
+    // Filter previews over the imported customers: on an indexed field, and on an attribute
+    // (attributes other than unique ones have no index: a collection scan).
+    const previewMs: Record<string, number> = {};
+    for (const [name, where] of Object.entries({
+      lastNameIndexed: { attr: "lastName", op: "eq", value: `Last${Math.floor(ROWS / 2)}` },
+      segmentScan: { attr: "attributes.segment", op: "eq", value: "gold" },
+    })) {
+      const saved = await fetch(`${hub.apiUrl}/api/v1/filters/${name}`, {
+        method: "PUT",
+        headers: { ...auth, "Content-Type": "application/json" },
+        body: JSON.stringify({ where }),
+      });
+      if (saved.status !== 201) throw new Error(`filter ${name}: ${saved.status} ${await saved.text()}`);
+      const t = performance.now();
+      const preview = await fetch(`${hub.apiUrl}/api/v1/filters/${name}/preview`, { headers: auth });
+      if (preview.status !== 200) throw new Error(`preview ${name}: ${preview.status} ${await preview.text()}`);
+      await preview.json();
+      previewMs[name] = Math.round(performance.now() - t);
+    }
+
     // The same rows, plain unordered insertMany into the same store.
     const client = await MongoClient.connect(mongoUrl);
+    // The plain insertMany writes into the same store.
     const baseline = client.db().collection("baseline_customers");
+    const cpuBeforeInsert = cpu();
     const t0 = performance.now();
     const batch = 1000;
     for (let from = 0; from < ROWS; from += batch) {
@@ -171,8 +247,43 @@ async function main(): Promise<void> {
       await baseline.insertMany(docs as never[], { ordered: false });
     }
     const insertSeconds = (performance.now() - t0) / 1000;
+    const cpuInsert = cpu();
+
+    // The import's own documents, inserted the same way into a collection with the customers'
+    // indexes: what the store takes at best for what the import has to write.
+    const indexed = client.db().collection("baseline_indexed");
+    for (const ix of await client.db().collection("customers").listIndexes().toArray())
+      if (ix.name !== "_id_")
+        await indexed.createIndex(ix.key as Record<string, 1>, {
+          name: ix.name as string,
+          ...(ix.unique ? { unique: true } : {}),
+          ...(ix.sparse ? { sparse: true } : {}),
+        });
+    let indexedSeconds = 0;
+    let indexedDocs = 0;
+    const cursor = client.db().collection("customers").find({}).batchSize(1000);
+    let docs: Document[] = [];
+    const insertIndexed = async () => {
+      const t = performance.now();
+      await indexed.insertMany(docs, { ordered: false });
+      indexedSeconds += (performance.now() - t) / 1000;
+      indexedDocs += docs.length;
+      docs = [];
+    };
+    for await (const d of cursor) if (docs.push(d) === 1000) await insertIndexed();
+    if (docs.length) await insertIndexed();
+    const dncMatches = (
+      (await client
+        .db()
+        .collection("import_jobs")
+        .findOne({ _id: job.id as never })) as { dncMatches?: number } | null
+    )?.dncMatches;
     await client.close();
 
+    const perThousand = (a: { hub: number; store: number }, b: { hub: number; store: number }) => ({
+      hub: Math.round(((b.hub - a.hub) * 1e6) / ROWS),
+      store: Math.round(((b.store - a.store) * 1e6) / ROWS),
+    });
     const importRate = Math.round(ROWS / importSeconds);
     const insertRate = Math.round(ROWS / insertSeconds);
     const report = {
@@ -188,10 +299,24 @@ async function main(): Promise<void> {
         duplicates: job.duplicates,
         rejected: job.rejected,
         warnings: job.warnings,
+        dncMatches,
       },
       plainInsertMany: { seconds: Math.round(insertSeconds * 10) / 10, rowsPerSecond: insertRate },
+      // CPU milliseconds per 1,000 rows, of this process (hub and benchmark client) and of
+      // FerretDB: what the rates are made of when other work shares the cores.
+      cpuMsPer1000Rows: {
+        import: perThousand(cpuBefore, cpuImport),
+        plainInsertMany: perThousand(cpuBeforeInsert, cpuInsert),
+      },
       ratio: Math.round((importRate / insertRate) * 100) / 100,
-      peakRssMb: { at100k: peakAt100k ?? null, atEnd: peakEnd },
+      importedDocsIntoIndexedCollection: {
+        seconds: Math.round(indexedSeconds * 10) / 10,
+        rowsPerSecond: Math.round(indexedDocs / indexedSeconds),
+        docs: indexedDocs,
+      },
+      ratioToIndexed: Math.round((importRate / (indexedDocs / indexedSeconds)) * 100) / 100,
+      filterPreviewMs: previewMs,
+      peakRssMb: { beforeImport: rssBefore, at100k: peakAt100k ?? null, atEnd: peakEnd },
     };
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   } finally {

@@ -2,7 +2,11 @@
 import { describe, test } from "@jest/globals";
 import assert from "node:assert/strict";
 import { Readable } from "node:stream";
+import type { CountryCode } from "libphonenumber-js";
+import { normalizePhone } from "@dialmesh/sdk";
 import { loadPhoneZoneTable } from "../regulation/load.ts";
+import { locateCalledParty } from "../regulation/phone-zones.ts";
+import { normalizeCustomerPhone } from "./contact-points.ts";
 import { attributeValidator, coerceCell, parseDeclaration, type AttributeDeclaration } from "./attributes.ts";
 import { normalizeCustomer } from "./customer.ts";
 import {
@@ -243,6 +247,46 @@ describe("CSV mapping", () => {
       updateOnly.skipped.map((s) => s.line),
       [10],
     );
+  });
+
+  test("a key the previous batch wrote (still landing, so not found by the lookup) is a duplicate of its line", () => {
+    const row = (id: string, line: number): MappedRow => ({ id, line, set: {}, warnings: [] });
+    const plan = planBatch([row("a", 1002), row("b", 1003)], new Map(), "upsert", "job1", new Map([["a", 640]]));
+    assert.deepEqual(
+      plan.writes.map((w) => w.row.id),
+      ["b"],
+    );
+    assert.deepEqual(plan.duplicates, [{ line: 1002, firstLine: 640 }]);
+  });
+});
+
+describe("customer phones", () => {
+  test("E.164 and zones as the SDK's normalizePhone and the dialer's locateCalledParty give them", () => {
+    const inputs: [string, CountryCode | undefined][] = [
+      ["(212) 555-0142", "US"],
+      ["(416) 555-0142", "US"],
+      ["+1 876 555 0142", undefined],
+      ["787 555 0142", "US"],
+      ["+44 7911 123456", "US"],
+      ["07624 369230", "GB"],
+      ["+44 1481 256789", undefined],
+      ["+7 701 123 4567", undefined],
+      ["+7 912 345 6789", undefined],
+      ["+33 6 12 34 56 78", undefined],
+      ["+61 2 9374 4000", undefined],
+      ["whatsapp:+4915112345678", undefined],
+      ["+800 1234 5678", undefined],
+      ["555-0142", "US"],
+      ["not a phone", "US"],
+    ];
+    // Twice: the second pass answers from the zone cache.
+    for (let pass = 0; pass < 2; pass++)
+      for (const [input, region] of inputs) {
+        const number = normalizePhone(input, region);
+        const phone = normalizeCustomerPhone(input, "Phone 1", region, zones);
+        assert.equal(phone?.number, number, input);
+        if (number) assert.deepEqual(phone!.zones, locateCalledParty(zones, number).zones, input);
+      }
   });
 });
 

@@ -15,6 +15,10 @@ import { CUSTOMER_ID, CUSTOMER_ID_EXPECTED } from "./customer.ts";
 export const IMPORT_MODES = ["upsert", "insert-only", "update-only"] as const;
 export type ImportMode = (typeof IMPORT_MODES)[number];
 export const ENCODINGS = ["utf-8", "latin1", "windows-1252"] as const;
+export const DNC_ACTIONS = ["flag", "reject"] as const;
+export type DncAction = (typeof DNC_ACTIONS)[number];
+/** A DNC list id, as the lists API takes it. */
+const DNC_LIST_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 export type ImportEncoding = (typeof ENCODINGS)[number];
 export const MAX_PHONES = 10;
 
@@ -35,6 +39,10 @@ export interface ImportOptions {
   encoding: ImportEncoding;
   /** The id of an interrupted (or failed, cancelled) job to go on with, on the same file. */
   resume?: string;
+  /** DNC lists each row's phones and email are checked against, in order. */
+  dncLists?: string[];
+  /** A row on a list: `flag` (imported and counted, the default) or `reject` (not imported). */
+  dncAction: DncAction;
 }
 
 const SIMPLE = new Set(["id", "firstName", "lastName", "email", "timezone"]);
@@ -62,7 +70,18 @@ export function parseImportOptions(
   if (raw === null || typeof raw !== "object" || Array.isArray(raw))
     return { details: [{ path: "/options", message: "must be a JSON object ({mapping, dedupeKey, mode, ...})" }] };
   const o = raw as Record<string, unknown>;
-  const known = ["mapping", "mappingId", "dedupeKey", "defaultRegion", "mode", "delimiter", "encoding", "resume"];
+  const known = [
+    "mapping",
+    "mappingId",
+    "dedupeKey",
+    "defaultRegion",
+    "mode",
+    "delimiter",
+    "encoding",
+    "resume",
+    "dncLists",
+    "dncAction",
+  ];
   for (const k of Object.keys(o))
     if (!known.includes(k))
       details.push({ path: `/options/${k}`, message: `is not a known option (expected ${known.join(", ")})` });
@@ -139,6 +158,23 @@ export function parseImportOptions(
     details.push({ path: "/options/encoding", message: `must be one of ${ENCODINGS.join(", ")}` });
   if (o.resume !== undefined && (typeof o.resume !== "string" || !/^imp_[0-9a-z]+$/.test(o.resume)))
     details.push({ path: "/options/resume", message: "must be the id of an earlier import (imp_...)" });
+  if (o.dncLists !== undefined) {
+    if (!Array.isArray(o.dncLists) || o.dncLists.length === 0 || o.dncLists.length > 20)
+      details.push({ path: "/options/dncLists", message: "must be a list of 1 to 20 DNC list ids" });
+    else
+      o.dncLists.forEach((id: unknown, i) => {
+        if (typeof id !== "string" || !DNC_LIST_ID.test(id))
+          details.push({
+            path: `/options/dncLists/${i}`,
+            message: "must be a DNC list id (1 to 100 letters, digits, . _ -)",
+          });
+      });
+  }
+  const dncAction = o.dncAction ?? "flag";
+  if (!(DNC_ACTIONS as readonly unknown[]).includes(dncAction))
+    details.push({ path: "/options/dncAction", message: `must be one of ${DNC_ACTIONS.join(", ")}` });
+  else if (o.dncAction !== undefined && o.dncLists === undefined)
+    details.push({ path: "/options/dncAction", message: "applies to dncLists: name the lists too" });
   if (details.length) return { details };
   return {
     options: {
@@ -150,6 +186,8 @@ export function parseImportOptions(
       delimiter: delimiter as string,
       encoding: encoding as ImportEncoding,
       ...(typeof o.resume === "string" ? { resume: o.resume } : {}),
+      ...(Array.isArray(o.dncLists) ? { dncLists: [...new Set(o.dncLists as string[])] } : {}),
+      dncAction: dncAction as DncAction,
     },
   };
 }
@@ -366,18 +404,21 @@ export interface BatchPlan {
 
 /**
  * Which rows of a batch to write. The first row of the file with a dedupe key wins; a later one
- * is a duplicate, found in the batch or by the job id and line the store keeps on each customer.
+ * is a duplicate, found in the batch, in `previous` (customer id -> line the previous batch
+ * wrote: it was still landing while this batch was looked up), or by the job id and line the
+ * store keeps on each customer.
  */
 export function planBatch(
   rows: MappedRow[],
   existing: ReadonlyMap<string, ExistingCustomer>,
   mode: ImportMode,
   jobId: string,
+  previous: ReadonlyMap<string, number> = new Map(),
 ): BatchPlan {
   const plan: BatchPlan = { writes: [], duplicates: [], skipped: [], landedBefore: 0 };
   const firstInBatch = new Map<string, number>();
   for (const row of rows) {
-    const first = firstInBatch.get(row.id);
+    const first = firstInBatch.get(row.id) ?? previous.get(row.id);
     if (first !== undefined) {
       plan.duplicates.push({ line: row.line, firstLine: first });
       continue;

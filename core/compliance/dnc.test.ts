@@ -9,6 +9,8 @@ import {
   requiredDncMaxAge,
   unknownListDetails,
   type DncListState,
+  firstListing,
+  listingKeys,
 } from "./dnc.ts";
 
 const DAY = 86_400_000;
@@ -105,4 +107,26 @@ test("an activity naming an unknown list gets one detail per unknown name", () =
     { path: "/activities/2/dncLists/0", message: '"a" is not a DNC list (PUT /api/v1/dnc-lists/a first)' },
     { path: "/activities/2/dncLists/2", message: '"c" is not a DNC list (PUT /api/v1/dnc-lists/c first)' },
   ]);
+});
+
+describe("scrubbing a customer's addresses (imports, the scrub of a filter)", () => {
+  const lists = [
+    { id: "internal", lastRefreshedAt: null, prefixes: [] },
+    { id: "national", lastRefreshedAt: null, prefixes: ["+1415666"] },
+  ];
+  test("the first list in order that has an address exactly or by a prefix, whatever its age", () => {
+    const addresses = ["+14156660100", "ada@example.com"];
+    assert.deepEqual(listingKeys(lists, addresses), [
+      "internal:+14156660100",
+      "internal:ada@example.com",
+      "national:+14156660100",
+      "national:ada@example.com",
+    ]);
+    assert.deepEqual(firstListing(lists, addresses, new Set(["internal:ada@example.com"])), {
+      list: "internal",
+      address: "ada@example.com",
+    });
+    assert.deepEqual(firstListing(lists, addresses, new Set()), { list: "national", address: "+14156660100" });
+    assert.equal(firstListing(lists, ["+14155550100", "ada@example.com"], new Set()), undefined);
+  });
 });

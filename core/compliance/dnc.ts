@@ -80,6 +80,41 @@ export const entryText = (e: DncEntry): string => (e.prefix ? `${e.value}*` : e.
 /** The stored entry's `_id`: unique per list, so adding an entry twice stores it once. */
 export const entryKey = (list: string, e: DncEntry): string => `${list}:${entryText(e)}`;
 
+/** The exact-entry keys to look up for `addresses` on `lists` (see firstListing). */
+export function listingKeys(lists: readonly DncListState[], addresses: readonly string[]): string[] {
+  return lists.flatMap((l) => addresses.map((a) => entryKey(l.id, { value: a, prefix: false })));
+}
+
+/**
+ * The first of `lists` (in order) that has one of `addresses`, exactly (`exact` holds the
+ * keys of listingKeys that exist) or by a prefix of a number, with the address; or undefined.
+ * Freshness is not judged here: a scrub reports what the lists hold.
+ */
+export function firstListing(
+  lists: readonly DncListState[],
+  addresses: readonly string[],
+  exact: ReadonlySet<string>,
+): { list: string; address: string } | undefined {
+  for (const list of lists) {
+    const [address] = listedAddresses(list, addresses, exact);
+    if (address !== undefined) return { list: list.id, address };
+  }
+  return undefined;
+}
+
+/** Those of `addresses` that `list` has, exactly (`exact`, keys of listingKeys) or by a prefix. */
+export function listedAddresses(
+  list: DncListState,
+  addresses: readonly string[],
+  exact: ReadonlySet<string>,
+): string[] {
+  return addresses.filter(
+    (a) =>
+      exact.has(entryKey(list.id, { value: a, prefix: false })) ||
+      (a.startsWith("+") && list.prefixes.some((p) => a.startsWith(p))),
+  );
+}
+
 /** Age of the list's last refresh in whole days, or null when it was never loaded. */
 export function listAgeDays(list: Pick<DncListState, "lastRefreshedAt">, now: Date): number | null {
   return list.lastRefreshedAt ? Math.floor((now.getTime() - list.lastRefreshedAt.getTime()) / DAY_MS) : null;

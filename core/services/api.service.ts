@@ -89,6 +89,7 @@ const API_V1_ALIASES: Record<string, string> = {
   "GET dnc-lists/:id/entries": "dnc.entries",
   "POST dnc-lists/:id/entries": "dnc.addEntries",
   "DELETE dnc-lists/:id/entries/:value": "dnc.removeEntry",
+  "POST dnc-lists/:id/scrub": "dnc.scrub",
 };
 
 /** Uploads at /api/v1/imports, streamed to their action (no body parser; multipart or text/csv). */
@@ -168,6 +169,7 @@ const REQUIRED_ROLE: Record<string, Role> = {
   "dnc.list": "reader",
   "dnc.get": "reader",
   "dnc.entries": "reader",
+  "dnc.scrub": "reader",
   "dnc.put": "writer",
   "dnc.addEntries": "writer",
   "dnc.removeEntry": "writer",

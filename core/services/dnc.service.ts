@@ -3,17 +3,23 @@
  * `dnc.lists.changed` so every node drops its cached state of the list (core/store/dnc.ts).
  */
 import { type Context, type ServiceSchema, Service, type ServiceBroker } from "moleculer";
+import { checkWhere, compileFilter, parseFilter, type FilterNode } from "../audience/filters.ts";
 import {
   DEFAULT_DNC_MAX_AGE_DAYS,
   isStale,
   listAgeDays,
+  listedAddresses,
+  listingKeys,
   parseDncEntries,
   parseDncEntry,
   staleWarning,
 } from "../compliance/dnc.ts";
+import { CustomerStore, type CustomerDoc } from "../store/customers.ts";
 import type { DncListDoc } from "../store/dnc.ts";
+import { FilterStore } from "../store/filters.ts";
+import { customerView } from "./customers.service.ts";
 import type { ValidationDetail } from "../validation/json-schema.ts";
-import { NotFoundError, ValidationError, type HttpMeta } from "./errors.ts";
+import { ConflictError, NotFoundError, ValidationError, type HttpMeta } from "./errors.ts";
 import { parseLimit } from "./query.ts";
 import { runtimeOf, type HubRuntime } from "./runtime.ts";
 
@@ -62,8 +68,46 @@ function parseListBody(body: Record<string, unknown>): { name: string; source: s
   return { name: (name as string).trim(), source: typeof source === "string" ? source.trim() : "api" };
 }
 
+/** The addresses of a customer a DNC list can hold: its phones and its email. */
+const addressesOf = (c: Pick<CustomerDoc, "phones" | "email">): string[] => [
+  ...(c.phones ?? []).map((p) => p.number),
+  ...(c.email ? [c.email] : []),
+];
+
+/** Lists up to this many entries are read into memory for a scrub; larger ones are looked up. */
+const SCRUB_IN_MEMORY_ENTRIES = 500_000;
+
 export function dncService(runtime: HubRuntime): ServiceSchema {
   const store = runtime.dnc;
+  const customers = new CustomerStore(runtime.store.conn);
+  const filters = new FilterStore(runtime.store.conn);
+
+  /** The `where` of a scrub: a saved filter's (checked as a preview checks it) or an inline one. */
+  async function scrubWhere(params: Record<string, unknown>): Promise<FilterNode> {
+    const details: ValidationDetail[] = [];
+    for (const key of Object.keys(params))
+      if (!["id", "filter", "where", "limit"].includes(key))
+        details.push({ path: `/${key}`, message: "is not a field of a scrub (filter or where)" });
+    const { filter, where } = params;
+    if ((filter === undefined) === (where === undefined))
+      details.push({ path: "", message: 'give either "filter" (a saved filter id) or "where" (a filter condition)' });
+    else if (filter !== undefined && typeof filter !== "string")
+      details.push({ path: "/filter", message: "must be the id of a saved filter" });
+    if (details.length) throw new ValidationError("Invalid scrub", details);
+    const declarations = await customers.declarations();
+    if (typeof filter === "string") {
+      const doc = await filters.get(filter);
+      if (!doc)
+        throw new ValidationError("Invalid scrub", [{ path: "/filter", message: `no filter "${filter}" is saved` }]);
+      const stale = checkWhere(doc.where, declarations);
+      if (stale.length)
+        throw new ConflictError(`filter ${doc._id} no longer fits the declared attributes: PUT it again`, stale);
+      return doc.where;
+    }
+    const parsed = parseFilter("scrub", { where }, declarations);
+    if ("details" in parsed) throw new ValidationError("Invalid scrub", parsed.details);
+    return parsed.filter.where;
+  }
   const changed = (ctx: Context, id: string) => ctx.broadcast("dnc.lists.changed", { id });
 
   async function existing(id: string): Promise<DncListDoc> {
@@ -116,6 +160,39 @@ export function dncService(runtime: HubRuntime): ServiceSchema {
         const result = await store.addEntries(ctx.params.id, parsed.entries, now);
         changed(ctx, ctx.params.id);
         return { id: ctx.params.id, ...result, lastRefreshedAt: now };
+      },
+      /**
+       * POST scrub: the customers of a filter with a phone or email on the list (what a scrub
+       * would remove), counted, and the first `limit` by id with their listed addresses.
+       */
+      async scrub(ctx: Context<Record<string, unknown> & { id: string }>) {
+        const doc = await existing(ctx.params.id);
+        const limit = parseLimit(ctx.params.limit, { default: 10, max: 100 });
+        const now = new Date();
+        const query = compileFilter(await scrubWhere(ctx.params), await customers.declarations(), now);
+        const [list] = await store.currentStates([doc._id]);
+        if (!list) throw new NotFoundError(`DNC list ${doc._id}`);
+        const inMemory = await store.exactKeysOf(doc._id, SCRUB_IN_MEMORY_ENTRIES);
+        let count = 0;
+        const sample: { customer: ReturnType<typeof customerView>; addresses: string[] }[] = [];
+        const scrubBatch = async (batch: CustomerDoc[]) => {
+          const keys = listingKeys([list], batch.flatMap(addressesOf));
+          const exact = inMemory ?? (await store.existingKeys(keys));
+          for (const c of batch) {
+            const listed = listedAddresses(list, addressesOf(c), exact);
+            if (listed.length === 0) continue;
+            count++;
+            if (sample.length < limit) sample.push({ customer: customerView(c), addresses: listed });
+          }
+        };
+        let batch: CustomerDoc[] = [];
+        for await (const c of customers.customers.find(query).sort({ _id: 1 }).batchSize(1000))
+          if (batch.push(c) === 1000) {
+            await scrubBatch(batch);
+            batch = [];
+          }
+        await scrubBatch(batch);
+        return { count, sample };
       },
       async entries(ctx: Context<{ id: string; limit?: string; after?: string }>) {
         await existing(ctx.params.id);

@@ -79,8 +79,11 @@ function importDoc(row: MappedRow, jobId: string, now: Date): CustomerDoc {
 export class CustomerStore {
   readonly customers: Collection<CustomerDoc>;
   private readonly attributes: Collection<AttributeDoc>;
+  /** The connection, for the stores an import also reads (its DNC lists). */
+  readonly conn: Connection;
 
   constructor(conn: Connection) {
+    this.conn = conn;
     this.customers = conn.collection<CustomerDoc>("customers");
     this.attributes = conn.collection<AttributeDoc>("customer_attributes");
   }

@@ -146,6 +146,39 @@ export class DncStore {
     return { states, exact };
   }
 
+  /** The lists' states as stored now (no cache), in the given order; missing lists left out. */
+  async currentStates(ids: readonly string[]): Promise<DncListState[]> {
+    const states = await this.load(ids);
+    return ids.flatMap((id) => states.get(id) ?? []);
+  }
+
+  /** The keys of a list's entries, or undefined when it has more than `max` (read no further). */
+  async exactKeysOf(id: string, max: number): Promise<Set<string> | undefined> {
+    const keys = new Set<string>();
+    const cursor = this.entries.find({ list: id }, { projection: { _id: 1 } }).batchSize(10_000);
+    try {
+      for await (const d of cursor) if (keys.add(d._id).size > max) return undefined;
+    } finally {
+      await cursor.close();
+    }
+    return keys;
+  }
+
+  /** Which of the exact-entry keys (`<list>:<address>`) exist: `_id $in` queries of 1,000 keys. */
+  async existingKeys(keys: readonly string[]): Promise<Set<string>> {
+    const unique = [...new Set(keys)];
+    const found = new Set<string>();
+    const chunks: string[][] = [];
+    for (let i = 0; i < unique.length; i += 1000) chunks.push(unique.slice(i, i + 1000));
+    await Promise.all(
+      chunks.map(async (chunk) => {
+        const docs = await this.entries.find({ _id: { $in: chunk } }, { projection: { _id: 1 } }).toArray();
+        for (const d of docs) found.add(d._id);
+      }),
+    );
+    return found;
+  }
+
   /** Drops the cached state of one list (or all): the next check reads it again. */
   invalidate(id?: string): void {
     if (id === undefined) this.cache.clear();

@@ -5,7 +5,7 @@
  */
 import type { Collection } from "mongodb";
 import type { Connection } from "mongoose";
-import type { ImportMode } from "../audience/csv-mapping.ts";
+import type { DncAction, ImportMode } from "../audience/csv-mapping.ts";
 
 export const IMPORT_STATES = ["running", "completed", "failed", "cancelled", "interrupted"] as const;
 export type ImportState = (typeof IMPORT_STATES)[number];
@@ -20,6 +20,8 @@ export interface ImportCounters {
   warnings: number;
   /** Rows an earlier run of this job had written (resumed after a crash). */
   landedBefore: number;
+  /** Rows with a phone or email on one of the job's DNC lists (imported, or rejected: dncAction). */
+  dncMatches: number;
 }
 
 export interface ImportJobDoc extends ImportCounters {
@@ -29,6 +31,9 @@ export interface ImportJobDoc extends ImportCounters {
   mode: ImportMode;
   dedupeKey: string;
   mappingId?: string;
+  /** The DNC lists rows are checked against, and what a listed row becomes. */
+  dncLists?: string[];
+  dncAction?: DncAction;
   header: string[];
   bytesRead: number;
   totalBytes?: number;
@@ -71,6 +76,7 @@ export const ZERO_COUNTERS: ImportCounters = {
   skipped: 0,
   warnings: 0,
   landedBefore: 0,
+  dncMatches: 0,
 };
 
 export class ImportStore {

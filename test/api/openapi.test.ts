@@ -780,6 +780,10 @@ describe("docs/openapi.yaml against a running hub", () => {
       body: { entries: ["+14155550199", "+1415777*", "someone-else@example.com"] },
     });
     assert.equal(loaded.status, 200, loaded.text);
+    const scrub = await documented("POST", "/api/v1/dnc-lists/{id}/scrub", "/api/v1/dnc-lists/oa-dnc/scrub", {
+      body: { where: { attr: "email", op: "contains", value: "@" } },
+    });
+    assert.equal(scrub.status, 200, scrub.text);
     assert.equal(
       ((await documented("GET", "/api/v1/dnc-lists/{id}", "/api/v1/dnc-lists/oa-dnc")).body as { entries: number })
         .entries,

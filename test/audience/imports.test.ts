@@ -333,4 +333,59 @@ describe("CSV imports", () => {
     // The spooled upload (personal data) is gone with its job.
     await eventually(async () => readdirSync(path.join(hub.dataDir, "imports")).length === 0, 5_000, "spool emptied");
   });
+  test("DNC lists named by the import: listed rows are counted, and with dncAction reject not imported", async () => {
+    assert.equal((await hub.api("PUT", "/api/v1/dnc-lists/natl", { name: "National" })).status, 201);
+    const load = await hub.api("POST", "/api/v1/dnc-lists/natl/entries", {
+      // Row 3's first phone, row 5's email, and the mobiles of rows 10-19 by a prefix.
+      entries: ["+12125550003", "user5@example.com", "+44791110001*"],
+    });
+    assert.equal(load.status, 200, JSON.stringify(load.body));
+    const file = (prefix: string) =>
+      csv(Array.from({ length: 30 }, (_, i) => row(i + 2, { "Account ID": `${prefix}${i + 1}` })));
+    const dncMatchesOf = async (id: string) =>
+      (
+        (await client
+          .db()
+          .collection("import_jobs")
+          .findOne({ _id: id as never })) as { dncMatches?: number } | null
+      )?.dncMatches;
+
+    const rejecting = await upload(hub, file("D"), { ...OPTIONS, dncLists: ["natl"], dncAction: "reject" });
+    assert.equal(rejecting.status, 202, rejecting.text);
+    const { done } = await follow(hub, rejecting.body.id);
+    assert.equal(done.state, "completed", done.error);
+    assert.deepEqual([done.rowsRead, done.inserted, done.rejected], [30, 18, 12]);
+    assert.equal(await dncMatchesOf(done.id), 12);
+    const rejected = await fetch(`${hub.apiUrl}/api/v1/imports/${done.id}/rejected`, {
+      headers: { Authorization: `Bearer ${TEST_KEYS.reader}` },
+    });
+    const lines = (await rejected.text()).trim().split("\r\n").slice(1);
+    assert.deepEqual(
+      lines.map((l) => l.split(",").slice(0, 3)),
+      [
+        ["4", "Phone 1", "DNC:natl"],
+        ["6", "Email", "DNC:natl"],
+        ...Array.from({ length: 10 }, (_, i) => [String(i + 11), "Mobile", "DNC:natl"]),
+      ],
+    );
+    assert.equal(await customers().countDocuments({ _id: { $in: ["D3", "D5", "D10"] } as never }), 0);
+
+    const flagging = await upload(hub, file("E"), { ...OPTIONS, dncLists: ["natl"] });
+    const flagged = (await follow(hub, flagging.body.id)).done;
+    assert.deepEqual([flagged.state, flagged.inserted, flagged.rejected], ["completed", 30, 0]);
+    assert.equal(await dncMatchesOf(flagged.id), 12);
+
+    const unknown = await upload(hub, file("F"), { ...OPTIONS, dncLists: ["natl", "nope"] });
+    const failed = (await follow(hub, unknown.body.id)).done;
+    assert.equal(failed.state, "failed");
+    assert.match(failed.error!, /\/options\/dncLists\/1: "nope" is not a DNC list/);
+    assert.equal(await customers().countDocuments({ _id: { $regex: /^F/ } as never }), 0);
+
+    const bad = await upload(hub, file("G"), { ...OPTIONS, dncLists: ["a:b"], dncAction: "drop" });
+    assert.equal(bad.status, 400);
+    assert.deepEqual(
+      bad.body.details.map((d) => d.path),
+      ["/options/dncLists/0", "/options/dncAction"],
+    );
+  });
 });
