@@ -13,6 +13,7 @@ import { CsvFormatError } from "../audience/csv-source.ts";
 import { loadPhoneZoneTable } from "../regulation/load.ts";
 import { CustomerStore } from "../store/customers.ts";
 import { ImportStore, type ImportJobDoc } from "../store/imports.ts";
+import { DncStore } from "../store/dnc.ts";
 import { ImportSpool, type SpooledUpload } from "./import-spool.ts";
 import { ConflictError, NotFoundError, ValidationError, type HttpMeta } from "./errors.ts";
 import { newImportId, newJob, prepareImport, runImport, type ImportDeps } from "./import-job.ts";
@@ -39,6 +40,7 @@ export function importView(j: ImportJobDoc) {
     updated: j.updated,
     duplicates: j.duplicates,
     rejected: j.rejected,
+    dncMatches: j.dncMatches ?? 0,
     skipped: j.skipped,
     warnings: j.warnings,
     landedBefore: j.landedBefore,
@@ -99,11 +101,22 @@ function multipartParts(
   });
 }
 
-const QUERY_OPTIONS = ["mappingId", "dedupeKey", "defaultRegion", "mode", "delimiter", "encoding", "resume"];
+const QUERY_OPTIONS = [
+  "mappingId",
+  "dedupeKey",
+  "defaultRegion",
+  "mode",
+  "delimiter",
+  "encoding",
+  "resume",
+  "dncLists",
+  "dncAction",
+];
 
 export function importsService(runtime: HubRuntime): ServiceSchema {
   const customers = new CustomerStore(runtime.store.conn);
   const imports = new ImportStore(runtime.store.conn);
+  const dnc = new DncStore(runtime.store.conn);
   const zones = loadPhoneZoneTable();
   const spool = new ImportSpool(runtime.config.dataDir, runtime.nodeId);
   const deps: ImportDeps = {
@@ -166,7 +179,11 @@ export function importsService(runtime: HubRuntime): ServiceSchema {
             ({ options: rawOptions, file } = await multipartParts(stream, { "content-type": upload.contentType }));
           } else if (/^text\/csv\b/i.test(upload.contentType)) {
             rawOptions = Object.fromEntries(
-              QUERY_OPTIONS.filter((k) => ctx.params[k] !== undefined).map((k) => [k, ctx.params[k]]),
+              QUERY_OPTIONS.filter((k) => ctx.params[k] !== undefined).map((k) => {
+                const v = ctx.params[k];
+                // `?dncLists=national,internal`: a list in the query is comma-separated.
+                return [k, k === "dncLists" && typeof v === "string" ? v.split(",") : v];
+              }),
             );
             file = stream;
             fileBytes = upload.contentLength;
@@ -190,6 +207,21 @@ export function importsService(runtime: HubRuntime): ServiceSchema {
           const parsed = parseImportOptions(rawOptions, declarations, saved?.mapping);
           if ("details" in parsed) fail(new ValidationError("Invalid import options", parsed.details));
           const options = (parsed as { options: ImportOptions }).options;
+          // A list that does not exist is the request's fault: a 400 now, not a failed job later.
+          if (options.dncLists) {
+            const known = new Set((await dnc.currentStates(options.dncLists)).map((l) => l.id));
+            const unknown = options.dncLists.flatMap((id, i) =>
+              known.has(id)
+                ? []
+                : [
+                    {
+                      path: `/options/dncLists/${i}`,
+                      message: `"${id}" is not a DNC list (PUT /api/v1/dnc-lists/${id} first)`,
+                    },
+                  ],
+            );
+            if (unknown.length) fail(new ValidationError("Invalid import options", unknown));
+          }
 
           let previous: ImportJobDoc | null = null;
           if (options.resume) {

@@ -343,12 +343,7 @@ describe("CSV imports", () => {
     const file = (prefix: string) =>
       csv(Array.from({ length: 30 }, (_, i) => row(i + 2, { "Account ID": `${prefix}${i + 1}` })));
     const dncMatchesOf = async (id: string) =>
-      (
-        (await client
-          .db()
-          .collection("import_jobs")
-          .findOne({ _id: id as never })) as { dncMatches?: number } | null
-      )?.dncMatches;
+      ((await hub.api("GET", `/api/v1/imports/${id}`)).body as { dncMatches?: number }).dncMatches;
 
     const rejecting = await upload(hub, file("D"), { ...OPTIONS, dncLists: ["natl"], dncAction: "reject" });
     assert.equal(rejecting.status, 202, rejecting.text);
@@ -375,10 +370,14 @@ describe("CSV imports", () => {
     assert.deepEqual([flagged.state, flagged.inserted, flagged.rejected], ["completed", 30, 0]);
     assert.equal(await dncMatchesOf(flagged.id), 12);
 
+    // A list that does not exist is a 400 at intake, and nothing is written.
     const unknown = await upload(hub, file("F"), { ...OPTIONS, dncLists: ["natl", "nope"] });
-    const failed = (await follow(hub, unknown.body.id)).done;
-    assert.equal(failed.state, "failed");
-    assert.match(failed.error!, /\/options\/dncLists\/1: "nope" is not a DNC list/);
+    assert.equal(unknown.status, 400, unknown.text);
+    assert.deepEqual(
+      unknown.body.details.map((d) => d.path),
+      ["/options/dncLists/1"],
+    );
+    assert.match(unknown.body.details[0]!.message, /"nope" is not a DNC list/);
     assert.equal(await customers().countDocuments({ _id: { $regex: /^F/ } as never }), 0);
 
     const bad = await upload(hub, file("G"), { ...OPTIONS, dncLists: ["a:b"], dncAction: "drop" });
