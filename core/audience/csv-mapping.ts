@@ -61,6 +61,20 @@ const TARGETS_EXPECTED = `id, firstName, lastName, email, timezone, phones[0]..p
  * The options of an import (the `options` part, or a saved mapping plus query parameters),
  * checked against the declared attributes. `saved` is the mapping stored under `mappingId`.
  */
+/** Every import option (the `options` part); all but `mapping` can also be query parameters. */
+export const IMPORT_OPTION_KEYS: readonly string[] = [
+  "mapping",
+  "mappingId",
+  "dedupeKey",
+  "defaultRegion",
+  "mode",
+  "delimiter",
+  "encoding",
+  "resume",
+  "dncLists",
+  "dncAction",
+];
+
 export function parseImportOptions(
   raw: unknown,
   declarations: readonly AttributeDeclaration[],
@@ -70,18 +84,7 @@ export function parseImportOptions(
   if (raw === null || typeof raw !== "object" || Array.isArray(raw))
     return { details: [{ path: "/options", message: "must be a JSON object ({mapping, dedupeKey, mode, ...})" }] };
   const o = raw as Record<string, unknown>;
-  const known = [
-    "mapping",
-    "mappingId",
-    "dedupeKey",
-    "defaultRegion",
-    "mode",
-    "delimiter",
-    "encoding",
-    "resume",
-    "dncLists",
-    "dncAction",
-  ];
+  const known = IMPORT_OPTION_KEYS;
   for (const k of Object.keys(o))
     if (!known.includes(k))
       details.push({ path: `/options/${k}`, message: `is not a known option (expected ${known.join(", ")})` });

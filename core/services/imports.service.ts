@@ -8,7 +8,7 @@
 import { Readable } from "node:stream";
 import busboy from "busboy";
 import { type Context, type ServiceSchema, Service, type ServiceBroker } from "moleculer";
-import { parseImportOptions, type ImportOptions } from "../audience/csv-mapping.ts";
+import { IMPORT_OPTION_KEYS, parseImportOptions, type ImportOptions } from "../audience/csv-mapping.ts";
 import { CsvFormatError } from "../audience/csv-source.ts";
 import { loadPhoneZoneTable } from "../regulation/load.ts";
 import { CustomerStore } from "../store/customers.ts";
@@ -101,17 +101,8 @@ function multipartParts(
   });
 }
 
-const QUERY_OPTIONS = [
-  "mappingId",
-  "dedupeKey",
-  "defaultRegion",
-  "mode",
-  "delimiter",
-  "encoding",
-  "resume",
-  "dncLists",
-  "dncAction",
-];
+/** A text/csv upload's options, as query parameters (a mapping only by `mappingId`). */
+const QUERY_OPTIONS = IMPORT_OPTION_KEYS.filter((k) => k !== "mapping");
 
 export function importsService(runtime: HubRuntime): ServiceSchema {
   const customers = new CustomerStore(runtime.store.conn);
