@@ -17,6 +17,8 @@ export interface AttributeDeclaration {
   required?: boolean;
   /** Enforced by a unique index on `attributes.<name>` (customers without it do not collide). */
   unique?: boolean;
+  /** An index on `attributes.<name>`, so that filters on it are answered from the index. */
+  indexed?: boolean;
 }
 
 /** Attribute names are MongoDB field names and appear in CSV mappings as `attributes.<name>`. */
@@ -34,6 +36,7 @@ const declarationSchema = {
     values: { type: "array", minItems: 1, uniqueItems: true, items: { type: "string", minLength: 1 } },
     required: { type: "boolean" },
     unique: { type: "boolean" },
+    indexed: { type: "boolean" },
   },
 };
 const validateDeclarationBody = ajv.compile(declarationSchema);
@@ -63,6 +66,7 @@ export function parseDeclaration(
       ...(b.values ? { values: b.values } : {}),
       required: b.required === true,
       unique: b.unique === true,
+      indexed: b.indexed === true,
     },
   };
 }

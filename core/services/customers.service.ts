@@ -31,6 +31,7 @@ const attributeView = (d: AttributeDoc) => ({
   ...(d.values ? { values: d.values } : {}),
   required: d.required === true,
   unique: d.unique === true,
+  indexed: d.indexed === true,
   createdAt: d.createdAt,
   updatedAt: d.updatedAt,
 });

@@ -28,6 +28,12 @@ export interface CustomerDoc {
   updatedAt: Date;
 }
 
+/** The name of the index on a declared attribute, if it has one. */
+function attributeIndexName(d: Pick<AttributeDeclaration, "name" | "unique" | "indexed">): string | undefined {
+  if (d.unique) return `attr_${d.name}_unique`;
+  return d.indexed ? `attr_${d.name}` : undefined;
+}
+
 export interface AttributeDoc extends AttributeDeclaration {
   _id: string;
   createdAt: Date;
@@ -112,30 +118,38 @@ export class CustomerStore {
     return found;
   }
 
-  /** Indexes for search; one unique index per attribute declared unique. */
+  /** Indexes for search; one per attribute declared unique (a unique one) or indexed. */
   async ensureIndexes(): Promise<void> {
     await this.customers.createIndex({ email: 1 }, { name: "email" });
     await this.customers.createIndex({ "phones.number": 1 }, { name: "phones_number" });
     await this.customers.createIndex({ importJobId: 1, importLine: 1 }, { name: "import_line" });
-    for (const d of await this.declarations()) if (d.unique) await this.uniqueIndex(d.name);
+    for (const d of await this.declarations()) await this.attributeIndex(d);
+  }
+
+  /** The index a declaration asks for: unique (which filters use too), plain when `indexed`. */
+  private async attributeIndex(d: AttributeDeclaration): Promise<void> {
+    if (d.unique) await this.uniqueIndex(d.name);
+    else if (d.indexed)
+      await this.customers.createIndex({ [`attributes.${d.name}`]: 1 }, { name: attributeIndexName(d) });
   }
 
   private async uniqueIndex(name: string): Promise<void> {
     // sparse: customers without the attribute do not collide with each other.
     await this.customers.createIndex(
       { [`attributes.${name}`]: 1 },
-      { name: `attr_${name}_unique`, unique: true, sparse: true },
+      { name: attributeIndexName({ name, unique: true }), unique: true, sparse: true },
     );
   }
 
   async declarations(): Promise<AttributeDeclaration[]> {
     const docs = await this.attributes.find({}).sort({ _id: 1 }).toArray();
-    return docs.map(({ name, type, values, required, unique }) => ({
+    return docs.map(({ name, type, values, required, unique, indexed }) => ({
       name,
       type,
       ...(values ? { values } : {}),
       required: required === true,
       unique: unique === true,
+      indexed: indexed === true,
     }));
   }
 
@@ -143,11 +157,21 @@ export class CustomerStore {
     return this.attributes.findOne({ _id: name });
   }
 
-  /** Stores a declaration (the unique index first: a declaration the data breaks is not stored). */
+  /**
+   * Stores a declaration, its index first: a declaration the data breaks (a unique index it
+   * refuses) is not stored, and the index it had is put back. One key has one index in both
+   * stores, so a change of kind drops the old index before making the new one.
+   */
   async putDeclaration(d: AttributeDeclaration, now: Date): Promise<{ doc: AttributeDoc; created: boolean }> {
-    if (d.unique) await this.uniqueIndex(d.name);
     const before = await this.attributes.findOne({ _id: d.name });
-    if (before?.unique && !d.unique) await this.customers.dropIndex(`attr_${d.name}_unique`).catch(() => undefined);
+    const old = before ? attributeIndexName(before) : undefined;
+    if (old && old !== attributeIndexName(d)) await this.customers.dropIndex(old).catch(() => undefined);
+    try {
+      await this.attributeIndex(d);
+    } catch (err) {
+      if (before) await this.attributeIndex(before).catch(() => undefined);
+      throw err;
+    }
     const doc: AttributeDoc = { _id: d.name, ...d, createdAt: before?.createdAt ?? now, updatedAt: now };
     await this.attributes.replaceOne({ _id: d.name }, doc, { upsert: true });
     return { doc, created: !before };

@@ -16,7 +16,7 @@ export interface FilterDoc extends FilterDefinition {
 
 /**
  * Indexes on customer facts that filters commonly use (email and phones.number the customer
- * store already has). Attributes are free-form: only unique ones have an index.
+ * store already has). Attributes are free-form: those declared `indexed` or `unique` have one.
  */
 export const FILTER_INDEXES: { name: string; key: Record<string, 1> }[] = [
   { name: "created_at", key: { createdAt: 1 } },
@@ -28,8 +28,10 @@ export const FILTER_INDEXES: { name: string; key: Record<string, 1> }[] = [
 export class FilterStore {
   private readonly filters: Collection<FilterDoc>;
   private readonly customers: Collection<CustomerDoc>;
+  private readonly conn: Connection;
 
   constructor(conn: Connection) {
+    this.conn = conn;
     this.filters = conn.collection<FilterDoc>("customer_filters");
     this.customers = conn.collection<CustomerDoc>("customers");
   }
@@ -62,12 +64,19 @@ export class FilterStore {
       .toArray();
   }
 
-  /** How many customers the compiled query matches now, and the first `limit` of them by id. */
+  /**
+   * How many customers the compiled query matches now, and `limit` of them (sorted by id). The
+   * count is the `count` command, not `countDocuments` (an aggregation): both stores answer it
+   * from an index, FerretDB with 04-sqlite-field-pushdown.patch in SQL. The sample is not the
+   * first `limit` by id: sorting every match to take the first ones costs what the filter
+   * matches on FerretDB, which sorts in memory.
+   */
   async preview(query: Document, limit: number): Promise<{ count: number; sample: CustomerDoc[] }> {
-    const [count, sample] = await Promise.all([
-      this.customers.countDocuments(query),
-      this.customers.find(query).sort({ _id: 1 }).limit(limit).toArray(),
+    const [counted, sample] = await Promise.all([
+      this.conn.db!.command({ count: this.customers.collectionName, query }),
+      this.customers.find(query).limit(limit).toArray(),
     ]);
-    return { count, sample };
+    sample.sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
+    return { count: (counted as { n: number }).n, sample };
   }
 }

@@ -33,6 +33,30 @@ describe("customers", () => {
     assert.equal((await hub.api("PUT", "/api/v1/attributes/x", { type: "string" }, TEST_KEYS.writer)).status, 403);
   });
 
+  test("an attribute declared indexed has an index for filters, dropped when it no longer is", async () => {
+    const indexes = async () =>
+      (await hub.runtime.store.conn.collection("customers").indexes())
+        .map((i) => i.name)
+        .filter((n) => /^attr_/.test(n!));
+    const put = async (decl: unknown) => {
+      const res = await hub.api("PUT", "/api/v1/attributes/region", decl);
+      assert.ok(res.status === 201 || res.status === 200, res.text);
+      return res.body as { indexed: boolean; unique: boolean };
+    };
+    assert.equal((await put({ type: "string", indexed: true })).indexed, true);
+    assert.deepEqual((await indexes()).sort(), ["attr_code_unique", "attr_region"]);
+    await put({ type: "string", indexed: true, unique: true });
+    assert.deepEqual((await indexes()).sort(), ["attr_code_unique", "attr_region_unique"]);
+    assert.equal((await put({ type: "string" })).indexed, false);
+    assert.deepEqual(await indexes(), ["attr_code_unique"]);
+    const bad = await hub.api("PUT", "/api/v1/attributes/region", { type: "string", indexed: "yes" });
+    assert.equal(bad.status, 400);
+    assert.deepEqual(
+      (bad.body as { details: { path: string }[] }).details.map((d) => d.path),
+      ["/indexed"],
+    );
+  });
+
   test("PUT creates then replaces; phones are E.164 with zones; bad input names its pointer", async () => {
     const body = {
       firstName: "Ada",
