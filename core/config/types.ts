@@ -41,6 +41,8 @@ export interface HubConfig {
     keys?: ApiKeyConfig[];
     maxBatch: number;
     bodyLimit: string;
+    /** A filter preview gives up after this (a 504 that says why), before the request timeout. */
+    previewTimeoutMs: number;
   };
   store?: {
     mongoUrl?: string;

@@ -287,6 +287,9 @@ export function errorBody(err: ErrorLike): { status: number; body: Record<string
       body: { error: "Forbidden", message: `This API key may not do that${need ? ` (${need})` : ""}`, details: [] },
     };
   }
+  // Our own timeouts say what took too long and what to do about it (no internals in them).
+  if (status === 504 && err.type === "GatewayTimeout")
+    return { status, body: { error: "GatewayTimeout", message: err.message ?? "Timed out", details: [] } };
   if (status >= 500)
     return {
       status,

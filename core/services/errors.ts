@@ -20,6 +20,32 @@ export class ConflictError extends Errors.MoleculerClientError {
   }
 }
 
+/** A request that gave up on a query that ran too long: 504, with a message the caller can act on. */
+export class QueryTimeoutError extends Errors.MoleculerServerError {
+  constructor(message: string) {
+    super(message, 504, "GatewayTimeout");
+  }
+}
+
+/** The store's code for a command that ran past its maxTimeMS. */
+const MAX_TIME_MS_EXPIRED = 50;
+
+/**
+ * `work`, or a QueryTimeoutError with `message` once `ms` have passed or the store stopped it at
+ * its maxTimeMS. The query may go on in the store (FerretDB's count command takes no
+ * maxTimeMS); its answer is then dropped.
+ */
+export function withQueryDeadline<T>(work: Promise<T>, ms: number, message: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new QueryTimeoutError(message())), ms);
+  });
+  const stopped = work.catch((err: { code?: unknown }) => {
+    throw err.code === MAX_TIME_MS_EXPIRED ? new QueryTimeoutError(message()) : err;
+  });
+  return Promise.race([stopped, deadline]).finally(() => clearTimeout(timer));
+}
+
 /** The `ctx.meta` fields moleculer-web reads and the API's authentication sets. */
 export interface HttpMeta {
   $statusCode?: number;

@@ -4,7 +4,7 @@ import { checkWhere, compileFilter, parseFilter } from "../audience/filters.ts";
 import { CustomerStore } from "../store/customers.ts";
 import { FilterStore, type FilterDoc } from "../store/filters.ts";
 import { customerView } from "./customers.service.ts";
-import { ConflictError, NotFoundError, ValidationError, type HttpMeta } from "./errors.ts";
+import { ConflictError, NotFoundError, ValidationError, withQueryDeadline, type HttpMeta } from "./errors.ts";
 import { parseLimit } from "./query.ts";
 import { runtimeOf, type HubRuntime } from "./runtime.ts";
 
@@ -63,7 +63,16 @@ export function filtersService(runtime: HubRuntime): ServiceSchema {
         const details = checkWhere(doc.where, declarations);
         if (details.length)
           throw new ConflictError(`filter ${doc._id} no longer fits the declared attributes: PUT it again`, details);
-        const { count, sample } = await store.preview(compileFilter(doc.where, declarations, new Date()), limit);
+        const query = compileFilter(doc.where, declarations, new Date());
+        const timeoutMs = runtime.config.api.previewTimeoutMs;
+        const { count, sample } = await withQueryDeadline(
+          store.preview(query, limit, timeoutMs),
+          timeoutMs,
+          () =>
+            `the preview of filter ${doc._id} took longer than ${timeoutMs / 1000} s: its conditions are ` +
+            "evaluated customer by customer; an equality on an attribute declared indexed is answered from " +
+            "the index (docs/audience.md, Indexes)",
+        );
         return { count, sample: sample.map(customerView) };
       },
     },

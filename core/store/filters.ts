@@ -71,10 +71,10 @@ export class FilterStore {
    * first `limit` by id: sorting every match to take the first ones costs what the filter
    * matches on FerretDB, which sorts in memory.
    */
-  async preview(query: Document, limit: number): Promise<{ count: number; sample: CustomerDoc[] }> {
+  async preview(query: Document, limit: number, maxTimeMS: number): Promise<{ count: number; sample: CustomerDoc[] }> {
     const [counted, sample] = await Promise.all([
-      this.conn.db!.command({ count: this.customers.collectionName, query }),
-      this.customers.find(query).limit(limit).toArray(),
+      this.conn.db!.command({ count: this.customers.collectionName, query, maxTimeMS }),
+      this.customers.find(query, { maxTimeMS }).limit(limit).toArray(),
     ]);
     sample.sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
     return { count: (counted as { n: number }).n, sample };

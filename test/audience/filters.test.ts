@@ -232,3 +232,30 @@ describe("filters", () => {
     assert.equal((await hub.api("DELETE", "/api/v1/filters/by-city", undefined, TEST_KEYS.writer)).status, 404);
   });
 });
+
+describe("a preview that runs past api.previewTimeoutMs", () => {
+  let hub: TestHub;
+  beforeAll(async () => {
+    hub = await startTestHub({ api: { previewTimeoutMs: 1 } });
+    assert.equal((await hub.api("PUT", "/api/v1/attributes/balance", { type: "number" })).status, 201);
+    // Enough customers that a range over an attribute cannot be read within 1 ms.
+    const customers = hub.runtime.store.conn.collection("customers");
+    for (let b = 0; b < 5; b++)
+      await customers.insertMany(
+        Array.from({ length: 2_000 }, (_, i) => ({ _id: `t${b}-${i}`, attributes: { balance: i } })) as never[],
+      );
+  });
+  afterAll(async () => {
+    await hub?.stop();
+  });
+
+  test("is a 504 that says what took too long and what to do, before the request timeout", async () => {
+    const where = { attr: "attributes.balance", op: "gt", value: 10 };
+    assert.equal((await hub.api("PUT", "/api/v1/filters/slow", { where }, TEST_KEYS.writer)).status, 201);
+    const res = await hub.api("GET", "/api/v1/filters/slow/preview", undefined, TEST_KEYS.reader);
+    assert.equal(res.status, 504, res.text);
+    const body = res.body as { error: string; message: string };
+    assert.equal(body.error, "GatewayTimeout");
+    assert.match(body.message, /preview of filter slow took longer than 0\.001 s: .*indexed/);
+  });
+});
