@@ -57,6 +57,25 @@ export function parseTarget(target: string): Target | undefined {
 
 const TARGETS_EXPECTED = `id, firstName, lastName, email, timezone, phones[0]..phones[${MAX_PHONES - 1}] or attributes.<declared name>`;
 
+export const DELIMITER_EXPECTED = 'must be one character, e.g. "," ";" or "\\t"';
+export const ENCODING_EXPECTED = `must be one of ${ENCODINGS.join(", ")}`;
+
+/** The CSV delimiter option (`,` when absent), or undefined when it is not one usable character. */
+export function parseDelimiter(raw: unknown): string | undefined {
+  const delimiter = raw ?? ",";
+  return typeof delimiter === "string" && delimiter.length === 1 && !/["\r\n]/.test(delimiter) ? delimiter : undefined;
+}
+
+/** The encoding option (`utf-8` unless a string; `utf8` and `iso-8859-1` accepted), or undefined. */
+export function parseEncoding(raw: unknown): ImportEncoding | undefined {
+  if (typeof raw !== "string") return "utf-8";
+  const encoding = raw
+    .toLowerCase()
+    .replace(/^utf8$/, "utf-8")
+    .replace(/^iso-8859-1$/, "latin1");
+  return (ENCODINGS as readonly string[]).includes(encoding) ? (encoding as ImportEncoding) : undefined;
+}
+
 /**
  * The options of an import (the `options` part, or a saved mapping plus query parameters),
  * checked against the declared attributes. `saved` is the mapping stored under `mappingId`.
@@ -147,18 +166,10 @@ export function parseImportOptions(
         });
   if (o.defaultRegion !== undefined && !isRegion(o.defaultRegion))
     details.push({ path: "/options/defaultRegion", message: "must be an ISO 3166-1 region, e.g. US" });
-  const delimiter = o.delimiter ?? ",";
-  if (typeof delimiter !== "string" || delimiter.length !== 1 || /["\r\n]/.test(delimiter))
-    details.push({ path: "/options/delimiter", message: 'must be one character, e.g. "," ";" or "\\t"' });
-  const encoding =
-    typeof o.encoding === "string"
-      ? o.encoding
-          .toLowerCase()
-          .replace(/^utf8$/, "utf-8")
-          .replace(/^iso-8859-1$/, "latin1")
-      : "utf-8";
-  if (!(ENCODINGS as readonly string[]).includes(encoding))
-    details.push({ path: "/options/encoding", message: `must be one of ${ENCODINGS.join(", ")}` });
+  const delimiter = parseDelimiter(o.delimiter);
+  if (delimiter === undefined) details.push({ path: "/options/delimiter", message: DELIMITER_EXPECTED });
+  const encoding = parseEncoding(o.encoding);
+  if (encoding === undefined) details.push({ path: "/options/encoding", message: ENCODING_EXPECTED });
   if (o.resume !== undefined && (typeof o.resume !== "string" || !/^imp_[0-9a-z]+$/.test(o.resume)))
     details.push({ path: "/options/resume", message: "must be the id of an earlier import (imp_...)" });
   if (o.dncLists !== undefined) {
@@ -186,8 +197,8 @@ export function parseImportOptions(
       dedupeKey: dedupeKey as string,
       ...(o.defaultRegion ? { defaultRegion: o.defaultRegion as CountryCode } : {}),
       mode: mode as ImportMode,
-      delimiter: delimiter as string,
-      encoding: encoding as ImportEncoding,
+      delimiter: delimiter!,
+      encoding: encoding!,
       ...(typeof o.resume === "string" ? { resume: o.resume } : {}),
       ...(Array.isArray(o.dncLists) ? { dncLists: [...new Set(o.dncLists as string[])] } : {}),
       dncAction: dncAction as DncAction,

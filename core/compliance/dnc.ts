@@ -5,6 +5,7 @@
  * Pure: the store (core/store/dnc.ts) supplies the lists and which exact entries exist.
  */
 import { normalizeEmail, normalizePhone } from "@dialmesh/sdk";
+import type { CountryCode } from "libphonenumber-js";
 import type { ValidationDetail } from "../validation/json-schema.ts";
 
 /** One entry as stored: `value` normalised; a prefix keeps its digits without the `*`. */
@@ -39,8 +40,11 @@ export const DEFAULT_DNC_MAX_AGE_DAYS = 31;
 
 const DAY_MS = 86_400_000;
 
-/** An entry as stored, or why `raw` is not one. */
-export function parseDncEntry(raw: unknown): DncEntry | { error: string } {
+/**
+ * An entry as stored, or why `raw` is not one. A national number needs `defaultRegion` (as a
+ * customer's phone does); a prefix is always international.
+ */
+export function parseDncEntry(raw: unknown, defaultRegion?: CountryCode): DncEntry | { error: string } {
   if (typeof raw !== "string" || !raw.trim())
     return { error: "must be a phone number (+14155550123), an email address or a number prefix (+1415555*)" };
   const text = raw.trim();
@@ -54,10 +58,13 @@ export function parseDncEntry(raw: unknown): DncEntry | { error: string } {
     const email = normalizeEmail(text);
     return email ? { value: email, prefix: false } : { error: `"${raw}" is not an email address` };
   }
-  const phone = normalizePhone(text);
-  return phone
-    ? { value: phone, prefix: false }
-    : { error: `"${raw}" is not a phone number in international form (e.g. +14155550123)` };
+  const phone = normalizePhone(text, defaultRegion);
+  if (phone) return { value: phone, prefix: false };
+  return {
+    error: defaultRegion
+      ? `"${raw}" is not a phone number of ${defaultRegion} nor one in international form (e.g. +14155550123)`
+      : `"${raw}" is not a phone number in international form (e.g. +14155550123)`,
+  };
 }
 
 /** All entries of a request, or one detail per bad entry (`/entries/<index>`): all or nothing. */

@@ -17,7 +17,7 @@ import {
 import ApiGateway from "moleculer-web";
 import type { ApiKeyConfig, Role } from "../config/types.ts";
 import { runtimeOf, type HubRuntime } from "./runtime.ts";
-import { ValidationError, type HttpMeta } from "./errors.ts";
+import { ValidationError, type HttpMeta, type UploadMeta } from "./errors.ts";
 
 /** The REST API under /api/v1: "METHOD path" -> action. */
 const API_V1_ALIASES: Record<string, string> = {
@@ -87,13 +87,14 @@ const API_V1_ALIASES: Record<string, string> = {
   "GET dnc-lists/:id": "dnc.get",
   "DELETE dnc-lists/:id": "dnc.remove",
   "GET dnc-lists/:id/entries": "dnc.entries",
-  "POST dnc-lists/:id/entries": "dnc.addEntries",
   "DELETE dnc-lists/:id/entries/:value": "dnc.removeEntry",
   "POST dnc-lists/:id/scrub": "dnc.scrub",
 };
 
 /** Uploads at /api/v1/imports, streamed to their action (no body parser; multipart or text/csv). */
 const UPLOAD_ALIASES: Record<string, string> = { "POST /": "stream:imports.start" };
+/** A DNC list's load under /api/v1/dnc-lists: JSON, or a text/csv body streamed to the action. */
+const DNC_LOAD_ALIASES: Record<string, string> = { "POST :id/entries": "stream:dnc.addEntries" };
 
 /** Health and metrics at the root. */
 const ROOT_ALIASES: Record<string, string> = { "GET health": "api.health", "GET metrics": "api.metrics" };
@@ -106,6 +107,7 @@ const VENDOR_WEBHOOK_ALIASES: Record<string, string> = {
 /** Every route the API serves, as "METHOD /full/path" with :params. */
 const ROUTES = [
   ...Object.keys(UPLOAD_ALIASES).map((a) => a.replace(" /", " /api/v1/imports")),
+  ...Object.keys(DNC_LOAD_ALIASES).map((a) => a.replace(" ", " /api/v1/dnc-lists/")),
   ...Object.keys(API_V1_ALIASES).map((a) => a.replace(" ", " /api/v1/")),
   ...Object.keys(ROOT_ALIASES).map((a) => a.replace(" ", " /")),
   ...Object.keys(VENDOR_WEBHOOK_ALIASES).map((a) => a.replace(" ", " /webhooks/")),
@@ -315,6 +317,17 @@ export function errorBody(err: ErrorLike): { status: number; body: Record<string
   return { status, body: { error: name, message: err.message ?? name, details, ...extra } };
 }
 
+/** A streamed upload's type and length, for its action (ctx.meta.upload). */
+function uploadOf(req: Req): { contentType: string; contentLength?: number } {
+  const length = Number(req.headers["content-length"]);
+  return {
+    contentType: req.headers["content-type"] ?? "",
+    ...(Number.isFinite(length) && length > 0 ? { contentLength: length } : {}),
+  };
+}
+
+const JSON_TYPE = /^application\/([\w.+-]*\+)?json\b/i;
+
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   if (res.headersSent) return;
   res.writeHead(status, { "Content-Type": "application/json; charset=utf-8" });
@@ -375,14 +388,43 @@ export function apiService(runtime: HubRuntime, keys: readonly ApiKeyConfig[]): 
           mappingPolicy: "restrict",
           bodyParsers: false,
           aliases: UPLOAD_ALIASES,
-          onBeforeCall(ctx: Context<unknown, HttpMeta & { upload?: unknown }>, _route: unknown, req: Req) {
+          onBeforeCall(ctx: Context<unknown, UploadMeta>, _route: unknown, req: Req) {
             if (!runtime.store.reachable()) throw new DatabaseUnavailableError();
             checkQueryStrings((req as { query?: Record<string, unknown> }).query);
-            const length = Number(req.headers["content-length"]);
-            ctx.meta.upload = {
-              contentType: req.headers["content-type"] ?? "",
-              ...(Number.isFinite(length) && length > 0 ? { contentLength: length } : {}),
-            };
+            ctx.meta.upload = uploadOf(req);
+          },
+        },
+        {
+          // JSON or a CSV on one path: the JSON parser reads only JSON bodies, so a text/csv
+          // one reaches the action unread, as its stream.
+          path: "/api/v1/dnc-lists",
+          authentication: true,
+          authorization: true,
+          mappingPolicy: "restrict",
+          bodyParsers: { json: { limit: config.api.bodyLimit, strict: false } },
+          // A CSV of millions of lines outlasts the broker's requestTimeout; the upload bounds it.
+          callOptions: { timeout: 0 },
+          aliases: DNC_LOAD_ALIASES,
+          onBeforeCall(ctx: Context<unknown, UploadMeta>, _route: unknown, req: Req) {
+            if (!runtime.store.reachable()) throw new DatabaseUnavailableError();
+            checkQueryStrings((req as { query?: Record<string, unknown> }).query);
+            const type = req.headers["content-type"] ?? "";
+            if (/^text\/csv\b/i.test(type)) {
+              ctx.meta.upload = uploadOf(req);
+              return;
+            }
+            const hasBody =
+              Number(req.headers["content-length"] ?? 0) > 0 || req.headers["transfer-encoding"] !== undefined;
+            if (hasBody && !JSON_TYPE.test(type))
+              throw new Errors.MoleculerClientError(
+                "Send JSON (Content-Type: application/json) or a CSV (Content-Type: text/csv)",
+                415,
+                "UnsupportedMediaType",
+              );
+            if (Array.isArray(req.body))
+              throw new ValidationError("Unexpected body", [
+                { path: "", message: 'must be a JSON object: {"entries": [...]}' },
+              ]);
           },
         },
         {
@@ -398,11 +440,7 @@ export function apiService(runtime: HubRuntime, keys: readonly ApiKeyConfig[]): 
             const hasBody =
               Number(req.headers["content-length"] ?? 0) > 0 || req.headers["transfer-encoding"] !== undefined;
             const type = req.headers["content-type"] ?? "";
-            if (
-              (req.method === "POST" || req.method === "PUT") &&
-              hasBody &&
-              !/^application\/([\w.+-]*\+)?json\b/i.test(type)
-            ) {
+            if ((req.method === "POST" || req.method === "PUT") && hasBody && !JSON_TYPE.test(type)) {
               throw new ApiGateway.Errors.BadRequestError("UNSUPPORTED_MEDIA_TYPE", null);
             }
             // moleculer-web would merge an array body into the params object; say what to send instead.

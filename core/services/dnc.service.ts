@@ -2,7 +2,9 @@
  * `dnc`: DNC lists and their entries (/api/v1/dnc-lists). A change is broadcast as
  * `dnc.lists.changed` so every node drops its cached state of the list (core/store/dnc.ts).
  */
+import type { Readable } from "node:stream";
 import { type Context, type ServiceSchema, Service, type ServiceBroker } from "moleculer";
+import { CsvFormatError } from "../audience/csv-source.ts";
 import { checkWhere, compileFilter, parseFilter, type FilterNode } from "../audience/filters.ts";
 import {
   DEFAULT_DNC_MAX_AGE_DAYS,
@@ -13,13 +15,16 @@ import {
   parseDncEntries,
   parseDncEntry,
   staleWarning,
+  type DncEntry,
 } from "../compliance/dnc.ts";
+import { parseDncCsvOptions, scanDncCsv, type DncCsvOptions } from "../compliance/dnc-csv.ts";
 import { CustomerStore, type CustomerDoc } from "../store/customers.ts";
 import type { DncListDoc } from "../store/dnc.ts";
 import { FilterStore } from "../store/filters.ts";
 import { customerView } from "./customers.service.ts";
 import type { ValidationDetail } from "../validation/json-schema.ts";
-import { ConflictError, NotFoundError, ValidationError, type HttpMeta } from "./errors.ts";
+import { ConflictError, NotFoundError, ValidationError, type HttpMeta, type UploadMeta } from "./errors.ts";
+import { ImportSpool, unreadableCsv, type SpooledUpload } from "./import-spool.ts";
 import { parseLimit } from "./query.ts";
 import { runtimeOf, type HubRuntime } from "./runtime.ts";
 
@@ -76,6 +81,10 @@ const addressesOf = (c: Pick<CustomerDoc, "phones" | "email">): string[] => [
 
 /** Lists up to this many entries are read into memory for a scrub; larger ones are looked up. */
 const SCRUB_IN_MEMORY_ENTRIES = 500_000;
+/** A CSV load's 400 lists its first bad lines (its message counts them all). */
+const LISTED_BAD_LINES = 100;
+/** Entries a CSV load inserts at once (one unordered insert; the next batch is read meanwhile). */
+const CSV_BATCH = 1_000;
 
 export function dncService(runtime: HubRuntime): ServiceSchema {
   const store = runtime.dnc;
@@ -109,6 +118,82 @@ export function dncService(runtime: HubRuntime): ServiceSchema {
     return parsed.filter.where;
   }
   const changed = (ctx: Context, id: string) => ctx.broadcast("dnc.lists.changed", { id });
+  /** CSV uploads, spooled to the data dir: the file is read twice and never held in memory. */
+  const spool = new ImportSpool(runtime.config.dataDir, runtime.nodeId, "dnc-uploads");
+
+  async function* cellsOf(spooled: SpooledUpload, options: DncCsvOptions) {
+    try {
+      yield* scanDncCsv(spooled.open(), options);
+    } catch (err) {
+      throw err instanceof CsvFormatError ? unreadableCsv(err, "loaded") : err;
+    }
+  }
+
+  /**
+   * A CSV load (text/csv body): all or nothing, so a first pass over the spooled file checks
+   * every line and a second one writes, CSV_BATCH entries an insert.
+   */
+  async function loadCsv(ctx: Context<Record<string, unknown> & { id: string }, UploadMeta>) {
+    const { id, ...query } = ctx.params;
+    const stream = ctx.stream as Readable | null;
+    const refuse = (e: unknown): never => {
+      stream?.resume();
+      throw e;
+    };
+    if (!stream) throw new ValidationError("No upload", [{ path: "/file", message: "send the CSV as the body" }]);
+    await existing(id).catch(refuse);
+    const parsed = parseDncCsvOptions(query);
+    if ("details" in parsed) refuse(new ValidationError("Invalid CSV load", parsed.details));
+    const options = (parsed as { options: DncCsvOptions }).options;
+    const spooled = await spool.write(stream, ctx.meta.upload?.contentLength);
+    try {
+      let bad = 0;
+      let entries = 0;
+      let blank = 0;
+      const details: ValidationDetail[] = [];
+      for await (const cell of cellsOf(spooled, options)) {
+        if ("entry" in cell) entries++;
+        else if ("blank" in cell) blank++;
+        else if (++bad <= LISTED_BAD_LINES) details.push({ path: `/file/line/${cell.line}`, message: cell.error });
+      }
+      if (bad)
+        throw new ValidationError(
+          `${bad} bad line${bad === 1 ? "" : "s"}; nothing was stored${bad > LISTED_BAD_LINES ? ` (the first ${LISTED_BAD_LINES} are listed)` : ""}`,
+          details,
+        );
+      if (entries === 0)
+        throw new ValidationError("The CSV has no entries", [
+          { path: "/file", message: "has no entries: a number, an email or a prefix a line (or in the ?column=)" },
+        ]);
+
+      let added = 0;
+      let failure: unknown;
+      let pending: Promise<void> = Promise.resolve();
+      let batch: DncEntry[] = [];
+      const flush = async () => {
+        await pending;
+        if (failure !== undefined) throw failure;
+        const entriesOfBatch = batch;
+        batch = [];
+        // Handled at once: a failed insert surfaces at the next flush, never as an unhandled rejection.
+        pending = store.insertEntries(id, entriesOfBatch).then(
+          (n) => void (added += n),
+          (err: unknown) => void (failure = err),
+        );
+      };
+      for await (const cell of cellsOf(spooled, options))
+        if ("entry" in cell && batch.push(cell.entry) === CSV_BATCH) await flush();
+      await flush();
+      await pending;
+      if (failure !== undefined) throw failure;
+      const now = new Date();
+      await store.markRefreshed(id, now);
+      changed(ctx, id);
+      return { id, added, existing: entries - added, blank, lastRefreshedAt: now };
+    } finally {
+      await spooled.remove();
+    }
+  }
 
   async function existing(id: string): Promise<DncListDoc> {
     const doc = await store.getList(id);
@@ -116,9 +201,25 @@ export function dncService(runtime: HubRuntime): ServiceSchema {
     return doc;
   }
 
+  /** A JSON load: `{"entries": [...]}`. */
+  async function addJson(ctx: Context<{ id: string; entries?: unknown }>) {
+    await existing(ctx.params.id);
+    const parsed = parseDncEntries(ctx.params.entries);
+    if ("details" in parsed)
+      throw new ValidationError(
+        `${parsed.details.length} bad entr${parsed.details.length === 1 ? "y" : "ies"}; nothing was stored`,
+        parsed.details.slice(0, 1000),
+      );
+    const now = new Date();
+    const result = await store.addEntries(ctx.params.id, parsed.entries, now);
+    changed(ctx, ctx.params.id);
+    return { id: ctx.params.id, ...result, lastRefreshedAt: now };
+  }
+
   return {
     name: "dnc",
     async started() {
+      await spool.clearLeftovers();
       await store.ensureIndexes();
     },
     actions: {
@@ -147,19 +248,15 @@ export function dncService(runtime: HubRuntime): ServiceSchema {
         changed(ctx, ctx.params.id);
         return { id: ctx.params.id, deleted: true };
       },
-      /** POST entries: all or nothing; a load of the list, so it is marked refreshed. */
-      async addEntries(ctx: Context<{ id: string; entries?: unknown }>) {
-        await existing(ctx.params.id);
-        const parsed = parseDncEntries(ctx.params.entries);
-        if ("details" in parsed)
-          throw new ValidationError(
-            `${parsed.details.length} bad entr${parsed.details.length === 1 ? "y" : "ies"}; nothing was stored`,
-            parsed.details.slice(0, 1000),
-          );
-        const now = new Date();
-        const result = await store.addEntries(ctx.params.id, parsed.entries, now);
-        changed(ctx, ctx.params.id);
-        return { id: ctx.params.id, ...result, lastRefreshedAt: now };
+      /**
+       * POST entries, JSON or a CSV (the body streamed, see the gateway's dnc-lists route): all
+       * or nothing; a load of the list, so it is marked refreshed.
+       */
+      addEntries: {
+        async handler(ctx: Context<Record<string, unknown> & { id: string; entries?: unknown }, UploadMeta>) {
+          if (ctx.meta.upload) return loadCsv(ctx);
+          return addJson(ctx);
+        },
       },
       /**
        * POST scrub: the customers of a filter with a phone or email on the list (what a scrub

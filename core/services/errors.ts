@@ -54,3 +54,8 @@ export interface HttpMeta {
   $responseHeaders?: Record<string, string>;
   user?: { id: string; roles: string[] };
 }
+
+/** What the gateway passes on about a streamed upload (api.service.ts, the upload routes). */
+export interface UploadMeta extends HttpMeta {
+  upload?: { contentType: string; contentLength?: number };
+}

@@ -14,6 +14,7 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { Errors } from "moleculer";
+import type { CsvFormatError } from "../audience/csv-source.ts";
 import { ValidationError } from "./errors.ts";
 
 export class InsufficientStorageError extends Errors.MoleculerServerError {
@@ -37,8 +38,9 @@ export class ImportSpool {
   private readonly nodeId: string;
   private seq = 0;
 
-  constructor(dataDir: string, nodeId: string) {
-    this.dir = path.join(dataDir, "imports");
+  /** `folder`: the data dir's subfolder, one per service, so a service clears only its own. */
+  constructor(dataDir: string, nodeId: string, folder = "imports") {
+    this.dir = path.join(dataDir, folder);
     this.nodeId = nodeId;
   }
 
@@ -84,4 +86,11 @@ export class ImportSpool {
       remove: () => rm(file, { force: true }),
     };
   }
+}
+
+/** A spooled CSV that cannot be read (bad bytes or syntax): the request's 400, at the line. */
+export function unreadableCsv(err: CsvFormatError, what = "imported"): ValidationError {
+  return new ValidationError(`The CSV cannot be ${what}: ${err.message}`, [
+    { path: `/file/line/${err.line}`, message: err.message },
+  ]);
 }

@@ -14,15 +14,10 @@ import { loadPhoneZoneTable } from "../regulation/load.ts";
 import { CustomerStore } from "../store/customers.ts";
 import { ImportStore, type ImportJobDoc } from "../store/imports.ts";
 import { DncStore } from "../store/dnc.ts";
-import { ImportSpool, type SpooledUpload } from "./import-spool.ts";
-import { ConflictError, NotFoundError, ValidationError, type HttpMeta } from "./errors.ts";
+import { ImportSpool, unreadableCsv, type SpooledUpload } from "./import-spool.ts";
+import { ConflictError, NotFoundError, ValidationError, type HttpMeta, type UploadMeta } from "./errors.ts";
 import { newImportId, newJob, prepareImport, runImport, type ImportDeps } from "./import-job.ts";
 import { runtimeOf, type HubRuntime } from "./runtime.ts";
-
-/** What the gateway passes on about an upload (api.service.ts, the imports route). */
-export interface UploadMeta extends HttpMeta {
-  upload?: { contentType: string; contentLength?: number };
-}
 
 const BATCH_SIZE = 1_000;
 /** A running job whose heartbeat is older than this has lost its node. */
@@ -234,13 +229,7 @@ export function importsService(runtime: HubRuntime): ServiceSchema {
             throw e;
           };
           const prepared = await prepareImport(input, options, declarations, BATCH_SIZE).catch((err: unknown) =>
-            discard(
-              err instanceof CsvFormatError
-                ? new ValidationError(`The CSV cannot be imported: ${err.message}`, [
-                    { path: `/file/line/${err.line}`, message: err.message },
-                  ])
-                : err,
-            ),
+            discard(err instanceof CsvFormatError ? unreadableCsv(err) : err),
           );
           if (previous && JSON.stringify(previous.header) !== JSON.stringify(prepared.header))
             await discard(

@@ -105,6 +105,16 @@ export class DncStore {
 
   /** Adds entries (those already there stay as they are) and marks the list refreshed. */
   async addEntries(id: string, entries: readonly DncEntry[], now: Date): Promise<{ added: number; existing: number }> {
+    const added = await this.insertEntries(id, entries);
+    await this.markRefreshed(id, now);
+    return { added, existing: entries.length - added };
+  }
+
+  /**
+   * Inserts the entries not yet on the list (one unordered insert; a repeat, in `entries` or
+   * of a stored entry, is a duplicate key) and answers how many were new.
+   */
+  async insertEntries(id: string, entries: readonly DncEntry[]): Promise<number> {
     const docs = [...new Map(entries.map((e) => [entryKey(id, e), e])).entries()].map(([key, e]): DncEntryDoc => ({
       _id: key,
       list: id,
@@ -112,9 +122,13 @@ export class DncStore {
       ...(e.prefix ? { prefix: true as const } : {}),
     }));
     const duplicates = await insertUnordered(this.entries, docs);
+    return docs.length - duplicates.size;
+  }
+
+  /** A load of the list ended: its refresh date, and its cached state dropped. */
+  async markRefreshed(id: string, now: Date): Promise<void> {
     await this.lists.updateOne({ _id: id }, { $set: { lastRefreshedAt: now, updatedAt: now } });
     this.invalidate(id);
-    return { added: docs.length - duplicates.size, existing: entries.length - docs.length + duplicates.size };
   }
 
   async removeEntry(id: string, entry: DncEntry): Promise<boolean> {

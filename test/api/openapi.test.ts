@@ -453,7 +453,7 @@ describe("docs/openapi.yaml against the code", () => {
         assert.equal(op.op["x-required-role"], undefined, `${what}: no x-required-role without a key`);
         continue;
       }
-      const role = roles.get(route.action) ?? "admin";
+      const role = roles.get(route.action.replace(/^stream:/, "")) ?? "admin";
       assert.equal(op.op["x-required-role"], role, `${what}: x-required-role`);
       assert.match(
         String(op.op.description ?? ""),
@@ -645,7 +645,7 @@ describe("docs/openapi.yaml against a running hub", () => {
         assert.equal(none.status, 401, `${op.method} ${op.path} without a key`);
         assertDocumented(op, none);
         assert.equal(none.headers.get("www-authenticate"), 'Bearer realm="dialmesh"');
-        const role = roles.get(route.action) ?? "admin";
+        const role = roles.get(route.action.replace(/^stream:/, "")) ?? "admin";
         const lower = Object.keys(RANK).find((r) => RANK[r] === RANK[role]! - 1);
         if (lower) {
           const denied = await call(op.method, url, { key: KEY_OF[lower]!, ...(body ? { body } : {}) });
