@@ -417,6 +417,8 @@ export async function runImport(
       { ...finalCounters(), eta: 0, ...(job.totalBytes ? { fraction: 1 } : {}) },
       deps.now(),
     );
+    // The import changed what the planner knows of the customers; the job is done either way.
+    await deps.customers.refreshPlannerStatistics().catch(() => undefined);
     return "completed";
   } catch (err) {
     await settle().catch(() => undefined);

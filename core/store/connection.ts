@@ -13,6 +13,32 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/** Whether a connection's server is FerretDB (its buildInfo says so), asked once per connection. */
+const ferretDb = new WeakMap<Connection, Promise<boolean>>();
+
+function isFerretDb(conn: Connection): Promise<boolean> {
+  let answer = ferretDb.get(conn);
+  if (!answer) {
+    answer = conn
+      .db!.admin()
+      .command({ buildInfo: 1 })
+      .then((info) => "ferretdbVersion" in info);
+    ferretDb.set(conn, answer);
+  }
+  return answer;
+}
+
+/**
+ * Refreshes the query planner's statistics of a collection after its contents or indexes changed
+ * much (an import, a new index). FerretDB's SQLite plans a query on two indexed fields without
+ * them by guessing, and may walk 300,000 entries of one index where the other has one: its
+ * `collStats` runs SQLite's ANALYZE (bounded by the analysis_limit pragma, see
+ * core/infra/processes.ts). MongoDB plans by trial and needs nothing.
+ */
+export async function refreshPlannerStatistics(conn: Connection, collection: string): Promise<void> {
+  if (await isFerretDb(conn)) await conn.db!.command({ collStats: collection });
+}
+
 export async function openStore(url: string, opts: { database?: string } = {}): Promise<Store> {
   const conn = mongoose.createConnection(url, {
     ...(opts.database ? { dbName: opts.database } : {}),

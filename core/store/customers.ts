@@ -13,6 +13,7 @@ import type { StoredContact } from "../domain/activity-input.ts";
 import { escapeRegex } from "../audience/filters.ts";
 import type { ExistingCustomer, MappedRow } from "../audience/csv-mapping.ts";
 import { isDuplicateKey } from "./write-errors.ts";
+import { refreshPlannerStatistics } from "./connection.ts";
 
 export interface CustomerDoc {
   _id: string;
@@ -124,6 +125,12 @@ export class CustomerStore {
     await this.customers.createIndex({ "phones.number": 1 }, { name: "phones_number" });
     await this.customers.createIndex({ importJobId: 1, importLine: 1 }, { name: "import_line" });
     for (const d of await this.declarations()) await this.attributeIndex(d);
+    await this.refreshPlannerStatistics();
+  }
+
+  /** After an import or an index change: the planner's statistics (see refreshPlannerStatistics). */
+  refreshPlannerStatistics(): Promise<void> {
+    return refreshPlannerStatistics(this.conn, this.customers.collectionName);
   }
 
   /** The index a declaration asks for: unique (which filters use too), plain when `indexed`. */
@@ -172,6 +179,7 @@ export class CustomerStore {
       if (before) await this.attributeIndex(before).catch(() => undefined);
       throw err;
     }
+    if (attributeIndexName(d) !== old) await this.refreshPlannerStatistics();
     const doc: AttributeDoc = { _id: d.name, ...d, createdAt: before?.createdAt ?? now, updatedAt: now };
     await this.attributes.replaceOne({ _id: d.name }, doc, { upsert: true });
     return { doc, created: !before };

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, test } from "@jest/globals";
 import assert from "node:assert/strict";
 import { ObjectId, type Collection, type Document } from "mongodb";
-import { openStore, type Store } from "../../core/store/connection.ts";
+import { openStore, refreshPlannerStatistics, type Store } from "../../core/store/connection.ts";
 import { freshDatabaseUrl } from "../support/mongo.ts";
 
 let store: Store;
@@ -26,7 +26,12 @@ const SAMPLE: Document[] = [
   { _id: "object-id", lastName: new ObjectId(HEX), attributes: { segment: HEX, balance: "150" } },
   { _id: "escaped", lastName: "O<Neil", attributes: { segment: 'say "gold"', balance: -0.0 } },
   { _id: "spaces", lastName: "van der Berg", attributes: { segment: "gold ", vip: false, balance: 0 } },
-  { _id: "null", lastName: null, since: new Date("2025-01-01T00:00:00Z"), attributes: { segment: null, balance: null } },
+  {
+    _id: "null",
+    lastName: null,
+    since: new Date("2025-01-01T00:00:00Z"),
+    attributes: { segment: null, balance: null },
+  },
   { _id: "big", lastName: "Zed", attributes: { balance: 2 ** 60, vip: 0 } },
 ];
 
@@ -124,4 +129,24 @@ describe("the plan", () => {
     assert.doesNotMatch(await plan({ lastName: { $gt: "A" } }), /USING INDEX/);
     assert.doesNotMatch(await plan({ lastName: "O<Neil" }), /USING INDEX/);
   });
+});
+
+test("with the planner's statistics refreshed, two equalities use the index that narrows most", async () => {
+  const skewed = store.conn.collection<{ _id: string; segment: string; lastName: string }>("skewed");
+  await skewed.createIndex({ segment: 1 }, { name: "segment" });
+  await skewed.createIndex({ lastName: 1 }, { name: "last_name" });
+  await skewed.insertMany(
+    Array.from({ length: 2_000 }, (_, i) => ({ _id: `s${i}`, segment: "gold", lastName: `L${i}` })),
+  );
+  const plan = async () =>
+    JSON.stringify(
+      (
+        (await skewed.find({ $and: [{ segment: "gold" }, { lastName: "L7" }] }).explain()) as {
+          queryPlanner: unknown;
+        }
+      ).queryPlanner,
+    );
+  await refreshPlannerStatistics(store.conn, "skewed");
+  assert.match(await plan(), /USING INDEX \S+_last_name/);
+  assert.doesNotMatch(await plan(), /USING INDEX \S+_segment/);
 });
