@@ -2,7 +2,8 @@
  * The internal voice dialer end to end, through the REST API, against a local switch that speaks
  * FreeSWITCH's Event Socket (test/support/esl-switch): agents and campaigns by API, voice
  * activities paced into calls, answers bridged to seized agents, results on the activity and its
- * conversation, and the failover rows of seed 000.
+ * conversation, a campaign's DNC lists (a listed number never dialled), and the failover rows
+ * of seed 000.
  */
 import assert from "node:assert/strict";
 import { afterAll, beforeAll, describe, test } from "@jest/globals";
