@@ -388,8 +388,8 @@ export function createPacer(
 
   /**
    * Compliance before the dial: suppression, the campaign's DNC lists (in order), calling hours
-   * in every candidate zone, attempt limits. The DNC lookups of the contacts a pulse dials at
-   * once are one `_id $in` query (the store batches concurrent checks).
+   * in every candidate zone, attempt limits. A pulse checks its contacts concurrently: the
+   * store groups their DNC lookups made within a few milliseconds into one `_id $in` query.
    */
   async function blockReason(contact: DialerContact, spec: DialerCampaignSpec, now: Date): Promise<Block | undefined> {
     const phone = contact.phone.split(";")[0]!;
