@@ -32,6 +32,8 @@ export interface DialerCampaignSpec {
   preview: { timeoutS: number; maxSkips: number };
   dialingOrder: "FIFO" | "LIFO";
   wrapUpS: number;
+  /** DNC lists checked before every dial, in order (each must exist when the campaign is stored). */
+  dncLists?: string[];
 }
 
 /** Whether the campaign's contacts are dialled (started) or held (stopped). */

@@ -14,10 +14,9 @@ import type { ActivityDoc } from "../store/models.ts";
 import { NotFoundError } from "./errors.ts";
 import { sdkLogger, type HubRuntime, runtimeOf } from "./runtime.ts";
 import type { PluginRegistry } from "../plugins/registry.ts";
-import { dncVerdict, requiredDncMaxAge } from "../compliance/dnc.ts";
 import { consentBlock } from "../compliance/consent.ts";
-import { applicableJurisdictions, locateCalledParty } from "../regulation/index.ts";
 import { loadPhoneZoneTable, loadRegulationTable } from "../regulation/load.ts";
+import { createDncCheck } from "./dnc-check.ts";
 
 function reviveEvent(e: CanonicalEvent): CanonicalEvent {
   return { ...e, at: e.at instanceof Date ? e.at : new Date(e.at as unknown as string) };
@@ -134,20 +133,11 @@ export function ccmService(runtime: HubRuntime, registry: PluginRegistry): Servi
       const honour = runtime.config.compliance.honourSuppressionOn;
       const regulation = { rules: loadRegulationTable(), zones: loadPhoneZoneTable() };
       /** The DNC lists the activity names, in order: the first that blocks the address. */
-      const dncBlock = async (address: string, lists: readonly string[]) => {
-        const { states, exact } = await runtime.dnc.lookup(lists, address);
-        // Only calls and texts have a jurisdiction that can require a fresh list.
-        const required = address.startsWith("+")
-          ? requiredDncMaxAge(
-              applicableJurisdictions(regulation.rules, locateCalledParty(regulation.zones, address)).map(
-                (j) => j.jurisdiction,
-              ),
-            )
-          : undefined;
-        const verdict = dncVerdict(address, states, exact, new Date(), required);
-        for (const warning of verdict.warnings) logger.warn(warning, { lists });
-        return verdict.block;
-      };
+      const dncBlock = createDncCheck({
+        dnc: runtime.dnc,
+        regulation,
+        warn: (warning, lists) => logger.warn(warning, { lists }),
+      });
       dispatcher = new Dispatcher({
         activities: runtime.activities,
         conversations: runtime.conversations,

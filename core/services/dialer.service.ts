@@ -16,6 +16,8 @@ import { type Context, type ServiceSchema, Service, type ServiceBroker } from "m
 import type { SendRequest } from "@dialmesh/sdk";
 import { AGENT_PRESENCES, type AgentPresence } from "../dialer/agents.ts";
 import { parseCampaign } from "../dialer/campaign.ts";
+import { campaignDncWarnings } from "../dialer/dnc.ts";
+import { unknownListDetails } from "../compliance/dnc.ts";
 import { autoDialAt, maySkip } from "../dialer/preview.ts";
 import type { DialerCampaignDoc } from "../store/dialer.ts";
 import type { SendOutcome } from "../ccm/ports.ts";
@@ -49,6 +51,18 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
     return { agent, offer, campaign };
   }
 
+  /** Each campaign's DNC warnings (stale or deleted lists), with one read of the lists they name. */
+  async function dncWarnings(docs: readonly DialerCampaignDoc[]): Promise<string[][]> {
+    const named = [...new Set(docs.flatMap((d) => d.spec.dncLists ?? []))];
+    const states = named.length ? await runtime.dnc.currentStates(named) : [];
+    const now = new Date();
+    return docs.map((d) => campaignDncWarnings(d.spec.dncLists ?? [], states, now));
+  }
+
+  async function viewOf(doc: DialerCampaignDoc) {
+    return campaignView(doc, (await dncWarnings([doc]))[0]!);
+  }
+
   async function campaignOr404(id: string): Promise<DialerCampaignDoc> {
     const doc = await store.getCampaign(id);
     if (!doc) throw new NotFoundError(`dialer campaign ${id}`);
@@ -67,26 +81,30 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
           checkId(id, "campaign");
           const parsed = parseCampaign(body, (code) => code in rules.jurisdictions);
           if (!parsed.ok) throw new ValidationError("invalid dialer campaign", parsed.details);
+          const details = [];
           if (!runtime.registry.wantedInstances.some((w) => w.id === parsed.spec.voicePlugin))
-            throw new ValidationError("invalid dialer campaign", [
-              { path: "/voicePlugin", message: `no plugin instance "${parsed.spec.voicePlugin}"` },
-            ]);
+            details.push({ path: "/voicePlugin", message: `no plugin instance "${parsed.spec.voicePlugin}"` });
+          const lists = parsed.spec.dncLists ?? [];
+          if (lists.length) details.push(...unknownListDetails(lists, await runtime.dnc.existing(lists), ""));
+          if (details.length) throw new ValidationError("invalid dialer campaign", details);
           const { created, doc } = await store.putCampaign(id, parsed.spec, new Date());
           ctx.meta.$statusCode = created ? 201 : 200;
           if (created) ctx.meta.$location = `/api/v1/dialer/campaigns/${id}`;
-          return campaignView(doc);
+          return viewOf(doc);
         },
       },
       getCampaign: {
         visibility: "published",
         async handler(ctx: Context<{ id: string }>) {
-          return campaignView(await campaignOr404(ctx.params.id));
+          return viewOf(await campaignOr404(ctx.params.id));
         },
       },
       listCampaigns: {
         visibility: "published",
         async handler() {
-          return { campaigns: (await store.listCampaigns()).map(campaignView) };
+          const docs = await store.listCampaigns();
+          const warnings = await dncWarnings(docs);
+          return { campaigns: docs.map((d, i) => campaignView(d, warnings[i]!)) };
         },
       },
       start: {
@@ -130,7 +148,7 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
         visibility: "published",
         async handler(ctx: Context<{ id: string }>) {
           const doc = await campaignOr404(ctx.params.id);
-          const counts = await store.contactCounts(ctx.params.id);
+          const [counts, [warnings]] = await Promise.all([store.contactCounts(ctx.params.id), dncWarnings([doc])]);
           const agents = (await store.listAgents()).filter((a) => a.seizedBy === ctx.params.id);
           const c = owned.get(ctx.params.id);
           const stats = c?.stats.snapshot((Date.now() - c.startedAtMs) / 1000);
@@ -151,6 +169,7 @@ export function dialerService(runtime: HubRuntime): ServiceSchema {
               today: rate(stats?.today),
               sinceStart: rate(stats?.total),
             },
+            warnings,
           };
         },
       },

@@ -2,7 +2,8 @@
  * The internal voice dialer end to end, through the REST API, against a local switch that speaks
  * FreeSWITCH's Event Socket (test/support/esl-switch): agents and campaigns by API, voice
  * activities paced into calls, answers bridged to seized agents, results on the activity and its
- * conversation, and the failover rows of seed 000.
+ * conversation, a campaign's DNC lists (a listed number never dialled), and the failover rows
+ * of seed 000.
  */
 import assert from "node:assert/strict";
 import { afterAll, beforeAll, describe, test } from "@jest/globals";
@@ -20,6 +21,7 @@ interface AttemptView {
   status: string;
   channel: string;
   reasonCode?: string;
+  reason?: string;
   retryable?: boolean;
   agentId?: string;
   talkSeconds?: number;
@@ -348,6 +350,136 @@ describe("the voice dialer", () => {
     await hub.api("POST", "/api/v1/queues/blend/inbound", { waiting: 0 });
     await eventually(async () => (await seized()) === 3, 20_000, "all 3 seized again");
     assert.equal((await hub.api("POST", "/api/v1/queues/blend/inbound", { waiting: -1 })).status, 400);
+  });
+
+  /** Voice activities for these numbers, in order (each its own customer). */
+  async function callNumbers(campaignId: string, phones: string[]): Promise<string[]> {
+    const res = await hub.api("POST", "/api/v1/activities", {
+      activities: phones.map((phone) => ({
+        customer: { id: `dnc-${phone}`, phone, timezone: zone },
+        channel: "voice",
+        campaignId,
+        content: {},
+        idempotencyKey: `voice-${campaignId}-${phone}`,
+      })),
+    });
+    assert.equal(res.status, 202, res.text);
+    return (res.body as { activities: { id: string }[] }).activities.map((a) => a.id);
+  }
+
+  async function dncList(id: string, entries: string[]): Promise<void> {
+    const put = await hub.api("PUT", `/api/v1/dnc-lists/${id}`, { name: id });
+    assert.equal(put.status, 201, put.text);
+    if (entries.length === 0) return;
+    const load = await hub.api("POST", `/api/v1/dnc-lists/${id}/entries`, { entries });
+    assert.equal(load.status, 200, load.text);
+  }
+
+  const voiceAttempt = (a: ActivityView) => a.attempts.find((t) => t.channel === "voice");
+  const blocked = (a: ActivityView) => voiceAttempt(a)?.status === "BLOCKED";
+
+  test("DNC lists on a campaign: a listed number (exactly or under a prefix) is never dialled and ends BLOCKED DNC:<list>; others are dialled", async () => {
+    await dncList("dial-other", ["+14155559999"]);
+    await dncList("dial-internal", ["+14155559901", "+1415777*"]);
+    await agents("dncq", 1);
+    await campaign("dnc", {
+      mode: "progressive",
+      queue: "dncq",
+      wrapUpS: 0,
+      dncLists: ["dial-other", "dial-internal"],
+    });
+    const view = (await hub.api("GET", "/api/v1/dialer/campaigns/dnc")).body as {
+      dncLists: string[];
+      warnings: string[];
+    };
+    assert.deepEqual(view.dncLists, ["dial-other", "dial-internal"]);
+    assert.deepEqual(view.warnings, []);
+
+    const [exact, prefixed, free] = ["+14155559901", "+14157770001", "+14155559902"];
+    const ids = await callNumbers("dnc", [exact!, prefixed!, free!]);
+    const [a, b, c] = await settled(
+      ids,
+      (x) => blocked(x) || x.status === "CONNECTED",
+      "the listed numbers blocked, the other connected",
+    );
+    for (const listed of [a!, b!]) {
+      const attempt = voiceAttempt(listed)!;
+      assert.equal(attempt.status, "BLOCKED", JSON.stringify(listed));
+      assert.equal(attempt.reasonCode, "DNC");
+      assert.equal(attempt.reason, "DNC:dial-internal");
+    }
+    assert.equal(c!.status, "CONNECTED", JSON.stringify(c));
+    assert.equal(sw.originateCount(exact), 0, "the listed number was never dialled");
+    assert.equal(sw.originateCount(prefixed), 0, "the number under the prefix was never dialled");
+    assert.equal(sw.originateCount(free), 1);
+    const status = (await hub.api("GET", "/api/v1/dialer/campaigns/dnc/status")).body as {
+      contacts: { failed: number; ended: number };
+    };
+    assert.deepEqual({ failed: status.contacts.failed, ended: status.contacts.ended }, { failed: 2, ended: 1 });
+    const metrics = (await hub.api("GET", "/metrics")).text;
+    assert.match(metrics, /ob_call_results_total\{campaign="dnc",status="BLOCKED",reasonCode="DNC"\} 2/);
+  });
+
+  test("DNC lists on a campaign: an unknown list is a 400 at its index and nothing is stored; a stale list is a warning on the campaign and blocks US numbers", async () => {
+    const bad = { mode: "progressive", queue: "dncq", voicePlugin: "dialer", dncLists: ["dial-internal", "nope"] };
+    for (const id of ["dnc-new", "dnc"]) {
+      const res = await hub.api("PUT", `/api/v1/dialer/campaigns/${id}`, bad);
+      assert.equal(res.status, 400, res.text);
+      const details = (res.body as { details: { path: string; message: string }[] }).details;
+      assert.deepEqual(
+        details.map((d) => d.path),
+        ["/dncLists/1"],
+      );
+      assert.match(details[0]!.message, /"nope" is not a DNC list/);
+    }
+    assert.equal((await hub.api("GET", "/api/v1/dialer/campaigns/dnc-new")).status, 404, "not created");
+    const kept = (await hub.api("GET", "/api/v1/dialer/campaigns/dnc")).body as { dncLists: string[] };
+    assert.deepEqual(kept.dncLists, ["dial-other", "dial-internal"], "not replaced");
+
+    // Never loaded, so stale: the US requires a list refreshed within 31 days, so the call is blocked.
+    await dncList("dial-never", []);
+    await agents("dncs", 1);
+    await campaign("dnc-stale", { mode: "progressive", queue: "dncs", wrapUpS: 0, dncLists: ["dial-never"] });
+    for (const url of ["/api/v1/dialer/campaigns/dnc-stale", "/api/v1/dialer/campaigns/dnc-stale/status"]) {
+      const { warnings } = (await hub.api("GET", url)).body as { warnings: string[] };
+      assert.equal(warnings.length, 1, url);
+      assert.match(warnings[0]!, /^DNC list dial-never has never been loaded/, url);
+    }
+    const listed = (await hub.api("GET", "/api/v1/dialer/campaigns")).body as {
+      campaigns: { id: string; warnings: string[] }[];
+    };
+    assert.equal(listed.campaigns.find((x) => x.id === "dnc-stale")!.warnings.length, 1);
+    const phone = "+14155559903";
+    const [id] = await callNumbers("dnc-stale", [phone]);
+    const [a] = await settled([id!], blocked, "blocked by the stale list");
+    assert.match(voiceAttempt(a!)?.reason ?? "", /^DNC:dial-never is stale: /, JSON.stringify(a));
+    assert.equal(sw.originateCount(phone), 0);
+  });
+
+  test("DNC lists on a preview campaign: the agent is never offered a listed number", async () => {
+    const [agent] = await agents("dncpv", 1);
+    await campaign("dncpv", {
+      mode: "preview",
+      queue: "dncpv",
+      wrapUpS: 0,
+      preview: { timeoutS: 60, maxSkips: 0 },
+      dncLists: ["dial-internal"],
+    });
+    const [listedId, freeId] = await callNumbers("dncpv", ["+14157770002", "+14155559904"]);
+    const offer = await eventually(
+      async () => {
+        const res = await hub.api("GET", `/api/v1/agents/${agent}/preview`);
+        return res.status === 200 && (res.body as { activityId: string; phone: string });
+      },
+      20_000,
+      "an offer",
+    );
+    assert.equal(offer.activityId, freeId, `offered ${offer.phone}`);
+    assert.equal((await hub.api("POST", `/api/v1/agents/${agent}/preview/dial`)).status, 202);
+    await settled([freeId!], (a) => a.status === "CONNECTED", "the previewed call");
+    const [listed] = await settled([listedId!], blocked, "the listed number blocked");
+    assert.equal(voiceAttempt(listed!)!.reasonCode, "DNC");
+    assert.equal(sw.originateCount("+14157770002"), 0);
   });
 
   test("campaign and agent API: clear 400s, 404 for an unknown campaign, stop and purge", async () => {

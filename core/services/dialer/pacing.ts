@@ -2,8 +2,9 @@
  * The pulse of the campaigns this node paces: take or keep each running campaign's term (one
  * node per term, by unique insert), end what a dead term left, and for each campaign ask its
  * pacing policy (core/pacing, the simulator's code) how many calls to place, then dial that
- * many due contacts after the compliance check (suppression, calling hours in every candidate
- * zone, attempt limits, the 72-hour rule). Preview campaigns offer contacts to agents instead.
+ * many due contacts after the compliance check (suppression, the campaign's DNC lists, calling
+ * hours in every candidate zone, attempt limits, the 72-hour rule). Preview campaigns offer
+ * contacts to agents instead, after the same check.
  */
 import { randomUUID } from "node:crypto";
 import type { VoiceControl } from "@dialmesh/sdk";
@@ -17,9 +18,20 @@ import { createPolicy, PacingStatisticsTracker } from "../../pacing/index.ts";
 import { checkCall } from "../../regulation/index.ts";
 import type { DialerCampaignDoc } from "../../store/dialer.ts";
 import { suppressionApplies } from "../../store/suppressions.ts";
+import { WarningThrottle } from "../../dialer/dnc.ts";
+import { createDncCheck } from "../dnc-check.ts";
 import type { CallFlow } from "./call-flow.ts";
 import type { DialerNode, OwnedCampaign } from "./node.ts";
 import type { CallStepRecorder } from "./recorder.ts";
+
+/** Why a contact is not dialled: `DNC` (reason `DNC:<list>`, as the channel manager gives) or `COMPLIANCE`. */
+interface Block {
+  reasonCode: "COMPLIANCE" | "DNC";
+  reason: string;
+}
+
+/** The same stale-list warning of the dial checks is logged at most once a minute. */
+const STALE_WARNING_EVERY_MS = 60_000;
 
 export interface Pacer {
   /** One pulse of every campaign (skipped while the previous one runs, or once stopping). */
@@ -40,6 +52,14 @@ export function createPacer(
   const { seizeAgents } = seizure;
   let pulsing = false;
   let stopping = false;
+  const staleLogged = new WarningThrottle(STALE_WARNING_EVERY_MS);
+  const dncBlock = createDncCheck({
+    dnc: runtime.dnc,
+    regulation: { rules, zones },
+    warn: (warning, lists) => {
+      if (staleLogged.shouldLog(warning, Date.now())) node.logger.warn(warning, { lists });
+    },
+  });
 
   /** Takes or keeps the campaigns this node should pace; drops the ones it lost. */
   async function ownCampaigns(running: DialerCampaignDoc[], now: Date): Promise<void> {
@@ -200,24 +220,7 @@ export function createPacer(
       return;
     }
     const blocked = await blockReason(contact, spec, now);
-    if (blocked) {
-      await store.finish(contact, "failed", { outcome: "BLOCKED", resultDescription: blocked }, now);
-      runtime.metrics.dialer.result(campaignId, "BLOCKED", "COMPLIANCE");
-      await report(spec.voicePlugin, [
-        {
-          kind: "status",
-          vendorId: contact._id,
-          activityId: contact.activityId,
-          status: "BLOCKED",
-          raw: "COMPLIANCE",
-          reasonCode: "COMPLIANCE",
-          reason: blocked,
-          retryable: false,
-          at: now,
-        },
-      ]);
-      return;
-    }
+    if (blocked) return block(campaignId, spec, contact, blocked, now);
     const callId = randomUUID();
     await store.markDialing(
       contact,
@@ -299,6 +302,31 @@ export function createPacer(
     }
   }
 
+  /** A contact the compliance check refused (its dial claimed): failed, never dialled, BLOCKED on its attempt. */
+  async function block(
+    campaignId: string,
+    spec: DialerCampaignSpec,
+    contact: DialerContact,
+    blocked: Block,
+    now: Date,
+  ): Promise<void> {
+    await store.finish(contact, "failed", { outcome: "BLOCKED", resultDescription: blocked.reason }, now);
+    runtime.metrics.dialer.result(campaignId, "BLOCKED", blocked.reasonCode);
+    await report(spec.voicePlugin, [
+      {
+        kind: "status",
+        vendorId: contact._id,
+        activityId: contact.activityId,
+        status: "BLOCKED",
+        raw: blocked.reasonCode,
+        reasonCode: blocked.reasonCode,
+        reason: blocked.reason,
+        retryable: false,
+        at: now,
+      },
+    ]);
+  }
+
   /**
    * Preview: acts on the agents' choices (dial, skip) and on offers past their timeout, then
    * offers a due contact to every ready agent without one (and tells subscribers).
@@ -324,7 +352,17 @@ export function createPacer(
     }
     const ready = [...agentCache.values()].filter((a) => isReadyFor(a, id, now) && !busyAgents.has(a._id));
     if (ready.length === 0) return;
-    const contacts = await store.dueContacts(id, now, ready.length, spec.dialingOrder);
+    const due = await store.dueContacts(id, now, ready.length, spec.dialingOrder);
+    // An agent is not shown a number the dial would refuse: it ends BLOCKED here (its dial
+    // claimed, so no other node dials it), and the agent is offered another at the next pulse.
+    const checked = await Promise.all(
+      due.map(async (contact) => ({ contact, blocked: await blockReason(contact, spec, now) })),
+    );
+    const contacts: typeof due = [];
+    for (const { contact, blocked } of checked) {
+      if (!blocked) contacts.push(contact);
+      else if (await store.claimDial(contact, runtime.nodeId, now)) await block(id, spec, contact, blocked, now);
+    }
     for (const [i, contact] of contacts.entries()) {
       const agent = ready[i]!;
       await store.offer(contact, agent._id, c.term, runtime.nodeId, now);
@@ -348,12 +386,18 @@ export function createPacer(
     }
   }
 
-  /** Compliance before the dial: suppression, calling hours in every candidate zone, attempt limits. */
-  async function blockReason(contact: DialerContact, spec: DialerCampaignSpec, now: Date): Promise<string | undefined> {
+  /**
+   * Compliance before the dial: suppression, the campaign's DNC lists (in order), calling hours
+   * in every candidate zone, attempt limits. A pulse checks its contacts concurrently: the
+   * store groups their DNC lookups made within a few milliseconds into one `_id $in` query.
+   */
+  async function blockReason(contact: DialerContact, spec: DialerCampaignSpec, now: Date): Promise<Block | undefined> {
     const phone = contact.phone.split(";")[0]!;
     const suppressed = await runtime.suppressions.find(phone);
     if (suppressed && suppressionApplies(suppressed, undefined))
-      return `${phone} is on the suppression list (${suppressed.reason})`;
+      return { reasonCode: "COMPLIANCE", reason: `${phone} is on the suppression list (${suppressed.reason})` };
+    const dnc = spec.dncLists?.length ? await dncBlock(phone, spec.dncLists) : undefined;
+    if (dnc) return { reasonCode: dnc.reasonCode, reason: dnc.reason };
     // Attempt limits and the no-repeat rule after an abandoned call (UK: 72 hours) look back at
     // most a month.
     const history = await store.numberHistory(contact.phone, new Date(now.getTime() - 31 * 86_400_000));
@@ -368,7 +412,7 @@ export function createPacer(
         agentGuaranteed: spec.mode === "preview",
       },
     );
-    return check.allowed ? undefined : check.reasons.join("; ");
+    return check.allowed ? undefined : { reasonCode: "COMPLIANCE", reason: check.reasons.join("; ") };
   }
 
   async function pulse(): Promise<void> {

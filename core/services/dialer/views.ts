@@ -8,11 +8,20 @@ export interface CampaignView {
   state: DialerCampaignDoc["state"];
   createdAt: Date;
   updatedAt: Date;
+  /** Stale or deleted DNC lists the campaign names (core/dialer/dnc.ts); empty when none. */
+  warnings: string[];
   [key: string]: unknown;
 }
 
-export function campaignView(doc: DialerCampaignDoc): CampaignView {
-  return { id: doc._id, ...doc.spec, state: doc.state, createdAt: doc.createdAt, updatedAt: doc.updatedAt };
+export function campaignView(doc: DialerCampaignDoc, warnings: string[]): CampaignView {
+  return {
+    id: doc._id,
+    ...doc.spec,
+    state: doc.state,
+    createdAt: doc.createdAt,
+    updatedAt: doc.updatedAt,
+    warnings,
+  };
 }
 
 export function agentView(agent: AgentRecord, now: Date) {

@@ -1,0 +1,54 @@
+/** A dialer campaign's DNC lists: the campaign's warnings, the once-a-minute log of a stale list, the field's validation. */
+import assert from "node:assert/strict";
+import { describe, test } from "@jest/globals";
+import { parseCampaign } from "./campaign.ts";
+import { campaignDncWarnings, WarningThrottle } from "./dnc.ts";
+
+const DAY = 86_400_000;
+const now = new Date("2026-03-01T12:00:00Z");
+const daysAgo = (d: number) => new Date(now.getTime() - d * DAY);
+
+describe("a dialer campaign's DNC lists", () => {
+  test("warnings: a list refreshed more than 31 days ago, one never loaded, one deleted since; in the campaign's order", () => {
+    const warnings = campaignDncWarnings(
+      ["fresh", "old", "gone", "never", "edge"],
+      [
+        { id: "never", lastRefreshedAt: null },
+        { id: "old", lastRefreshedAt: daysAgo(32) },
+        { id: "fresh", lastRefreshedAt: daysAgo(3) },
+        { id: "edge", lastRefreshedAt: daysAgo(31) },
+      ],
+      now,
+    );
+    assert.equal(warnings.length, 3, warnings.join("\n"));
+    assert.match(warnings[0]!, /^DNC list old was last refreshed 2026-01-28T12:00:00.000Z, more than 31 days ago: /);
+    assert.match(warnings[0]!, /BLOCKED/);
+    assert.equal(warnings[1], "DNC list gone no longer exists: it is not checked");
+    assert.match(warnings[2]!, /^DNC list never has never been loaded: /);
+    assert.deepEqual(campaignDncWarnings([], [], now), []);
+  });
+
+  test("the same warning is logged once per interval; another is logged at once", () => {
+    const t = new WarningThrottle(60_000);
+    assert.equal(t.shouldLog("a", 0), true);
+    assert.equal(t.shouldLog("a", 59_999), false);
+    assert.equal(t.shouldLog("b", 59_999), true);
+    assert.equal(t.shouldLog("a", 60_000), true);
+    assert.equal(t.shouldLog("a", 60_001), false);
+  });
+
+  test("dncLists is kept in order; duplicates, empty ids and more than 20 are refused at /dncLists", () => {
+    const base = { mode: "progressive", voicePlugin: "dialer", queue: "sales" };
+    const ok = parseCampaign({ ...base, dncLists: ["national", "internal"] }, () => true);
+    assert.ok(ok.ok);
+    assert.deepEqual(ok.spec.dncLists, ["national", "internal"]);
+    for (const dncLists of [["a", "a"], [""], Array.from({ length: 21 }, (_, i) => `l${i}`), "national"]) {
+      const bad = parseCampaign({ ...base, dncLists }, () => true);
+      assert.ok(!bad.ok, JSON.stringify(dncLists));
+      assert.ok(
+        bad.details.every((d) => d.path.startsWith("/dncLists")),
+        JSON.stringify(bad.details),
+      );
+    }
+  });
+});
