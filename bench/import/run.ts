@@ -91,6 +91,14 @@ function cpuSecondsOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** The heap after a full collection when node runs with --expose-gc (`npm run bench:import` does). */
+function heapMb(): { heapUsed: number; external: number; arrayBuffers: number } {
+  (globalThis as { gc?: () => void }).gc?.();
+  const m = process.memoryUsage();
+  const mb = (n: number) => Math.round(n / 1048576);
+  return { heapUsed: mb(m.heapUsed), external: mb(m.external), arrayBuffers: mb(m.arrayBuffers) };
+}
+
 function rssMb(): number {
   return Math.round(process.memoryUsage().rss / 2 ** 20);
 }
@@ -157,6 +165,7 @@ async function main(): Promise<void> {
     const rssBefore = rssMb();
     let peak = rssBefore;
     let peakAt100k: number | undefined;
+    let heapAt100k: ReturnType<typeof heapMb> | undefined;
     const sampler = setInterval(() => (peak = Math.max(peak, rssMb())), 100);
     const boundary = "bench-boundary";
     const options = {
@@ -194,7 +203,10 @@ async function main(): Promise<void> {
     let job: Job;
     for (;;) {
       job = (await (await fetch(`${hub.apiUrl}/api/v1/imports/${id}`, { headers: auth })).json()) as Job;
-      if (peakAt100k === undefined && job.rowsRead >= 100_000) peakAt100k = peak;
+      if (peakAt100k === undefined && job.rowsRead >= 100_000) {
+        peakAt100k = peak;
+        heapAt100k = heapMb();
+      }
       if (job.state !== "running") break;
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -202,6 +214,7 @@ async function main(): Promise<void> {
     const cpuImport = cpu();
     clearInterval(sampler);
     const peakEnd = Math.max(peak, rssMb());
+    const heapEnd = heapMb();
     if (job.state !== "completed") throw new Error(`import ${job.state}: ${job.error}`);
 
     // Filter previews over the imported customers: an equality on an indexed field, on an
@@ -332,6 +345,8 @@ async function main(): Promise<void> {
       filterPreviews: previews,
       segmentIndexSeconds,
       peakRssMb: { beforeImport: rssBefore, at100k: peakAt100k ?? null, atEnd: peakEnd },
+      // What of it is JavaScript (this thread's heap; the mapping worker's is apart) and buffers.
+      memoryMb: { at100k: heapAt100k ?? null, atEnd: heapEnd },
     };
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   } finally {
