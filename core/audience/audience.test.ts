@@ -33,7 +33,7 @@ const declarations: AttributeDeclaration[] = [
 describe("attribute declarations", () => {
   test("an enum needs values; other types refuse them; the name is checked", () => {
     assert.deepEqual(parseDeclaration("segment", { type: "enum", values: ["gold"] }), {
-      declaration: { name: "segment", type: "enum", values: ["gold"], required: false, unique: false },
+      declaration: { name: "segment", type: "enum", values: ["gold"], required: false, unique: false, indexed: false },
     });
     const noValues = parseDeclaration("segment", { type: "enum" });
     assert.ok("details" in noValues && noValues.details[0]!.path === "/values");

@@ -15,6 +15,7 @@ import {
   suppression,
   timeline,
   waitForActivity,
+  waitForTimelineEvent,
   webhookUrl,
   type ActivityView,
 } from "./digital-helpers.ts";
@@ -91,12 +92,15 @@ describe("opt-out through the hub: keywords and Twilio 21610 suppress; every lat
       assert.equal(attempt.reasonCode, "SUPPRESSED");
       assert.match(attempt.reason ?? "", /\+14155550140 is on the suppression list .*keyword "Stop"/);
       assert.equal(attempt.pluginId, undefined, "never handed to a plugin");
-      const outbound = (await timeline(hub, blocked.conversationId)).filter((e) => e.type === "OUTBOUND");
-      // Recorded on the timeline (then the default email fallback fails: no email address).
-      assert.equal(
-        `${outbound[0]!.channel}:${outbound[0]!.status}:${outbound[0]!.reasonCode}`,
-        `${channel}:BLOCKED:SUPPRESSED`,
+      // Recorded on the timeline (then the default email fallback fails: no email address), a
+      // moment after the activity's status.
+      const outbound = await waitForTimelineEvent(
+        hub,
+        blocked.conversationId,
+        (e) => e.type === "OUTBOUND",
+        `the blocked ${channel} attempt on the timeline`,
       );
+      assert.equal(`${outbound.channel}:${outbound.status}:${outbound.reasonCode}`, `${channel}:BLOCKED:SUPPRESSED`);
     }
     assert.deepEqual(sentTo(phone), sentBefore, "nothing reached Twilio or Meta");
 
