@@ -328,6 +328,11 @@ function uploadOf(req: Req): { contentType: string; contentLength?: number } {
 
 const JSON_TYPE = /^application\/([\w.+-]*\+)?json\b/i;
 
+/** Whether a request carries a body (a length or a chunked one). */
+function hasBody(req: Req): boolean {
+  return Number(req.headers["content-length"] ?? 0) > 0 || req.headers["transfer-encoding"] !== undefined;
+}
+
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   if (res.headersSent) return;
   res.writeHead(status, { "Content-Type": "application/json; charset=utf-8" });
@@ -337,6 +342,11 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 export function apiService(runtime: HubRuntime, keys: readonly ApiKeyConfig[]): ServiceSchema {
   const { config } = runtime;
   const publicBase = config.api.publicUrl.replace(/\/$/, "");
+  /** Every /api/v1 call needs the database (while it is away, say so at once) and plain query strings. */
+  const guardApiCall = (req: Req): void => {
+    if (!runtime.store.reachable()) throw new DatabaseUnavailableError();
+    checkQueryStrings((req as { query?: Record<string, unknown> }).query);
+  };
 
   return {
     name: "api",
@@ -389,8 +399,7 @@ export function apiService(runtime: HubRuntime, keys: readonly ApiKeyConfig[]): 
           bodyParsers: false,
           aliases: UPLOAD_ALIASES,
           onBeforeCall(ctx: Context<unknown, UploadMeta>, _route: unknown, req: Req) {
-            if (!runtime.store.reachable()) throw new DatabaseUnavailableError();
-            checkQueryStrings((req as { query?: Record<string, unknown> }).query);
+            guardApiCall(req);
             ctx.meta.upload = uploadOf(req);
           },
         },
@@ -406,16 +415,13 @@ export function apiService(runtime: HubRuntime, keys: readonly ApiKeyConfig[]): 
           callOptions: { timeout: 0 },
           aliases: DNC_LOAD_ALIASES,
           onBeforeCall(ctx: Context<unknown, UploadMeta>, _route: unknown, req: Req) {
-            if (!runtime.store.reachable()) throw new DatabaseUnavailableError();
-            checkQueryStrings((req as { query?: Record<string, unknown> }).query);
+            guardApiCall(req);
             const type = req.headers["content-type"] ?? "";
             if (/^text\/csv\b/i.test(type)) {
               ctx.meta.upload = uploadOf(req);
               return;
             }
-            const hasBody =
-              Number(req.headers["content-length"] ?? 0) > 0 || req.headers["transfer-encoding"] !== undefined;
-            if (hasBody && !JSON_TYPE.test(type))
+            if (hasBody(req) && !JSON_TYPE.test(type))
               throw new Errors.MoleculerClientError(
                 "Send JSON (Content-Type: application/json) or a CSV (Content-Type: text/csv)",
                 415,
@@ -434,13 +440,9 @@ export function apiService(runtime: HubRuntime, keys: readonly ApiKeyConfig[]): 
           mappingPolicy: "restrict",
           bodyParsers: { json: { limit: config.api.bodyLimit, strict: false } },
           onBeforeCall(_ctx: Context, _route: unknown, req: Req) {
-            // Every /api/v1 call needs the database: while it is away, say so at once.
-            if (!runtime.store.reachable()) throw new DatabaseUnavailableError();
-            checkQueryStrings((req as { query?: Record<string, unknown> }).query);
-            const hasBody =
-              Number(req.headers["content-length"] ?? 0) > 0 || req.headers["transfer-encoding"] !== undefined;
+            guardApiCall(req);
             const type = req.headers["content-type"] ?? "";
-            if ((req.method === "POST" || req.method === "PUT") && hasBody && !JSON_TYPE.test(type)) {
+            if ((req.method === "POST" || req.method === "PUT") && hasBody(req) && !JSON_TYPE.test(type)) {
               throw new ApiGateway.Errors.BadRequestError("UNSUPPORTED_MEDIA_TYPE", null);
             }
             // moleculer-web would merge an array body into the params object; say what to send instead.

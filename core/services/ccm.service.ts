@@ -150,7 +150,7 @@ export function ccmService(runtime: HubRuntime, registry: PluginRegistry): Servi
                 reasonCode: "SUPPRESSED",
                 reason: `${address} is on the suppression list since ${entry.createdAt.toISOString()} (${entry.reason})`,
               };
-            const dnc = activity.dncLists?.length ? await dncBlock(address, activity.dncLists) : undefined;
+            const dnc = await dncBlock(address, activity.dncLists ?? []);
             if (dnc) return { reasonCode: dnc.reasonCode, reason: dnc.reason };
             // Only an activity that declares a purpose can be blocked by consent: others read nothing.
             if (!activity.purpose && !activity.requiresConsent) return undefined;

@@ -67,6 +67,9 @@ export function customersService(runtime: HubRuntime): ServiceSchema {
     name: "customers",
     async started() {
       await store.ensureIndexes();
+      // Once a node, here (the imports service makes the same indexes): a store filled before
+      // the statistics were kept has none until its next import.
+      await store.refreshPlannerStatistics().catch(() => undefined);
     },
     actions: {
       async put(ctx: Context<Record<string, unknown> & { id: string }, HttpMeta>) {

@@ -143,8 +143,8 @@ export function dncService(runtime: HubRuntime): ServiceSchema {
     if (!stream) throw new ValidationError("No upload", [{ path: "/file", message: "send the CSV as the body" }]);
     await existing(id).catch(refuse);
     const parsed = parseDncCsvOptions(query);
-    if ("details" in parsed) refuse(new ValidationError("Invalid CSV load", parsed.details));
-    const options = (parsed as { options: DncCsvOptions }).options;
+    if ("details" in parsed) return refuse(new ValidationError("Invalid CSV load", parsed.details));
+    const { options } = parsed;
     const spooled = await spool.write(stream, ctx.meta.upload?.contentLength);
     try {
       let bad = 0;

@@ -13,7 +13,10 @@ export interface Store {
   close(): Promise<void>;
 }
 
-/** Whether a connection's server is FerretDB (its buildInfo says so), asked once per connection. */
+/**
+ * Whether a connection's server is FerretDB (its buildInfo says so), asked once per connection;
+ * a question that failed (the database away) is asked again next time.
+ */
 const ferretDb = new WeakMap<Connection, Promise<boolean>>();
 
 function isFerretDb(conn: Connection): Promise<boolean> {
@@ -23,6 +26,7 @@ function isFerretDb(conn: Connection): Promise<boolean> {
       .db!.admin()
       .command({ buildInfo: 1 })
       .then((info) => "ferretdbVersion" in info);
+    answer.catch(() => ferretDb.delete(conn));
     ferretDb.set(conn, answer);
   }
   return answer;

@@ -125,7 +125,6 @@ export class CustomerStore {
     await this.customers.createIndex({ "phones.number": 1 }, { name: "phones_number" });
     await this.customers.createIndex({ importJobId: 1, importLine: 1 }, { name: "import_line" });
     for (const d of await this.declarations()) await this.attributeIndex(d);
-    await this.refreshPlannerStatistics();
   }
 
   /** After an import or an index change: the planner's statistics (see refreshPlannerStatistics). */
@@ -179,9 +178,10 @@ export class CustomerStore {
       if (before) await this.attributeIndex(before).catch(() => undefined);
       throw err;
     }
-    if (attributeIndexName(d) !== old) await this.refreshPlannerStatistics();
     const doc: AttributeDoc = { _id: d.name, ...d, createdAt: before?.createdAt ?? now, updatedAt: now };
     await this.attributes.replaceOne({ _id: d.name }, doc, { upsert: true });
+    // An optimisation: the declaration stands whether or not the statistics could be refreshed.
+    if (attributeIndexName(d) !== old) await this.refreshPlannerStatistics().catch(() => undefined);
     return { doc, created: !before };
   }
 

@@ -71,6 +71,17 @@ describe("DNC lists: an address on a list an activity names is BLOCKED as DNC:<l
       (a) => a.attempts.length >= count && a.attempts.every((t) => t.status !== "DISPATCHING"),
       `${count} settled attempt(s)`,
     );
+  /** An SMS "Offer" to `phone` naming `dncLists`, once its one attempt has settled. */
+  const smsNaming = async (customerId: string, phone: string, dncLists: string[]): Promise<ActivityView> =>
+    settled(
+      await schedule(hub, {
+        customer: { id: customerId, phone },
+        channel: "sms",
+        content: { text: "Offer" },
+        dncLists,
+      }),
+      1,
+    );
 
   const sentTo = (phone: string, email: string) => ({
     sms: twilio.messages.filter((m) => m.to === phone).length,
@@ -154,13 +165,7 @@ describe("DNC lists: an address on a list an activity names is BLOCKED as DNC:<l
   });
 
   test("a prefix entry blocks a number under it", async () => {
-    const id = await schedule(hub, {
-      customer: { id: "dnc-2", phone: "+14156660123" },
-      channel: "sms",
-      content: { text: "Offer" },
-      dncLists: ["internal"],
-    });
-    const activity = await settled(id, 1);
+    const activity = await smsNaming("dnc-2", "+14156660123", ["internal"]);
     assert.equal(activity.attempts[0]!.status, "BLOCKED");
     assert.equal(activity.attempts[0]!.reason, "DNC:internal");
     assert.equal(twilio.messages.filter((m) => m.to === "+14156660123").length, 0);
@@ -351,13 +356,7 @@ describe("DNC lists: an address on a list an activity names is BLOCKED as DNC:<l
   });
 
   test("an activity to a number loaded by CSV is BLOCKED as DNC:<list>", async () => {
-    const id = await schedule(hub, {
-      customer: { id: "dnc-csv-1", phone: "+14155550161" },
-      channel: "sms",
-      content: { text: "Offer" },
-      dncLists: ["state-ca"],
-    });
-    const activity = await settled(id, 1);
+    const activity = await smsNaming("dnc-csv-1", "+14155550161", ["state-ca"]);
     assert.deepEqual([activity.attempts[0]!.status, activity.attempts[0]!.reason], ["BLOCKED", "DNC:state-ca"]);
     assert.equal(twilio.messages.filter((m) => m.to === "+14155550161").length, 0);
   });

@@ -396,7 +396,7 @@ export function createPacer(
     const suppressed = await runtime.suppressions.find(phone);
     if (suppressed && suppressionApplies(suppressed, undefined))
       return { reasonCode: "COMPLIANCE", reason: `${phone} is on the suppression list (${suppressed.reason})` };
-    const dnc = spec.dncLists?.length ? await dncBlock(phone, spec.dncLists) : undefined;
+    const dnc = await dncBlock(phone, spec.dncLists ?? []);
     if (dnc) return { reasonCode: dnc.reasonCode, reason: dnc.reason };
     // Attempt limits and the no-repeat rule after an abandoned call (UK: 72 hours) look back at
     // most a month.
