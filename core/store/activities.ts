@@ -14,6 +14,7 @@ import type { ClaimStore } from "./claims.ts";
 import { DueIndex, dueKey, ORPHAN_GRACE_MS } from "./due-index.ts";
 import { insertUnordered } from "./write-errors.ts";
 import type { JournaledOutcome } from "./outcome-journal.ts";
+import { Batcher } from "./batcher.ts";
 
 export interface AcceptedActivity {
   id: string;
@@ -44,14 +45,49 @@ export interface ActivityListFilter {
   until?: Date;
 }
 
+/** An outcome pushed by the attempt's sender as the activity's holder (ActivityStore.finishAttempt). */
+interface OutcomePush {
+  filter: Record<string, unknown>;
+  update: Record<string, unknown>;
+  activityId: string;
+  index: number;
+  attemptId: string;
+}
+
 export class ActivityStore {
   private readonly models: Models;
   private readonly claims: ClaimStore;
   private readonly due: DueIndex;
+  /**
+   * The outcomes of concurrent sends, as one update command: FerretDB spends per command about
+   * what it spends per document (its parsing, a transaction, a round trip), and this is the
+   * one write per attempt left on the activity.
+   */
+  private readonly outcomes: Batcher<OutcomePush, boolean>;
   constructor(models: Models, claims: ClaimStore, due?: DueIndex) {
     this.models = models;
     this.claims = claims;
     this.due = due ?? new DueIndex(models.Activity.db);
+    this.outcomes = new Batcher((pushes) => this.pushOutcomes(pushes), { windowMs: 5, maxBatch: 256 });
+  }
+
+  /**
+   * One unordered bulk of the pushes. Its reply counts what it modified, not which: when it
+   * modified fewer than all (a holder that lost its claim), each push is looked up, and it
+   * applied exactly when its attempt is now at its index (only an attempt's sender pushes it).
+   */
+  private async pushOutcomes(pushes: OutcomePush[]): Promise<boolean[]> {
+    const res = await this.models.Activity.collection.bulkWrite(
+      pushes.map((p) => ({ updateOne: { filter: p.filter, update: p.update } })),
+      { ordered: false },
+    );
+    if (res.modifiedCount === pushes.length) return pushes.map(() => true);
+    const ids = [...new Set(pushes.map((p) => p.activityId))];
+    const current = await this.models.Activity.find({ _id: { $in: ids } }, { attempts: 1 })
+      .batchSize(ids.length)
+      .lean<Pick<ActivityDoc, "_id" | "attempts">[]>();
+    const byId = new Map(current.map((a) => [a._id, a]));
+    return pushes.map((p) => byId.get(p.activityId)?.attempts[p.index]?.id === p.attemptId);
   }
 
   /**
@@ -390,10 +426,10 @@ export class ActivityStore {
       const { unstored: _, ...attempt } = started;
       const done: AttemptDoc = { ...attempt, ...definedOnly(outcome), updatedAt: now };
       const notRecorded = { [`attempts.${index}`]: { $exists: false } };
-      const own = await this.models.Activity.updateOne(
-        { ...this.holder(activity), ...notRecorded },
-        {
-          $push: { attempts: done },
+      const own = await this.outcomes.call({
+        filter: { ...this.holder(activity), ...notRecorded },
+        update: {
+          $push: { attempts: definedOnly(done) },
           $set: {
             status: outcome.status,
             nextRunAt,
@@ -404,8 +440,11 @@ export class ActivityStore {
             leaseUntil: FREE,
           },
         },
-      );
-      if (own.modifiedCount === 1) {
+        activityId: activity._id,
+        index,
+        attemptId: done.id,
+      });
+      if (own) {
         this.moved(activity, nextRunAt);
         return true;
       }

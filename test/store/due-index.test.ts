@@ -9,8 +9,8 @@ import { openStore, type Store } from "../../core/store/connection.ts";
 import { ClaimStore } from "../../core/store/claims.ts";
 import { ActivityStore } from "../../core/store/activities.ts";
 import { DueIndex, dueKey, ORPHAN_GRACE_MS } from "../../core/store/due-index.ts";
-import type { NormalizedActivity } from "../../core/domain/activity-input.ts";
 import { freshDatabaseUrl } from "../support/mongo.ts";
+import { emailActivity } from "../support/activities.ts";
 
 let store: Store;
 let due: DueIndex;
@@ -23,18 +23,6 @@ beforeAll(async () => {
 afterAll(async () => store?.close());
 
 const entries = () => store.conn.collection<{ _id: string; a: string }>("activity_due");
-
-function emailActivity(i: string, dueAt: Date): NormalizedActivity {
-  return {
-    idempotencyKey: `due-${i}`,
-    requestHash: `h-${i}`,
-    customer: { id: `c-${i}`, email: `c-${i}@example.com` },
-    channel: "email",
-    content: { subject: "s", text: "t" },
-    dueAt,
-    chain: [{ channel: "email" }],
-  } as NormalizedActivity;
-}
 
 test("the due query is an _id range on the index, and returns only what is due", async () => {
   const now = new Date();
@@ -63,7 +51,7 @@ test("the due query is an _id range on the index, and returns only what is due",
 test("accepted activities are due at their dueAt; a claimed one moves to its lease's end, and a released one goes", async () => {
   const now = new Date();
   const [a, b] = await activities.accept(
-    [emailActivity("a", new Date(now.getTime() - 1000)), emailActivity("b", new Date(now.getTime() + 60_000))],
+    [emailActivity("due-a", new Date(now.getTime() - 1000)), emailActivity("due-b", new Date(now.getTime() + 60_000))],
     now,
   );
   const claimed = await activities.claimDue("node-1", now, 10, 30_000);
@@ -92,7 +80,7 @@ test("accepted activities are due at their dueAt; a claimed one moves to its lea
 
 test("a node dies holding an activity: its entry comes due when the lease ends, and another node claims it", async () => {
   const now = new Date();
-  const [a] = await activities.accept([emailActivity("dead", new Date(now.getTime() - 10))], now);
+  const [a] = await activities.accept([emailActivity("due-dead", new Date(now.getTime() - 10))], now);
   const [held] = await activities.claimDue("node-dead", now, 10, 5_000);
   assert.equal(held?._id, a!.id);
   // The holder never writes again. Before its lease ends nobody takes it; after, one node does.
@@ -105,7 +93,7 @@ test("a node dies holding an activity: its entry comes due when the lease ends, 
 test("entries that no longer tell the truth correct themselves when they come due", async () => {
   const now = new Date();
   const later = new Date(now.getTime() + 120_000);
-  const [a] = await activities.accept([emailActivity("moved", later)], now);
+  const [a] = await activities.accept([emailActivity("due-moved", later)], now);
   // A stale early entry (e.g. one a crash left behind).
   await due.add([{ activityId: a!.id, at: new Date(now.getTime() - 100) }]);
   assert.deepEqual(await activities.claimDue("node-1", now, 10, 30_000), [], "not due");
@@ -131,8 +119,8 @@ test("an entry whose activity is not stored yet (intake writes the entry first) 
 
 test("a repeated idempotency key leaves no entry behind", async () => {
   const now = new Date();
-  const [first] = await activities.accept([emailActivity("repeat", now)], now);
-  const [again] = await activities.accept([emailActivity("repeat", now)], now);
+  const [first] = await activities.accept([emailActivity("due-repeat", now)], now);
+  const [again] = await activities.accept([emailActivity("due-repeat", now)], now);
   assert.equal(again!.id, first!.id);
   assert.equal(again!.created, false);
   const stored = new Set(
