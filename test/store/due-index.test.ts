@@ -38,7 +38,7 @@ test("the due query is an _id range on the index, and returns only what is due",
     ["act_due1"],
   );
   const plan = (await store.conn.db!.command({
-    explain: { find: "activity_due", filter: { _id: { $lte: dueKey(now, "~") } }, sort: { _id: 1 }, limit: 100 },
+    explain: { find: "activity_due", filter: { _id: { $lte: dueKey(now, "~") } }, limit: 100 },
   })) as { queryPlanner?: { Plan?: string[] }; filterPushdown?: boolean };
   // MongoDB explains differently; the embedded FerretDB must search the index, not scan.
   if (plan.filterPushdown !== undefined) {
@@ -46,6 +46,22 @@ test("the due query is an _id range on the index, and returns only what is due",
     assert.match(String(plan.queryPlanner?.Plan), /SEARCH .* USING INDEX .*_id_/, JSON.stringify(plan.queryPlanner));
   }
   await due.remove([...future.map((f) => dueKey(f.at, f.activityId)), dueKey(new Date(now.getTime() - 5), "act_due1")]);
+});
+
+test("with more due than a round takes, a round gets the oldest, oldest first", async () => {
+  const now = new Date();
+  // Written newest first, so that insertion order is not what answers.
+  const entries = Array.from({ length: 300 }, (_, i) => ({
+    activityId: `act_backlog${String(299 - i).padStart(3, "0")}`,
+    at: new Date(now.getTime() - 60_000 + (299 - i) * 10),
+  }));
+  await due.add(entries);
+  const round = await due.due(now, 100);
+  assert.deepEqual(
+    round.map((e) => e.activityId),
+    Array.from({ length: 100 }, (_, i) => `act_backlog${String(i).padStart(3, "0")}`),
+  );
+  await due.remove(entries.map((e) => dueKey(e.at, e.activityId)));
 });
 
 test("accepted activities are due at their dueAt; a claimed one moves to its lease's end, and a released one goes", async () => {
