@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const FERRETDB_VERSION = "v1.24.2";
 /** Bumped when scripts/ferretdb-patches changes, so that a cached binary is rebuilt. */
-export const FERRETDB_PATCH_LEVEL = "dm7";
+export const FERRETDB_PATCH_LEVEL = "dm8";
 
 export function cacheDir(): string {
   return (

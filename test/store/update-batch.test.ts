@@ -21,6 +21,7 @@ interface Row {
   n: number;
   tags?: string[];
   group?: string;
+  at?: Date;
 }
 const rows = () => store.conn.collection<Row>("update_batch_rows");
 
@@ -91,4 +92,25 @@ test("a bulk of 300 guarded updates applies the ones whose guard holds, and coun
   assert.equal(res.modifiedCount, 100);
   assert.equal(await rows().countDocuments({ _id: { $regex: "^k" }, n: 100 }), 100);
   assert.equal(await rows().countDocuments({ _id: { $regex: "^k" }, n: { $in: [1, 2] } }), 200);
+});
+
+test("a multi update writes all it matched, and the statements after it see its writes", async () => {
+  const old = new Date("2026-01-01T00:00:00Z");
+  const later = new Date("2026-06-01T00:00:00Z");
+  await rows().insertMany(Array.from({ length: 50 }, (_, i) => ({ _id: `m${i}`, n: i, group: "max" })));
+  await rows().updateMany({ _id: { $in: ["m0", "m1"] } }, { $set: { at: later } });
+  const res = await rows().bulkWrite(
+    [
+      // m0 and m1 already hold a later date: $max leaves them as they are.
+      { updateMany: { filter: { group: "max" }, update: { $max: { at: old } } } },
+      { updateOne: { filter: { _id: "m2", at: old }, update: { $set: { n: -2 } } } },
+      { updateOne: { filter: { _id: "m0", at: old }, update: { $set: { n: -1 } } } },
+    ],
+    { ordered: true },
+  );
+  assert.equal(res.matchedCount, 51);
+  assert.equal(res.modifiedCount, 49);
+  assert.equal(await rows().countDocuments({ group: "max", at: old }), 48);
+  assert.equal((await rows().findOne({ _id: "m2" }))?.n, -2, "saw the multi's write");
+  assert.equal((await rows().findOne({ _id: "m0" }))?.n, 0, "m0 kept its later date");
 });
