@@ -56,6 +56,8 @@ export interface HubConfig {
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace";
   scheduler: {
     pollIntervalMs: number;
+    /** Work due within this many ms is claimed now and sent at its time (at most leaseMs / 4). */
+    claimAheadMs: number;
     batchSize: number;
     concurrency: number;
     leaseMs: number;

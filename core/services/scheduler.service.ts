@@ -70,26 +70,61 @@ export function schedulerService(runtime: HubRuntime, registry: PluginRegistry):
   let stopping = false;
   let running: Promise<void> | undefined;
   let housekeeping: NodeJS.Timeout | undefined;
+  /** Activities claimed ahead of their time, each waiting on its timer (see tick). */
+  const ahead = new Map<string, { activity: ActivityDoc; timer: NodeJS.Timeout }>();
+  const aheadSends = new Set<Promise<void>>();
+
+  async function dispatch(svc: Service, activity: ActivityDoc): Promise<void> {
+    try {
+      await svc.broker.call("ccm.dispatch", { activity });
+    } catch (err) {
+      // The lease expires and another round (or node) picks it up.
+      svc.logger.error("dispatch failed", { activityId: activity._id, error: (err as Error).message });
+    }
+  }
+
+  /** Dispatches a claimed activity at its due time, on a timer, whatever round is running then. */
+  function dispatchAt(svc: Service, activity: ActivityDoc, at: Date): void {
+    // A timer may fire a millisecond early (libuv's loop time lags the clock): wait the rest.
+    const wait = at.getTime() - Date.now();
+    if (wait <= 0) {
+      ahead.delete(activity._id);
+      const send = dispatch(svc, activity).finally(() => aheadSends.delete(send));
+      aheadSends.add(send);
+      return;
+    }
+    ahead.set(activity._id, { activity, timer: setTimeout(() => dispatchAt(svc, activity, at), wait) });
+  }
 
   /**
    * One round: claims due work and dispatches it `concurrency` at a time, claiming the next
    * batch while the current one is sent (when half of it is left), until nothing more is due.
+   * Work due within `claimAheadMs` is claimed too and sent on a timer at its time, so that an
+   * activity does not wait for the next poll (a quarter of the lease at most: a send starts
+   * only with half of it left).
    */
   async function tick(svc: Service): Promise<void> {
     const { batchSize, concurrency, leaseMs } = config.scheduler;
+    const aheadMs = Math.min(config.scheduler.claimAheadMs, leaseMs / 4);
     const queue: ActivityDoc[] = [];
     let more = true;
     let claiming: Promise<void> | undefined;
-    const claim = (): Promise<void> =>
-      (claiming ??= activities
-        .claimDue(runtime.nodeId, new Date(), batchSize, leaseMs)
+    const claim = (): Promise<void> => {
+      const now = new Date();
+      return (claiming ??= activities
+        .claimDue(runtime.nodeId, now, batchSize, leaseMs, new Date(now.getTime() + aheadMs))
         .then((claimed) => {
-          queue.push(...claimed);
+          for (const a of claimed) {
+            const at = a.nextRunAt ? new Date(a.nextRunAt) : now;
+            if (at > now) dispatchAt(svc, a, at);
+            else queue.push(a);
+          }
           if (claimed.length < batchSize) more = false;
         })
         .finally(() => {
           claiming = undefined;
         }));
+    };
     await claim();
     const worker = async (): Promise<void> => {
       for (;;) {
@@ -106,12 +141,7 @@ export function schedulerService(runtime: HubRuntime, registry: PluginRegistry):
           await claiming.catch(() => undefined);
           continue;
         }
-        try {
-          await svc.broker.call("ccm.dispatch", { activity });
-        } catch (err) {
-          // The lease expires and another round (or node) picks it up.
-          svc.logger.error("dispatch failed", { activityId: activity._id, error: (err as Error).message });
-        }
+        await dispatch(svc, activity);
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
@@ -298,6 +328,14 @@ export function schedulerService(runtime: HubRuntime, registry: PluginRegistry):
       if (timer) clearTimeout(timer);
       if (housekeeping) clearInterval(housekeeping);
       await running;
+      // Claimed ahead and not sent: released, so that they need not wait for their leases.
+      const waiting = [...ahead.values()];
+      ahead.clear();
+      for (const w of waiting) clearTimeout(w.timer);
+      await Promise.all([
+        ...waiting.map((w) => activities.release(w.activity, {}, new Date()).catch(() => false)),
+        ...aheadSends,
+      ]);
       await activities.flushDueIndex().catch(() => undefined);
     },
   };

@@ -286,9 +286,18 @@ export class ActivityStore {
    * an entry that no longer says the truth (its activity moved, was released, or is held by
    * another node) is moved to the activity's real next time, or dropped. An activity won gets
    * its entry moved to its lease's end, where it is looked at again should this node die.
+   * With `horizon` after `now`, an activity nobody holds that falls due by then is claimed
+   * ahead (the caller dispatches it at its time); one held by another node only once its lease
+   * has passed, as ever: its next epoch is not ours to take before.
    */
-  async claimDue(owner: string, now: Date, limit: number, leaseMs: number): Promise<ActivityDoc[]> {
-    const entries = await this.due.due(now, limit);
+  async claimDue(
+    owner: string,
+    now: Date,
+    limit: number,
+    leaseMs: number,
+    horizon: Date = now,
+  ): Promise<ActivityDoc[]> {
+    const entries = await this.due.due(horizon, limit);
     if (entries.length === 0) return [];
     const ids = [...new Set(entries.map((e) => e.activityId))];
     // One batch: a cursor's default first batch (101) would cost a getMore round trip.
@@ -307,7 +316,8 @@ export class ActivityStore {
       }
       const lease = act?.leaseUntil && act.leaseUntil > now ? act.leaseUntil : undefined;
       const next = act.nextRunAt === null ? null : lease && lease > act.nextRunAt ? lease : act.nextRunAt;
-      if (next === null || next > now || keyOf.has(e.activityId)) this.due.move(e.activityId, e.key, next);
+      const by = lease ? now : horizon;
+      if (next === null || next > by || keyOf.has(e.activityId)) this.due.move(e.activityId, e.key, next);
       else {
         keyOf.set(e.activityId, e.key);
         candidates.push(act);

@@ -108,6 +108,7 @@ export class DueIndex {
    */
   move(activityId: string, from: string | undefined, to: Date | null): void {
     const toKey = to ? dueKey(to, activityId) : undefined;
+    if (from !== undefined && from === toKey) return; // already where it belongs
     if (toKey) {
       this.pendingAdds.set(toKey, { _id: toKey, a: activityId, c: new Date() });
       this.pendingRemoves.delete(toKey);

@@ -92,4 +92,43 @@ describe("email end to end: API -> scheduler -> ccm -> email-smtp -> conversatio
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(smtp.messages.length, 1);
   });
+
+  test("activities claimed ahead of their time are each sent once, none before it is due", async () => {
+    // Due within the scheduler's claimAheadMs (250 ms): claimed at a poll, sent on a timer.
+    const before = smtp.messages.length;
+    const base = Date.now() + 400;
+    const dueAts = Array.from({ length: 6 }, (_, i) => new Date(base + i * 60).toISOString());
+    const res = await hub.api("POST", "/api/v1/activities", {
+      activities: dueAts.map((dueAt, i) => ({
+        customer: { id: `ahead-${i}`, email: `ahead-${i}@example.com` },
+        channel: "email",
+        content: { subject: "On time", text: "Hi" },
+        dueAt,
+      })),
+    });
+    assert.equal(res.status, 202, res.text);
+    const ids = (res.body as { activities: { id: string }[] }).activities.map((a) => a.id);
+    const sent = await eventually(
+      async () => {
+        const all = await Promise.all(ids.map(async (id) => (await hub.api("GET", `/api/v1/activities/${id}`)).body));
+        const done = all as (ActivityBody & { dueAt: string; attempts: { dispatchedAt: string }[] })[];
+        return done.every((a) => a.status === "SENT") ? done : undefined;
+      },
+      10_000,
+      "the six SENT",
+    );
+    for (const a of sent) {
+      assert.equal(a.attempts.length, 1, `${a.id}: one attempt`);
+      assert.ok(
+        Date.parse(a.attempts[0]!.dispatchedAt) >= Date.parse(a.dueAt),
+        `${a.id} dispatched at ${a.attempts[0]!.dispatchedAt}, due ${a.dueAt}`,
+      );
+    }
+    await smtp.waitForMessages(before + 6);
+    const to = smtp.messages.slice(before).flatMap((m) => m.envelope.rcptTo);
+    assert.deepEqual(
+      to.sort(),
+      Array.from({ length: 6 }, (_, i) => `ahead-${i}@example.com`),
+    );
+  });
 });

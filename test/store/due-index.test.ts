@@ -106,6 +106,25 @@ test("a node dies holding an activity: its entry comes due when the lease ends, 
   assert.equal(taken?.leaseOwner, "node-live");
 });
 
+test("claimed ahead: what nobody holds is claimed by the horizon; another node's claim only once it has passed", async () => {
+  const now = new Date();
+  const soon = new Date(now.getTime() + 100);
+  const [a] = await activities.accept([emailActivity("due-ahead", soon)], now);
+  assert.deepEqual(await activities.claimDue("node-1", now, 10, 30_000), [], "not due without a horizon");
+  const [early] = await activities.claimDue("node-1", now, 10, 30_000, new Date(now.getTime() + 250));
+  assert.equal(early?._id, a!.id);
+  assert.deepEqual(early?.nextRunAt, soon, "claimed with its own time, for the caller to wait for");
+
+  const [b] = await activities.accept([emailActivity("due-ahead-held", new Date(now.getTime() - 10))], now);
+  const [held] = await activities.claimDue("node-dead", now, 10, 5_000);
+  assert.equal(held?._id, b!.id);
+  // The holder's claim ends within the horizon of node-live's round, but has not ended yet.
+  const at = new Date(now.getTime() + 4_900);
+  assert.deepEqual(await activities.claimDue("node-live", at, 10, 5_000, new Date(at.getTime() + 250)), []);
+  const [taken] = await activities.claimDue("node-live", new Date(now.getTime() + 5_001), 10, 5_000);
+  assert.equal(taken?._id, b!.id);
+});
+
 test("entries that no longer tell the truth correct themselves when they come due", async () => {
   const now = new Date();
   const later = new Date(now.getTime() + 120_000);
