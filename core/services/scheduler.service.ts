@@ -19,6 +19,7 @@ import type { ActivityDoc } from "../store/models.ts";
 import { ConflictError, NotFoundError, ValidationError, type HttpMeta } from "./errors.ts";
 import { runtimeOf, type HubRuntime } from "./runtime.ts";
 import type { PluginRegistry } from "../plugins/registry.ts";
+import { Slots } from "./slots.ts";
 
 /** The activity as the API shows it. */
 export function activityView(a: ActivityDoc): Record<string, unknown> {
@@ -70,6 +71,8 @@ export function schedulerService(runtime: HubRuntime, registry: PluginRegistry):
   let stopping = false;
   let running: Promise<void> | undefined;
   let housekeeping: NodeJS.Timeout | undefined;
+  /** The node's sends in flight, from claim rounds and from timers alike. */
+  const slots = new Slots(config.scheduler.concurrency);
   /** Activities claimed ahead of their time, each waiting on its timer (see tick). */
   const ahead = new Map<string, { activity: ActivityDoc; timer: NodeJS.Timeout }>();
   const aheadSends = new Set<Promise<void>>();
@@ -89,7 +92,7 @@ export function schedulerService(runtime: HubRuntime, registry: PluginRegistry):
     const wait = at.getTime() - Date.now();
     if (wait <= 0) {
       ahead.delete(activity._id);
-      const send = dispatch(svc, activity).finally(() => aheadSends.delete(send));
+      const send = slots.run(() => dispatch(svc, activity)).finally(() => aheadSends.delete(send));
       aheadSends.add(send);
       return;
     }
@@ -101,7 +104,8 @@ export function schedulerService(runtime: HubRuntime, registry: PluginRegistry):
    * batch while the current one is sent (when half of it is left), until nothing more is due.
    * Work due within `claimAheadMs` is claimed too and sent on a timer at its time, so that an
    * activity does not wait for the next poll (a quarter of the lease at most: a send starts
-   * only with half of it left).
+   * only with half of it left). At most a batch is held ahead, so that one node does not take
+   * all of a burst due together from the others.
    */
   async function tick(svc: Service): Promise<void> {
     const { batchSize, concurrency, leaseMs } = config.scheduler;
@@ -111,8 +115,9 @@ export function schedulerService(runtime: HubRuntime, registry: PluginRegistry):
     let claiming: Promise<void> | undefined;
     const claim = (): Promise<void> => {
       const now = new Date();
+      const horizon = ahead.size < batchSize ? new Date(now.getTime() + aheadMs) : now;
       return (claiming ??= activities
-        .claimDue(runtime.nodeId, now, batchSize, leaseMs, new Date(now.getTime() + aheadMs))
+        .claimDue(runtime.nodeId, now, batchSize, leaseMs, horizon)
         .then((claimed) => {
           for (const a of claimed) {
             const at = a.nextRunAt ? new Date(a.nextRunAt) : now;
@@ -141,7 +146,7 @@ export function schedulerService(runtime: HubRuntime, registry: PluginRegistry):
           await claiming.catch(() => undefined);
           continue;
         }
-        await dispatch(svc, activity);
+        await slots.run(() => dispatch(svc, activity));
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
