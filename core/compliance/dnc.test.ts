@@ -10,6 +10,7 @@ import {
   unknownListDetails,
   type DncListState,
   firstListing,
+  WarningThrottle,
   listingKeys,
 } from "./dnc.ts";
 
@@ -129,4 +130,13 @@ describe("scrubbing a customer's addresses (imports, the scrub of a filter)", ()
     assert.deepEqual(firstListing(lists, addresses, new Set()), { list: "national", address: "+14156660100" });
     assert.equal(firstListing(lists, ["+14155550100", "ada@example.com"], new Set()), undefined);
   });
+});
+
+test("the same warning is logged once per interval; another is logged at once", () => {
+  const t = new WarningThrottle(60_000);
+  assert.equal(t.shouldLog("a", 0), true);
+  assert.equal(t.shouldLog("a", 59_999), false);
+  assert.equal(t.shouldLog("b", 59_999), true);
+  assert.equal(t.shouldLog("a", 60_000), true);
+  assert.equal(t.shouldLog("a", 60_001), false);
 });

@@ -191,3 +191,23 @@ export function unknownListDetails(
       : [{ path: `${at}/dncLists/${i}`, message: `"${id}" is not a DNC list (PUT /api/v1/dnc-lists/${id} first)` }],
   );
 }
+
+/**
+ * Whether a warning is logged now: the first time, then once per `intervalMs` (every attempt
+ * or dial checks against the same stale list; one line a minute says it as well as thousands).
+ */
+export class WarningThrottle {
+  private readonly last = new Map<string, number>();
+  private readonly intervalMs: number;
+
+  constructor(intervalMs: number) {
+    this.intervalMs = intervalMs;
+  }
+
+  shouldLog(key: string, nowMs: number): boolean {
+    const last = this.last.get(key);
+    if (last !== undefined && nowMs - last < this.intervalMs) return false;
+    this.last.set(key, nowMs);
+    return true;
+  }
+}

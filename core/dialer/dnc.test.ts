@@ -1,8 +1,8 @@
-/** A dialer campaign's DNC lists: the campaign's warnings, the once-a-minute log of a stale list, the field's validation. */
+/** A dialer campaign's DNC lists: the campaign's warnings, the field's validation. */
 import assert from "node:assert/strict";
 import { describe, test } from "@jest/globals";
 import { parseCampaign } from "./campaign.ts";
-import { campaignDncWarnings, WarningThrottle } from "./dnc.ts";
+import { campaignDncWarnings } from "./dnc.ts";
 
 const DAY = 86_400_000;
 const now = new Date("2026-03-01T12:00:00Z");
@@ -26,15 +26,6 @@ describe("a dialer campaign's DNC lists", () => {
     assert.equal(warnings[1], "DNC list gone no longer exists: it is not checked");
     assert.match(warnings[2]!, /^DNC list never has never been loaded: /);
     assert.deepEqual(campaignDncWarnings([], [], now), []);
-  });
-
-  test("the same warning is logged once per interval; another is logged at once", () => {
-    const t = new WarningThrottle(60_000);
-    assert.equal(t.shouldLog("a", 0), true);
-    assert.equal(t.shouldLog("a", 59_999), false);
-    assert.equal(t.shouldLog("b", 59_999), true);
-    assert.equal(t.shouldLog("a", 60_000), true);
-    assert.equal(t.shouldLog("a", 60_001), false);
   });
 
   test("dncLists is kept in order; duplicates, empty ids and more than 20 are refused at /dncLists", () => {

@@ -24,23 +24,3 @@ export function campaignDncWarnings(
     ];
   });
 }
-
-/**
- * Whether a warning is logged now: the first time, then once per `intervalMs` (a campaign checks
- * every contact against the same stale list; one line a minute says it as well as thousands).
- */
-export class WarningThrottle {
-  private readonly last = new Map<string, number>();
-  private readonly intervalMs: number;
-
-  constructor(intervalMs: number) {
-    this.intervalMs = intervalMs;
-  }
-
-  shouldLog(key: string, nowMs: number): boolean {
-    const last = this.last.get(key);
-    if (last !== undefined && nowMs - last < this.intervalMs) return false;
-    this.last.set(key, nowMs);
-    return true;
-  }
-}

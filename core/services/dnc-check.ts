@@ -5,7 +5,7 @@
  * $in`, list states and prefixes cached briefly; core/store/dnc.ts), the called party's
  * jurisdictions (whether a stale list blocks), and the decision (core/compliance/dnc.ts, pure).
  */
-import { dncVerdict, requiredDncMaxAge, type DncBlock } from "../compliance/dnc.ts";
+import { dncVerdict, requiredDncMaxAge, WarningThrottle, type DncBlock } from "../compliance/dnc.ts";
 import { applicableJurisdictions, locateCalledParty } from "../regulation/index.ts";
 import type { PhoneZoneTable, RegulationTable } from "../regulation/types.ts";
 import type { DncStore } from "../store/dnc.ts";
@@ -13,8 +13,12 @@ import type { DncStore } from "../store/dnc.ts";
 export interface DncCheckDeps {
   dnc: Pick<DncStore, "lookup">;
   regulation: { rules: RegulationTable; zones: PhoneZoneTable };
-  /** A stale list that did not block (no jurisdiction of the address requires a fresh one). */
+  /**
+   * A stale list that did not block (no jurisdiction of the address requires a fresh one): each
+   * warning once per `warnEveryMs` (default a minute), not once per attempt.
+   */
   warn: (warning: string, lists: readonly string[]) => void;
+  warnEveryMs?: number;
 }
 
 /** The first of `lists` (in order) that blocks `address`, or undefined. */
@@ -22,6 +26,7 @@ export type DncCheck = (address: string, lists: readonly string[]) => Promise<Dn
 
 export function createDncCheck(deps: DncCheckDeps): DncCheck {
   const { rules, zones } = deps.regulation;
+  const throttle = new WarningThrottle(deps.warnEveryMs ?? 60_000);
   return async (address, lists) => {
     if (lists.length === 0) return undefined;
     const { states, exact } = await deps.dnc.lookup(lists, address);
@@ -30,7 +35,7 @@ export function createDncCheck(deps: DncCheckDeps): DncCheck {
       ? requiredDncMaxAge(applicableJurisdictions(rules, locateCalledParty(zones, address)).map((j) => j.jurisdiction))
       : undefined;
     const verdict = dncVerdict(address, states, exact, new Date(), required);
-    for (const warning of verdict.warnings) deps.warn(warning, lists);
+    for (const warning of verdict.warnings) if (throttle.shouldLog(warning, Date.now())) deps.warn(warning, lists);
     return verdict.block;
   };
 }

@@ -18,7 +18,6 @@ import { createPolicy, PacingStatisticsTracker } from "../../pacing/index.ts";
 import { checkCall } from "../../regulation/index.ts";
 import type { DialerCampaignDoc } from "../../store/dialer.ts";
 import { suppressionApplies } from "../../store/suppressions.ts";
-import { WarningThrottle } from "../../dialer/dnc.ts";
 import { createDncCheck } from "../dnc-check.ts";
 import type { CallFlow } from "./call-flow.ts";
 import type { DialerNode, OwnedCampaign } from "./node.ts";
@@ -29,9 +28,6 @@ interface Block {
   reasonCode: "COMPLIANCE" | "DNC";
   reason: string;
 }
-
-/** The same stale-list warning of the dial checks is logged at most once a minute. */
-const STALE_WARNING_EVERY_MS = 60_000;
 
 export interface Pacer {
   /** One pulse of every campaign (skipped while the previous one runs, or once stopping). */
@@ -52,13 +48,10 @@ export function createPacer(
   const { seizeAgents } = seizure;
   let pulsing = false;
   let stopping = false;
-  const staleLogged = new WarningThrottle(STALE_WARNING_EVERY_MS);
   const dncBlock = createDncCheck({
     dnc: runtime.dnc,
     regulation: { rules, zones },
-    warn: (warning, lists) => {
-      if (staleLogged.shouldLog(warning, Date.now())) node.logger.warn(warning, { lists });
-    },
+    warn: (warning, lists) => node.logger.warn(warning, { lists }),
   });
 
   /** Takes or keeps the campaigns this node should pace; drops the ones it lost. */
