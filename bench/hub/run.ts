@@ -34,6 +34,7 @@ import { Redis } from "ioredis";
 import {
   ferretDbBinary,
   redisServerBinary,
+  freePort,
   startFerretDb,
   startRedis,
   type RunningService,
@@ -197,6 +198,12 @@ interface ScenarioResult {
   completed: number;
   /** Intake still running when the first item fell due (its lateness then includes intake). */
   intakeOverlapsWindow?: boolean;
+  /**
+   * Commands FerretDB answered from the start of intake to the last item done, per item (every
+   * client's: the system's, and the harness's polls for the end, a few a second). Redis's are
+   * not counted. Absent with --mongo-url.
+   */
+  storeCommandsPerItem?: number;
 }
 
 /** CPU profiles (--profile) go outside the tree: bench/results only ignores *.json. */
@@ -248,6 +255,20 @@ function dueTimes(scenario: Scenario, n: number, windowStart: number): (Date | u
 }
 
 /** Polls until `done()` holds; returns false on timeout. */
+/** FerretDB's /debug/metrics, when the benchmark started FerretDB. */
+let storeMetricsUrl: string | undefined;
+
+/** Commands FerretDB has answered so far (all clients, all commands), or NaN without metrics. */
+async function storeCommands(): Promise<number> {
+  if (!storeMetricsUrl) return NaN;
+  const text = await (await fetch(storeMetricsUrl)).text();
+  let total = 0;
+  for (const line of text.split("\n")) {
+    if (line.startsWith("ferretdb_client_requests_total{")) total += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return total;
+}
+
 async function until(done: () => Promise<boolean>, timeoutMs: number, label: () => string): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   let lastLog = Date.now();
@@ -284,6 +305,7 @@ async function runHub(conn: Connection, scenario: Scenario, run: number): Promis
     await smtpReset();
     const db = conn.useDb(database, { useCache: false });
     const tag = `h${run}${scenario[0]}`;
+    const commandsBefore = await storeCommands();
     const startedAt = Date.now();
     const windowStart = startedAt + S.leadMs;
     const dues = dueTimes(scenario, n, windowStart);
@@ -319,6 +341,7 @@ async function runHub(conn: Connection, scenario: Scenario, run: number): Promis
       timeoutFor(scenario),
       () => `hub ${scenario}: SMTP received ${smtpCount} of ${n}`,
     );
+    const storeCommandsUsed = (await storeCommands()) - commandsBefore;
     if (!finished) process.stdout.write(`    hub ${scenario}: timed out; reporting what was done\n`);
     await sleep(500);
     smtpCount = (await smtpStats()).count;
@@ -349,6 +372,7 @@ async function runHub(conn: Connection, scenario: Scenario, run: number): Promis
       lateness,
       smtpCount,
       completed,
+      storeCommandsUsed,
     });
   } finally {
     await stopChild(child);
@@ -445,6 +469,7 @@ async function runBaseline(
     producer = system === "agenda" ? await agendaProducer(db) : bullmqProducer(database);
     await smtpReset();
     const tag = `${system[0]}${run}${scenario[0]}`;
+    const commandsBefore = await storeCommands();
     const startedAt = Date.now();
     const windowStart = startedAt + S.leadMs;
     const dues = dueTimes(scenario, n, windowStart);
@@ -473,6 +498,7 @@ async function runBaseline(
       timeoutFor(scenario),
       () => `${system} ${scenario}: SMTP received ${smtpCount} of ${n}`,
     );
+    const storeCommandsUsed = (await storeCommands()) - commandsBefore;
     if (!finished) process.stdout.write(`    ${system} ${scenario}: timed out; reporting what was done\n`);
     await sleep(500);
     smtpCount = (await smtpStats()).count;
@@ -512,6 +538,7 @@ async function runBaseline(
       lateness,
       smtpCount,
       completed,
+      storeCommandsUsed,
     });
   } finally {
     await stopChild(child);
@@ -533,6 +560,7 @@ function result(
     lateness: number[];
     smtpCount: number;
     completed: number;
+    storeCommandsUsed: number;
   },
 ): ScenarioResult {
   const r: ScenarioResult = {
@@ -548,6 +576,7 @@ function result(
     lateness: summarizeLateness(m.lateness),
     smtpReceived: m.smtpCount,
     completed: m.completed,
+    ...(Number.isFinite(m.storeCommandsUsed) ? { storeCommandsPerItem: m.storeCommandsUsed / n } : {}),
   };
   if (scenario === "e2e") {
     r.e2ePerSec = m.completed / Math.max(0.001, (m.lastDoneAt - m.startedAt) / 1000);
@@ -633,6 +662,13 @@ const ROWS: Row[] = [
     higherIsBetter: true,
     pick: (r) => r.n / ((r.drainMs ?? NaN) / 1000),
   },
+  ...(["e2e", "burst"] as const).map((scenario): Row => ({
+    scenario,
+    label: `${scenario}: FerretDB commands per item`,
+    unit: "count",
+    higherIsBetter: false,
+    pick: (r) => r.storeCommandsPerItem,
+  })),
   ...(["e2e", "spread", "burst"] as const).map((scenario): Row => ({
     scenario,
     label: `${scenario}: emails sent more than once`,
@@ -756,8 +792,10 @@ async function main(): Promise<void> {
   dataDirs.push(dataDir);
   if (flags["mongo-url"]) storeUrl = flags["mongo-url"];
   else {
-    ferret = await startFerretDb({ dataDir });
+    const debugAddr = process.env.DIALMESH_FERRETDB_DEBUG_ADDR ?? `127.0.0.1:${await freePort()}`;
+    ferret = await startFerretDb({ dataDir, debugAddr });
     storeUrl = ferret.url;
+    storeMetricsUrl = `http://${debugAddr}/debug/metrics`;
     ferret.process.once("exit", (code, signal) => {
       if (shuttingDown) return;
       let tail = "";

@@ -137,6 +137,8 @@ export async function startFerretDb(opts: {
    * the hub's hot path, run about twice as fast as with "full" (an fsync per commit).
    */
   synchronous?: "normal" | "full";
+  /** Where FerretDB serves /debug/metrics and Go's /debug/pprof (default: none, or DIALMESH_FERRETDB_DEBUG_ADDR). */
+  debugAddr?: string;
 }): Promise<RunningService> {
   const bin = ferretDbBinary();
   const port = opts.port ?? (await freePort());
@@ -153,7 +155,7 @@ export async function startFerretDb(opts: {
     "--telemetry=disable",
     `--state-dir=${dataDir}`,
     // Profiling: DIALMESH_FERRETDB_DEBUG_ADDR=127.0.0.1:8088 serves Go's /debug/pprof there.
-    `--debug-addr=${process.env.DIALMESH_FERRETDB_DEBUG_ADDR ?? "-"}`,
+    `--debug-addr=${opts.debugAddr ?? process.env.DIALMESH_FERRETDB_DEBUG_ADDR ?? "-"}`,
     "--log-level=error",
     // Keep dotted fields in what find and aggregate push down: 04-sqlite-field-pushdown.patch
     // answers them from an index on the field (stock FerretDB drops them, then decodes every row).
