@@ -177,6 +177,8 @@ export class OutboxFlusher<Row extends AppendRow> {
       const running = [...this.campaigns.values()].map((s) => s.running).filter((r) => r !== undefined);
       if (running.length === 0) return;
       await Promise.all(running);
+      // A macrotask between looks: should a round be left behind, this waits, not spins.
+      await new Promise((resolve) => setImmediate(resolve));
     }
   }
 
@@ -261,6 +263,10 @@ export class OutboxFlusher<Row extends AppendRow> {
       return;
     }
     state.running = (async () => {
+      // Begin after `running` is set: a round that ends at once (stopping, paused) would
+      // otherwise clear `running` in its `finally` before the assignment, which then kept a
+      // settled promise there for good, and idle() (so stop()) waited on it for ever.
+      await Promise.resolve();
       try {
         do {
           state.again = false;
