@@ -439,6 +439,7 @@ export class ActivityStore {
       const own = await this.outcomes.call({
         filter: { ...this.holder(activity), ...notRecorded },
         update: {
+          // Through the driver, not mongoose: an undefined field would be stored as null.
           $push: { attempts: definedOnly(done) },
           $set: {
             status: outcome.status,
