@@ -73,3 +73,13 @@ test("a fallback step with a malformed duration is refused", () => {
   const f = file(JSON.stringify({ fallbacks: { x: { steps: [{ channel: "sms", after: "10 minutes" }] } } }));
   assert.throws(() => loadConfig({ env: { DIALMESH_CONFIG: f } }), /\/fallbacks\/x\/steps\/0\/after/);
 });
+
+test("claimAheadMs beyond a quarter of the lease is refused, naming both fields", () => {
+  const f = file(JSON.stringify({ scheduler: { leaseMs: 8000, claimAheadMs: 2001 } }));
+  assert.throws(
+    () => loadConfig({ env: { DIALMESH_CONFIG: f } }),
+    /merged configuration: \/scheduler\/claimAheadMs must be at most a quarter of scheduler.leaseMs \(2000\), got 2001/,
+  );
+  const ok = file(JSON.stringify({ scheduler: { leaseMs: 8000, claimAheadMs: 2000 } }));
+  assert.equal(loadConfig({ env: { DIALMESH_CONFIG: ok } }).scheduler.claimAheadMs, 2000);
+});

@@ -103,5 +103,22 @@ export function loadConfig(opts: LoadOptions = {}): HubConfig {
     merged = mergeConfig(merged, opts.overrides);
   }
   validateLayer("merged configuration", merged);
-  return merged as unknown as HubConfig;
+  const config = merged as unknown as HubConfig;
+  const relations = crossFieldDetails(config);
+  if (relations.length > 0) throw new ConfigError("merged configuration", relations);
+  return config;
+}
+
+/** What one field may be given another (a JSON schema cannot say it). */
+function crossFieldDetails(config: HubConfig): ValidationDetail[] {
+  const { claimAheadMs, leaseMs } = config.scheduler;
+  // A send starts only with half its claim's lease left: work claimed ahead must leave that.
+  return claimAheadMs > leaseMs / 4
+    ? [
+        {
+          path: "/scheduler/claimAheadMs",
+          message: `must be at most a quarter of scheduler.leaseMs (${leaseMs / 4}), got ${claimAheadMs}`,
+        },
+      ]
+    : [];
 }

@@ -103,20 +103,20 @@ export function schedulerService(runtime: HubRuntime, registry: PluginRegistry):
    * One round: claims due work and dispatches it `concurrency` at a time, claiming the next
    * batch while the current one is sent (when half of it is left), until nothing more is due.
    * Work due within `claimAheadMs` is claimed too and sent on a timer at its time, so that an
-   * activity does not wait for the next poll (a quarter of the lease at most: a send starts
-   * only with half of it left). At most a batch is held ahead, so that one node does not take
+   * activity does not wait for the next poll. At most a batch is held ahead, so that one node does not take
    * all of a burst due together from the others.
    */
   async function tick(svc: Service): Promise<void> {
     const { batchSize, concurrency, leaseMs } = config.scheduler;
-    const aheadMs = Math.min(config.scheduler.claimAheadMs, leaseMs / 4);
+    const aheadMs = config.scheduler.claimAheadMs; // at most leaseMs / 4 (core/config/load.ts)
     const queue: ActivityDoc[] = [];
     let more = true;
     let claiming: Promise<void> | undefined;
     const claim = (): Promise<void> => {
+      if (claiming) return claiming;
       const now = new Date();
       const horizon = ahead.size < batchSize ? new Date(now.getTime() + aheadMs) : now;
-      return (claiming ??= activities
+      return (claiming = activities
         .claimDue(runtime.nodeId, now, batchSize, leaseMs, horizon)
         .then((claimed) => {
           for (const a of claimed) {
