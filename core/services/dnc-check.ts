@@ -34,8 +34,9 @@ export function createDncCheck(deps: DncCheckDeps): DncCheck {
     const required = address.startsWith("+")
       ? requiredDncMaxAge(applicableJurisdictions(rules, locateCalledParty(zones, address)).map((j) => j.jurisdiction))
       : undefined;
-    const verdict = dncVerdict(address, states, exact, new Date(), required);
-    for (const warning of verdict.warnings) if (throttle.shouldLog(warning, Date.now())) deps.warn(warning, lists);
+    const now = new Date();
+    const verdict = dncVerdict(address, states, exact, now, required);
+    for (const warning of verdict.warnings) if (throttle.shouldLog(warning, now.getTime())) deps.warn(warning, lists);
     return verdict.block;
   };
 }
